@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Top-level targets of swarmlog. The module itself is built by Kbuild (the
+# kernel reads Kbuild, not this file, when it builds the module).
+#
+#   make demo     the main job, end to end, for a person to watch
+#   make check    every test; ends with "N passed, N failed"
+#   make module   build swarmlog.ko against the test kernel (clippy, -Dwarnings)
+#   make kernel   build the test kernel and the build root it needs
+#   make vm SCRIPT=guest.sh   run a script in the test VM (see scripts/vm)
+#   make clean    remove module build products (the cache stays)
+#
+# Big artefacts live in $(SWARMLOG_CACHE) (default /var/cache/swarmlog).
+
+.PHONY: demo check module kernel vm clean
+
+demo:
+	scripts/demo
+
+check:
+	scripts/check
+
+module:
+	scripts/build-module
+
+kernel:
+	scripts/build-kernel
+
+vm:
+	scripts/vm $(SCRIPT)
+
+clean:
+	rm -f swarmlog.ko *.o *.mod *.mod.c .*.cmd modules.order Module.symvers
+	rm -f rust/*.o rust/.*.cmd rust/*.d

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! swarmlog: a persistent-memory write-ahead log in front of an md array,
+//! exposed as one block device, replayed after a crash by a swarm of
+//! parallel LOADs and one ordered MODIFY path.
+//!
+//! Volumes are created and configured through configfs, under
+//! `/sys/kernel/config/swarmlog/`; see
+//! `Documentation/swarmlog/admin-guide.rst`.
+
+mod checksum;
+mod configfs;
+mod format;
+mod metadata;
+mod sys;
+
+use kernel::prelude::*;
+
+module! {
+    type: SwarmlogModule,
+    name: "swarmlog",
+    authors: ["The swarmlog developers"],
+    description: "pmem write-ahead log over an md array with swarm replay",
+    license: "GPL",
+}
+
+#[pin_data]
+struct SwarmlogModule {
+    #[pin]
+    configfs_subsystem: kernel::configfs::Subsystem<configfs::Config>,
+}
+
+impl kernel::InPlaceModule for SwarmlogModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        pr_info!("swarmlog loaded\n");
+        try_pin_init!(Self {
+            configfs_subsystem <- configfs::subsystem(),
+        })
+    }
+}

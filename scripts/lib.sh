@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared settings for the swarmlog scripts. Sourced, not run.
+#
+# Everything big lives under $SWARMLOG_CACHE (default /var/cache/swarmlog),
+# in folders named after a hash of their inputs, so a changed input rebuilds
+# and an unchanged one is reused.
+
+SWARMLOG_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SWARMLOG_CACHE=${SWARMLOG_CACHE:-/var/cache/swarmlog}
+
+# Packages of the Debian trixie build root: toolchain, kernel source, and the
+# guest userspace that goes into the VM's initramfs.
+ROOT_PACKAGES=(
+	build-essential bc bison flex libelf-dev libssl-dev cpio kmod xz-utils
+	python3 clang lld llvm libclang-dev rustc rust-src rustfmt bindgen rust-clippy
+	linux-source-7.3
+	busybox-static mdadm dmsetup fio ndctl
+)
+ROOT_SUITES=("deb http://deb.debian.org/debian trixie main"
+	"deb http://deb.debian.org/debian trixie-backports main")
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# hash_of STRING... : short, stable key of its arguments.
+hash_of() { printf '%s\n' "$@" | sha256sum | cut -c1-12; }
+
+root_key() { hash_of "${ROOT_PACKAGES[@]}" "${ROOT_SUITES[@]}"; }
+root_dir() { echo "$SWARMLOG_CACHE/root-$(root_key)"; }
+
+# kernel_key: the build root, the kernel config fragment and the kernel
+# build script.
+kernel_key() {
+	hash_of "$(root_key)" "$(cat "$SWARMLOG_TOP/scripts/kernel.config" \
+		"$SWARMLOG_TOP/scripts/kernel-required" "$SWARMLOG_TOP/scripts/build-kernel")"
+}
+kernel_dir() { echo "$SWARMLOG_CACHE/kernel-$(kernel_key)"; }
+
+# inroot CMD... : run CMD inside the build root, in a private mount
+# namespace so /proc, /dev, /sys and the bind mounts vanish with it.
+# /kernel is the kernel build tree, /src the swarmlog source tree.
+inroot() {
+	local root kdir
+	root=$(root_dir)
+	kdir=$(kernel_dir)
+	mkdir -p "$kdir" "$root/kernel" "$root/src"
+	unshare --mount --propagation private -- /bin/sh -ec '
+		r=$1; k=$2; s=$3; shift 3
+		mount -t proc proc "$r/proc"
+		mount --rbind /dev "$r/dev"
+		mount -t sysfs sysfs "$r/sys"
+		mount --bind "$k" "$r/kernel"
+		mount --bind "$s" "$r/src"
+		exec chroot "$r" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
+	' sh "$root" "$kdir" "$SWARMLOG_TOP" "$@"
+}

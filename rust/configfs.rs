@@ -5,6 +5,8 @@
 //! One group per volume. The attributes are those of
 //! `Documentation/swarmlog/admin-guide.rst`.
 
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use kernel::{
     configfs::{self, AttributeOperations},
     configfs_attrs,
@@ -12,9 +14,14 @@ use kernel::{
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    str::CString,
+    str::{kstrtobool_bytes, CString},
     sync::Mutex,
 };
+
+use crate::volume::{self, Active};
+
+/// Number of the next volume's disk (`swarmlogN`).
+static NEXT_DISK: AtomicU32 = AtomicU32::new(0);
 
 /// Longest device path accepted in `log` and `array`.
 const MAX_PATH: usize = 256;
@@ -49,16 +56,23 @@ impl configfs::GroupOperations for Config {
                 array: 1,
                 swarm_width: 2,
                 status: 3,
+                format: 4,
+                enable: 5,
+                disk: 6,
             ],
         };
+        let disk = CString::try_from_fmt(fmt!("swarmlog{}", NEXT_DISK.fetch_add(1, Relaxed)))?;
         Ok(configfs::Group::new(
             name.try_into()?,
             item_type,
             try_pin_init!(Volume {
                 inner <- new_mutex!(VolumeConfig {
+                    name: name.try_into()?,
                     log: None,
                     array: None,
                     swarm_width: DEFAULT_SWARM_WIDTH,
+                    disk,
+                    active: None,
                 }),
             }),
         ))
@@ -72,11 +86,37 @@ pub(crate) struct Volume {
     inner: Mutex<VolumeConfig>,
 }
 
-/// What the administrator has configured for a volume.
+/// What the administrator has configured for a volume, and the volume when
+/// it is enabled.
 struct VolumeConfig {
+    name: CString,
     log: Option<CString>,
     array: Option<CString>,
     swarm_width: u32,
+    disk: CString,
+    active: Option<Active>,
+}
+
+impl Volume {
+    /// The holder of the volume's devices: its configfs group, whose address
+    /// does not change while it exists.
+    fn holder(&self) -> *mut c_void {
+        core::ptr::from_ref(self).cast_mut().cast()
+    }
+}
+
+/// The configured paths, or `EINVAL` with a message naming what is missing.
+fn paths<'a>(cfg: &'a VolumeConfig, what: &str) -> Result<(&'a CString, &'a CString)> {
+    match (&cfg.log, &cfg.array) {
+        (Some(l), Some(a)) => Ok((l, a)),
+        _ => {
+            pr_err!(
+                "{}: {what}: set log and array first\n",
+                cfg.name.to_str().unwrap_or("?")
+            );
+            Err(EINVAL)
+        }
+    }
 }
 
 /// Parses a device path written to `log` or `array`: one absolute path, a
@@ -118,7 +158,12 @@ impl AttributeOperations<0> for Volume {
 
     fn store(this: &Volume, page: &[u8]) -> Result {
         let path = parse_path(page).inspect_err(|_| pr_err!("log: not a device path\n"))?;
-        this.inner.lock().log = Some(path);
+        let mut cfg = this.inner.lock();
+        if cfg.active.is_some() {
+            pr_err!("log: cannot change while enabled\n");
+            return Err(EBUSY);
+        }
+        cfg.log = Some(path);
         Ok(())
     }
 }
@@ -133,7 +178,12 @@ impl AttributeOperations<1> for Volume {
 
     fn store(this: &Volume, page: &[u8]) -> Result {
         let path = parse_path(page).inspect_err(|_| pr_err!("array: not a device path\n"))?;
-        this.inner.lock().array = Some(path);
+        let mut cfg = this.inner.lock();
+        if cfg.active.is_some() {
+            pr_err!("array: cannot change while enabled\n");
+            return Err(EBUSY);
+        }
+        cfg.array = Some(path);
         Ok(())
     }
 }
@@ -166,13 +216,117 @@ impl AttributeOperations<3> for Volume {
     fn show(this: &Volume, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
         let cfg = this.inner.lock();
         let mut w = kernel::str::Formatter::new(page);
-        let state = if cfg.log.is_some() && cfg.array.is_some() {
-            "configured"
-        } else {
-            "unconfigured"
+        let state = match (&cfg.active, &cfg.log, &cfg.array) {
+            (Some(_), _, _) => "enabled",
+            (None, Some(_), Some(_)) => "configured",
+            _ => "unconfigured",
         };
         w.write_fmt(fmt!("state {state}\n"))?;
         w.write_fmt(fmt!("swarm_width {}\n", cfg.swarm_width))?;
+        if let Some(a) = &cfg.active {
+            a.core().write_status(&mut w)?;
+        } else {
+            for key in [
+                "log_used_bytes",
+                "log_capacity_bytes",
+                "cp_count",
+                "last_cp_seq",
+            ] {
+                w.write_fmt(fmt!("{key} 0\n"))?;
+            }
+        }
+        // Replay comes with the swarm (not implemented yet): no replay ran.
+        for key in [
+            "replay_messages",
+            "replay_loads",
+            "replay_suspended",
+            "replay_retransferred",
+            "replay_skipped",
+            "replay_duration_us",
+        ] {
+            w.write_fmt(fmt!("{key} 0\n"))?;
+        }
+        Ok(w.bytes_written())
+    }
+}
+
+#[vtable]
+impl AttributeOperations<4> for Volume {
+    type Data = Volume;
+
+    /// `format` is write-only: reading it gives an empty line.
+    fn show(_this: &Volume, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+        let mut w = kernel::str::Formatter::new(page);
+        w.write_str("\n")?;
+        Ok(w.bytes_written())
+    }
+
+    fn store(this: &Volume, page: &[u8]) -> Result {
+        if parse_u32(page).ok() != Some(1) {
+            pr_err!("format: write 1 to format\n");
+            return Err(EINVAL);
+        }
+        let cfg = this.inner.lock();
+        if cfg.active.is_some() {
+            pr_err!(
+                "{}: format: disable the volume first\n",
+                cfg.name.to_str().unwrap_or("?")
+            );
+            return Err(EBUSY);
+        }
+        let (log, array) = paths(&cfg, "format")?;
+        volume::format(log, array, this.holder())
+    }
+}
+
+#[vtable]
+impl AttributeOperations<5> for Volume {
+    type Data = Volume;
+
+    fn show(this: &Volume, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+        let mut w = kernel::str::Formatter::new(page);
+        let on = u8::from(this.inner.lock().active.is_some());
+        w.write_fmt(fmt!("{on}\n"))?;
+        Ok(w.bytes_written())
+    }
+
+    fn store(this: &Volume, page: &[u8]) -> Result {
+        let on = kstrtobool_bytes(page)?;
+        let mut cfg = this.inner.lock();
+        match (on, cfg.active.is_some()) {
+            (true, true) => {
+                pr_err!("{}: already enabled\n", cfg.name.to_str().unwrap_or("?"));
+                Err(EBUSY)
+            }
+            (true, false) => {
+                let (log, array) = paths(&cfg, "enable")?;
+                let disk = CString::try_from(&*cfg.disk)?;
+                let active = Active::new(&cfg.name, disk, log, array, this.holder())?;
+                cfg.active = Some(active);
+                Ok(())
+            }
+            (false, true) => {
+                // The final CP runs as `Active` drops.
+                drop(cfg.active.take());
+                Ok(())
+            }
+            (false, false) => Ok(()),
+        }
+    }
+}
+
+#[vtable]
+impl AttributeOperations<6> for Volume {
+    type Data = Volume;
+
+    fn show(this: &Volume, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+        let cfg = this.inner.lock();
+        let mut w = kernel::str::Formatter::new(page);
+        if cfg.active.is_some() {
+            w.write_fmt(fmt!("{}\n", cfg.disk.to_str()?))?;
+        } else {
+            w.write_str("\n")?;
+        }
         Ok(w.bytes_written())
     }
 }

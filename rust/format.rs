@@ -161,6 +161,8 @@ impl LogHeader {
 /// Every record before `(offset, seq)` has been committed to the array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CpMarker {
+    /// The log this marker belongs to ([`LogHeader::log_id`]).
+    pub(crate) log_id: u64,
     /// Number of CPs taken since format; the higher valid slot wins.
     pub(crate) generation: u64,
     /// Sequence number of the first record not yet committed.
@@ -177,6 +179,7 @@ impl CpMarker {
         put(&mut b, 8, &self.generation.to_le_bytes());
         put(&mut b, 16, &self.seq.to_le_bytes());
         put(&mut b, 24, &self.offset.to_le_bytes());
+        put(&mut b, 32, &self.log_id.to_le_bytes());
         let crc = line_crc(&b);
         put(&mut b, 60, &crc.to_le_bytes());
         b
@@ -191,16 +194,26 @@ impl CpMarker {
             return Err(Invalid::Checksum);
         }
         Ok(Self {
+            log_id: get_u64(b, 32),
             generation: get_u64(b, 8),
             seq: get_u64(b, 16),
             offset: get_u64(b, 24),
         })
     }
 
-    /// The current marker of two slots: the valid one with the higher
-    /// generation. `None` if neither validates.
-    pub(crate) fn newest(a: &[u8; 64], b: &[u8; 64]) -> Option<(usize, Self)> {
-        match (Self::decode(a), Self::decode(b)) {
+    /// The current marker of two slots for log `log_id`: the valid one with
+    /// the higher generation. `None` if neither validates.
+    pub(crate) fn newest(a: &[u8; 64], b: &[u8; 64], log_id: u64) -> Option<(usize, Self)> {
+        let of_log = |m: Result<Self, Invalid>| {
+            m.and_then(|m| {
+                if m.log_id == log_id {
+                    Ok(m)
+                } else {
+                    Err(Invalid::LogId)
+                }
+            })
+        };
+        match (of_log(Self::decode(a)), of_log(Self::decode(b))) {
             (Ok(x), Ok(y)) if y.generation > x.generation => Some((1, y)),
             (Ok(x), _) => Some((0, x)),
             (Err(_), Ok(y)) => Some((1, y)),
@@ -290,6 +303,23 @@ impl RecordHeader {
         b
     }
 
+    /// Starts a record whose data is streamed: returns its header line
+    /// without checksum and the checksum state to continue over the data
+    /// with [`crc32c`]; [`Self::finish`] then seals the line.
+    pub(crate) fn begin(&self) -> Result<([u8; 64], u32), Invalid> {
+        if !self.fields_valid() {
+            return Err(Invalid::Field);
+        }
+        let b = self.header_line();
+        let crc = line_crc(&b);
+        Ok((b, crc))
+    }
+
+    /// Seals a line from [`Self::begin`] with the checksum over the data.
+    pub(crate) fn finish(line: &mut [u8; 64], crc: u32) {
+        put(line, 60, &crc.to_le_bytes());
+    }
+
     /// Encodes the header line for a record carrying `data`; the checksum
     /// covers the header and all of `data`, which must be
     /// [`Self::data_len`] bytes long.
@@ -297,9 +327,8 @@ impl RecordHeader {
         if !self.fields_valid() || data.len() != self.data_len() as usize {
             return Err(Invalid::Field);
         }
-        let mut b = self.header_line();
-        let crc = crc32c(line_crc(&b), data);
-        put(&mut b, 60, &crc.to_le_bytes());
+        let (mut b, crc) = self.begin()?;
+        Self::finish(&mut b, crc32c(crc, data));
         Ok(b)
     }
 
@@ -536,6 +565,7 @@ mod tests {
     }
 
     const CP0: CpMarker = CpMarker {
+        log_id: LOG_ID,
         generation: 0,
         seq: 1,
         offset: AREA_START,
@@ -572,21 +602,31 @@ mod tests {
     #[test]
     fn cp_marker_newest_slot_wins() {
         let a = CpMarker {
+            log_id: LOG_ID,
             generation: 4,
             seq: 10,
             offset: 4096,
         };
         let b = CpMarker {
+            log_id: LOG_ID,
             generation: 5,
             seq: 12,
             offset: 8192,
         };
-        assert_eq!(CpMarker::newest(&a.encode(), &b.encode()), Some((1, b)));
-        assert_eq!(CpMarker::newest(&b.encode(), &a.encode()), Some((0, b)));
+        assert_eq!(
+            CpMarker::newest(&a.encode(), &b.encode(), LOG_ID),
+            Some((1, b))
+        );
+        assert_eq!(
+            CpMarker::newest(&b.encode(), &a.encode(), LOG_ID),
+            Some((0, b))
+        );
         let mut torn = b.encode();
         torn[20] ^= 1;
-        assert_eq!(CpMarker::newest(&a.encode(), &torn), Some((0, a)));
-        assert_eq!(CpMarker::newest(&torn, &[0; 64]), None);
+        assert_eq!(CpMarker::newest(&a.encode(), &torn, LOG_ID), Some((0, a)));
+        assert_eq!(CpMarker::newest(&torn, &[0; 64], LOG_ID), None);
+        // A marker of another format of the log is not taken.
+        assert_eq!(CpMarker::newest(&b.encode(), &a.encode(), LOG_ID + 1), None);
     }
 
     #[test]
@@ -709,6 +749,7 @@ mod tests {
         data.resize(MAX_RECORD_DATA as usize, 0x3c, GFP_KERNEL)?;
         write_record(&mut log, AREA_START, &big, &data);
         let from = CpMarker {
+            log_id: LOG_ID,
             generation: 3,
             seq: 10,
             offset: start,
@@ -733,6 +774,7 @@ mod tests {
         let next = wr(6, 0, 1);
         write_record(&mut log, AREA_START, &next, &[1; 512]);
         let from = CpMarker {
+            log_id: LOG_ID,
             generation: 1,
             seq: 5,
             offset: start,

@@ -7,9 +7,13 @@
 //! `unsafe`. The layout is documented in `Documentation/swarmlog/format.rst`.
 //!
 //! The array is cut into blocks of [`BLOCK_SIZE`] bytes: block 0 is the
-//! superblock, then come `table_blocks` table blocks, then the data blocks
-//! the volume exposes. A table block holds [`ENTRIES_PER_BLOCK`] entries and
-//! a trailer that checks the block itself.
+//! superblock, then come `table_blocks` table blocks, each stored twice (copy
+//! A and copy B side by side), then the data blocks the volume exposes. A
+//! table block holds [`ENTRIES_PER_BLOCK`] entries and a trailer that checks
+//! the block itself and names the CP generation that wrote it. A CP writes
+//! the copy that is not current, so a table block torn by a power cut leaves
+//! the other copy, and the newest copy not newer than the CP marker in the
+//! log is the one in force.
 
 use crate::checksum::{crc32c, SEED};
 use crate::format::{get_u32, get_u64, put, Invalid};
@@ -18,8 +22,10 @@ use crate::format::{get_u32, get_u64, put, Invalid};
 pub(crate) const BLOCK_SIZE: usize = 4096;
 /// Bytes of one table entry.
 pub(crate) const ENTRY_SIZE: usize = 16;
-/// Entries in one table block; the last 16 bytes are the trailer.
-pub(crate) const ENTRIES_PER_BLOCK: u64 = (BLOCK_SIZE / ENTRY_SIZE - 1) as u64;
+/// Bytes of a table block's trailer.
+const TRAILER_SIZE: usize = 32;
+/// Entries in one table block; the last 32 bytes are the trailer.
+pub(crate) const ENTRIES_PER_BLOCK: u64 = ((BLOCK_SIZE - TRAILER_SIZE) / ENTRY_SIZE) as u64;
 /// Magic of the array superblock.
 pub(crate) const ARRAY_MAGIC: [u8; 8] = *b"SWLGARRY";
 /// Version of the array format.
@@ -40,12 +46,12 @@ impl Layout {
     /// The largest layout that fits an array of `array_blocks` blocks, if
     /// it can hold at least one data block.
     pub(crate) fn for_array(array_blocks: u64) -> Option<Self> {
-        // 1 + ceil(d / E) + d <= n, so d <= (n - 1) * E / (E + 1) at best;
-        // start there and step down while the table does not fit.
+        // 1 + 2 ceil(d / E) + d <= n, so d <= (n - 1) * E / (E + 2) at
+        // best; start there and step down while the table does not fit.
         let avail = array_blocks.checked_sub(1)?;
         let mut d = (u128::from(avail) * u128::from(ENTRIES_PER_BLOCK)
-            / u128::from(ENTRIES_PER_BLOCK + 1)) as u64;
-        while d > 0 && d + d.div_ceil(ENTRIES_PER_BLOCK) > avail {
+            / u128::from(ENTRIES_PER_BLOCK + 2)) as u64;
+        while d > 0 && d + 2 * d.div_ceil(ENTRIES_PER_BLOCK) > avail {
             d -= 1;
         }
         if d == 0 {
@@ -59,7 +65,7 @@ impl Layout {
 
     /// Array block of the first data block.
     pub(crate) fn data_start(&self) -> u64 {
-        1 + self.table_blocks
+        1 + 2 * self.table_blocks
     }
 
     /// Blocks of the array this layout uses.
@@ -78,9 +84,10 @@ impl Layout {
         ))
     }
 
-    /// Array block number of table block `index`.
+    /// Array block number of copy A of table block `index`; copy B is the
+    /// next block.
     pub(crate) fn table_block_location(&self, index: u64) -> u64 {
-        1 + index
+        1 + 2 * index
     }
 
     /// Array block number of data block `block`.
@@ -189,20 +196,25 @@ impl Entry {
     }
 }
 
+/// Entry `slot` of the table block `data`.
+pub(crate) fn read_entry(data: &[u8], slot: usize) -> Entry {
+    let off = slot * ENTRY_SIZE;
+    Entry {
+        crc: get_u32(data, off),
+        generation: get_u64(data, off + 8),
+    }
+}
+
 /// A table block in memory: [`ENTRIES_PER_BLOCK`] entries and the trailer
-/// `{magic u32, crc u32, index u64}`.
+/// `{magic u32, crc u32, index u64, generation u64, reserved u64}`.
 pub(crate) struct TableBlock<'a>(pub(crate) &'a mut [u8]);
 
 impl TableBlock<'_> {
-    const TRAILER: usize = BLOCK_SIZE - ENTRY_SIZE;
+    const TRAILER: usize = BLOCK_SIZE - TRAILER_SIZE;
 
     /// Reads entry `slot`.
     pub(crate) fn get(&self, slot: usize) -> Entry {
-        let off = slot * ENTRY_SIZE;
-        Entry {
-            crc: get_u32(self.0, off),
-            generation: get_u64(self.0, off + 8),
-        }
+        read_entry(self.0, slot)
     }
 
     /// Writes entry `slot` (ignored if out of range).
@@ -217,15 +229,43 @@ impl TableBlock<'_> {
     }
 
     fn crc(&self) -> u32 {
-        crc32c(SEED, self.0.get(..Self::TRAILER + 4).unwrap_or(&[]))
+        let head = self.0.get(..Self::TRAILER + 4).unwrap_or(&[]);
+        let tail = self.0.get(Self::TRAILER + 8..).unwrap_or(&[]);
+        crc32c(crc32c(SEED, head), tail)
     }
 
-    /// Seals the block as table block `index` before it is written.
-    pub(crate) fn seal(&mut self, index: u64) {
+    /// Seals the block as table block `index`, written by CP `generation`.
+    pub(crate) fn seal(&mut self, index: u64, generation: u64) {
         put(self.0, Self::TRAILER, &TABLE_MAGIC.to_le_bytes());
+        put(self.0, Self::TRAILER + 4, &[0; 4]);
         put(self.0, Self::TRAILER + 8, &index.to_le_bytes());
+        put(self.0, Self::TRAILER + 16, &generation.to_le_bytes());
         let crc = self.crc();
         put(self.0, Self::TRAILER + 4, &crc.to_le_bytes());
+    }
+
+    /// The CP generation that wrote the block.
+    pub(crate) fn generation(&self) -> u64 {
+        get_u64(self.0, Self::TRAILER + 16)
+    }
+
+    /// Of the two copies of table block `index` as read from the array,
+    /// the one in force when the last committed CP is `committed`: the
+    /// valid one with the highest generation not above it. `None` if
+    /// neither qualifies.
+    pub(crate) fn pick(
+        a: &TableBlock<'_>,
+        b: &TableBlock<'_>,
+        index: u64,
+        committed: u64,
+    ) -> Option<usize> {
+        let ok = |t: &TableBlock<'_>| t.check(index).is_ok() && t.generation() <= committed;
+        match (ok(a), ok(b)) {
+            (true, true) if b.generation() > a.generation() => Some(1),
+            (true, _) => Some(0),
+            (false, true) => Some(1),
+            (false, false) => None,
+        }
     }
 
     /// Checks a block read from the array is table block `index`, intact.
@@ -252,19 +292,20 @@ mod tests {
     fn layout_fits_and_is_tight() {
         for n in [2u64, 3, 256, 257, 258, 1000, 65536, 262_144, 1 << 40] {
             let Some(l) = Layout::for_array(n) else {
-                assert!(n < 3);
+                assert!(n < 4);
                 continue;
             };
             assert!(l.array_blocks() <= n);
             assert_eq!(l.table_blocks, l.data_blocks.div_ceil(ENTRIES_PER_BLOCK));
             // One more data block would not fit.
             let d = l.data_blocks + 1;
-            assert!(1 + d.div_ceil(ENTRIES_PER_BLOCK) + d > n);
+            assert!(1 + 2 * d.div_ceil(ENTRIES_PER_BLOCK) + d > n);
         }
         assert_eq!(Layout::for_array(1), None);
         assert_eq!(Layout::for_array(0), None);
+        assert_eq!(Layout::for_array(3), None);
         assert_eq!(
-            Layout::for_array(3),
+            Layout::for_array(4),
             Some(Layout {
                 data_blocks: 1,
                 table_blocks: 1
@@ -279,15 +320,16 @@ mod tests {
             table_blocks: 3,
         };
         assert_eq!(l.entry_of(0), Some((0, 0)));
-        assert_eq!(l.entry_of(254), Some((0, 254)));
-        assert_eq!(l.entry_of(255), Some((1, 0)));
-        assert_eq!(l.entry_of(599), Some((2, 89)));
+        assert_eq!(l.entry_of(253), Some((0, 253)));
+        assert_eq!(l.entry_of(254), Some((1, 0)));
+        assert_eq!(l.entry_of(599), Some((2, 91)));
         assert_eq!(l.entry_of(600), None);
-        assert_eq!(l.data_start(), 4);
-        assert_eq!(l.data_block_location(0), 4);
-        assert_eq!(l.table_block_location(2), 3);
-        assert_eq!(l.blocks_of_table_block(1), 255..510);
-        assert_eq!(l.blocks_of_table_block(2), 510..600);
+        assert_eq!(l.data_start(), 7);
+        assert_eq!(l.data_block_location(0), 7);
+        assert_eq!(l.table_block_location(0), 1);
+        assert_eq!(l.table_block_location(2), 5);
+        assert_eq!(l.blocks_of_table_block(1), 254..508);
+        assert_eq!(l.blocks_of_table_block(2), 508..600);
         assert_eq!(l.blocks_of_table_block(9), 600..600);
     }
 
@@ -324,13 +366,35 @@ mod tests {
         let e = Entry::for_data(&[1u8; BLOCK_SIZE], 5);
         t.set(7, &e);
         t.set(ENTRIES_PER_BLOCK as usize, &e); // out of range: ignored
-        t.seal(2);
+        t.seal(2, 40);
         assert_eq!(t.check(2), Ok(()));
+        assert_eq!(t.generation(), 40);
         assert_eq!(t.check(3), Err(Invalid::Field));
         assert_eq!(t.get(7), e);
         assert_eq!(t.get(8), Entry::default());
         t.0[100] ^= 1;
         assert_eq!(t.check(2), Err(Invalid::Checksum));
+        Ok(())
+    }
+
+    #[test]
+    fn newest_committed_copy_is_in_force() -> Result {
+        let mut a = KVec::new();
+        a.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+        let mut b = KVec::new();
+        b.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+        TableBlock(&mut a).seal(4, 10);
+        TableBlock(&mut b).seal(4, 11);
+        let (ta, tb) = (TableBlock(&mut a), TableBlock(&mut b));
+        assert_eq!(TableBlock::pick(&ta, &tb, 4, 11), Some(1));
+        // CP 11 did not commit: its copy is not in force yet.
+        assert_eq!(TableBlock::pick(&ta, &tb, 4, 10), Some(0));
+        assert_eq!(TableBlock::pick(&ta, &tb, 4, 9), None);
+        assert_eq!(TableBlock::pick(&ta, &tb, 5, 11), None);
+        // A torn newer copy leaves the older one.
+        b[9] ^= 1;
+        let (ta, tb) = (TableBlock(&mut a), TableBlock(&mut b));
+        assert_eq!(TableBlock::pick(&ta, &tb, 4, 11), Some(0));
         Ok(())
     }
 

@@ -8,11 +8,21 @@
 //! `/sys/kernel/config/swarmlog/`; see
 //! `Documentation/swarmlog/admin-guide.rst`.
 
+mod bio;
+mod blockdev;
+mod cache;
 mod checksum;
 mod configfs;
+mod cp;
+mod disk;
 mod format;
+mod log;
 mod metadata;
+mod noio;
+mod pmem;
 mod sys;
+mod volume;
+mod wq;
 
 use kernel::prelude::*;
 

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The buffer cache of data blocks: the newest contents of every block
+//! written since the last consistency point, in memory.
+//!
+//! Every byte here is also in the pmem log (the cache is rebuilt from it by
+//! replay), so the cache may be lost at any time without losing data. A
+//! block written only in part holds just the sectors written (`valid`); the
+//! rest comes from the array when the block is read or committed.
+//!
+//! A CP moves the `dirty` set to `committing` and writes that to the array
+//! while new writes start a new `dirty` set; a block written again during the
+//! CP gets a copy of its committing version first (copy on write).
+
+use kernel::{prelude::*, rbtree::RBTree};
+
+use crate::metadata::BLOCK_SIZE;
+
+/// Sectors per block.
+pub(crate) const SECTORS: u64 = (BLOCK_SIZE / 512) as u64;
+/// `valid` of a block with all its sectors.
+pub(crate) const ALL_VALID: u8 = 0xff;
+
+/// One cached block.
+pub(crate) struct Block {
+    /// The block's bytes; only sectors marked in `valid` are meaningful.
+    pub(crate) data: KVec<u8>,
+    /// Bit `i` set: sector `i` of the block holds the newest data.
+    pub(crate) valid: u8,
+}
+
+impl Block {
+    fn new(flags: kernel::alloc::Flags) -> Result<Self> {
+        let mut data = KVec::with_capacity(BLOCK_SIZE, flags)?;
+        data.resize(BLOCK_SIZE, 0, flags)?;
+        Ok(Self { data, valid: 0 })
+    }
+
+    fn copy(&self, flags: kernel::alloc::Flags) -> Result<Self> {
+        let mut data = KVec::with_capacity(BLOCK_SIZE, flags)?;
+        data.extend_from_slice(&self.data, flags)?;
+        Ok(Self {
+            data,
+            valid: self.valid,
+        })
+    }
+
+    /// Whether every sector is valid.
+    pub(crate) fn is_full(&self) -> bool {
+        self.valid == ALL_VALID
+    }
+
+    /// Fills the sectors not valid here from `old`, the block's contents on
+    /// the array; the block is then full.
+    pub(crate) fn merge_under(&mut self, old: &[u8]) {
+        for s in 0..SECTORS as usize {
+            if self.valid & (1 << s) == 0 {
+                let r = s * 512..(s + 1) * 512;
+                if let (Some(d), Some(o)) = (self.data.get_mut(r.clone()), old.get(r)) {
+                    d.copy_from_slice(o);
+                }
+            }
+        }
+        self.valid = ALL_VALID;
+    }
+}
+
+/// The dirty and committing sets.
+pub(crate) struct Cache {
+    dirty: RBTree<u64, Block>,
+    committing: RBTree<u64, Block>,
+    /// Blocks in both sets.
+    blocks: usize,
+}
+
+impl Cache {
+    pub(crate) fn new() -> Self {
+        Self {
+            dirty: RBTree::new(),
+            committing: RBTree::new(),
+            blocks: 0,
+        }
+    }
+
+    /// Blocks held, dirty and committing.
+    pub(crate) fn blocks(&self) -> usize {
+        self.blocks
+    }
+
+    /// Whether nothing is dirty.
+    pub(crate) fn is_clean(&self) -> bool {
+        self.dirty.is_empty()
+    }
+
+    /// The newest cached version of `block`, if any.
+    pub(crate) fn get(&self, block: u64) -> Option<&Block> {
+        self.dirty
+            .get(&block)
+            .or_else(|| self.committing.get(&block))
+    }
+
+    fn dirty_block(&mut self, block: u64, flags: kernel::alloc::Flags) -> Result<&mut Block> {
+        if self.dirty.get(&block).is_none() {
+            let b = match self.committing.get(&block) {
+                Some(c) => c.copy(flags)?,
+                None => Block::new(flags)?,
+            };
+            self.dirty.try_create_and_insert(block, b, flags)?;
+            self.blocks += 1;
+        }
+        self.dirty.get_mut(&block).ok_or(ENOMEM)
+    }
+
+    /// Applies `data` (whole sectors) at `sector`; `None` writes zeroes
+    /// over `nr_sectors` sectors.
+    pub(crate) fn apply(
+        &mut self,
+        sector: u64,
+        nr_sectors: u64,
+        data: Option<&[u8]>,
+        flags: kernel::alloc::Flags,
+    ) -> Result {
+        if let Some(d) = data {
+            if d.len() as u64 != nr_sectors * 512 {
+                return Err(EINVAL);
+            }
+        }
+        let mut s = sector;
+        let end = sector.checked_add(nr_sectors).ok_or(EINVAL)?;
+        while s < end {
+            let block = s / SECTORS;
+            let first = (s % SECTORS) as usize;
+            let n = ((SECTORS - s % SECTORS).min(end - s)) as usize;
+            let b = self.dirty_block(block, flags)?;
+            let dst = b
+                .data
+                .get_mut(first * 512..(first + n) * 512)
+                .ok_or(EINVAL)?;
+            match data {
+                Some(d) => {
+                    let off = ((s - sector) * 512) as usize;
+                    dst.copy_from_slice(d.get(off..off + n * 512).ok_or(EINVAL)?);
+                }
+                None => dst.fill(0),
+            }
+            for i in first..first + n {
+                b.valid |= 1 << i;
+            }
+            s += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Starts a CP: the dirty set becomes the committing set. `EBUSY` if a
+    /// CP is still committing.
+    pub(crate) fn begin_commit(&mut self) -> Result {
+        if !self.committing.is_empty() {
+            return Err(EBUSY);
+        }
+        core::mem::swap(&mut self.dirty, &mut self.committing);
+        Ok(())
+    }
+
+    /// Up to `max` committing blocks from `from` on whose numbers follow each
+    /// other, as `(first block, count)`.
+    pub(crate) fn committing_run(&self, from: u64, max: usize) -> Option<(u64, usize)> {
+        let first = *self.committing.cursor_lower_bound(&from)?.current().0;
+        let mut n = 1usize;
+        while n < max && self.committing.get(&(first + n as u64)).is_some() {
+            n += 1;
+        }
+        Some((first, n))
+    }
+
+    /// A committing block.
+    pub(crate) fn committing(&self, block: u64) -> Option<&Block> {
+        self.committing.get(&block)
+    }
+
+    /// A committing block, to merge its missing sectors in.
+    pub(crate) fn committing_mut(&mut self, block: u64) -> Option<&mut Block> {
+        self.committing.get_mut(&block)
+    }
+
+    /// Ends a CP: the committing blocks are on the array now.
+    pub(crate) fn end_commit(&mut self) {
+        let mut n = 0;
+        while let Some(cur) = self.committing.cursor_front_mut() {
+            let (_, node) = cur.remove_current();
+            drop(node);
+            n += 1;
+        }
+        self.blocks -= n;
+    }
+}
+
+#[kernel::prelude::kunit_tests(swarmlog_cache)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_writes_track_sectors() -> Result {
+        let mut c = Cache::new();
+        // Sectors 6..10 straddle blocks 0 and 1.
+        c.apply(6, 4, Some(&[7u8; 2048]), GFP_KERNEL)?;
+        assert_eq!(c.blocks(), 2);
+        assert_eq!(c.get(0).map(|b| b.valid), Some(0b1100_0000));
+        assert_eq!(c.get(1).map(|b| b.valid), Some(0b0000_0011));
+        assert_eq!(c.get(1).and_then(|b| b.data.get(1023).copied()), Some(7));
+        c.apply(8, 8, None, GFP_KERNEL)?;
+        assert!(c
+            .get(1)
+            .is_some_and(|b| b.is_full() && b.data.iter().all(|&x| x == 0)));
+        assert!(c.apply(0, 2, Some(&[0; 512]), GFP_KERNEL).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn merge_fills_missing_sectors() -> Result {
+        let mut c = Cache::new();
+        c.apply(1, 1, Some(&[9u8; 512]), GFP_KERNEL)?;
+        c.begin_commit()?;
+        let old = [3u8; BLOCK_SIZE];
+        let b = c.committing_mut(0).ok_or(EINVAL)?;
+        b.merge_under(&old);
+        assert!(b.is_full());
+        assert_eq!(b.data.first().copied(), Some(3));
+        assert_eq!(b.data.get(512).copied(), Some(9));
+        assert_eq!(b.data.get(1024).copied(), Some(3));
+        Ok(())
+    }
+
+    #[test]
+    fn commit_is_copy_on_write() -> Result {
+        let mut c = Cache::new();
+        c.apply(0, 8, Some(&[1u8; 4096]), GFP_KERNEL)?;
+        c.apply(16, 8, Some(&[2u8; 4096]), GFP_KERNEL)?;
+        c.apply(40, 8, Some(&[4u8; 4096]), GFP_KERNEL)?;
+        c.begin_commit()?;
+        assert!(c.is_clean());
+        assert_eq!(c.begin_commit(), Err(EBUSY));
+        // A write during the CP lands on a copy; the committing one stays.
+        c.apply(16, 1, Some(&[5u8; 512]), GFP_KERNEL)?;
+        assert_eq!(c.get(2).and_then(|b| b.data.first().copied()), Some(5));
+        assert_eq!(
+            c.committing(2).and_then(|b| b.data.first().copied()),
+            Some(2)
+        );
+        assert_eq!(c.get(2).map(|b| b.valid), Some(ALL_VALID));
+        assert_eq!(c.committing_run(0, 8), Some((0, 1)));
+        assert_eq!(c.committing_run(1, 8), Some((2, 1)));
+        assert_eq!(c.committing_run(3, 8), Some((5, 1)));
+        assert_eq!(c.committing_run(6, 8), None);
+        c.end_commit();
+        assert_eq!(c.blocks(), 1);
+        assert!(c.committing(0).is_none());
+        assert!(c.get(2).is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn runs_are_contiguous() -> Result {
+        let mut c = Cache::new();
+        c.apply(0, 8 * 5, None, GFP_KERNEL)?;
+        c.apply(8 * 9, 8, None, GFP_KERNEL)?;
+        c.begin_commit()?;
+        assert_eq!(c.committing_run(0, 3), Some((0, 3)));
+        assert_eq!(c.committing_run(3, 64), Some((3, 2)));
+        assert_eq!(c.committing_run(5, 64), Some((9, 1)));
+        Ok(())
+    }
+}

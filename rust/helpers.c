@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * swarmlog: C shims for what Rust cannot reach through kernel::bindings in an
+ * out-of-tree module: static inline functions, macros, and the block device
+ * operations table (it needs THIS_MODULE). Nothing here holds state or makes
+ * a decision; each function is wrapped by a safe type in the Rust file named
+ * in its comment, and declared in rust/sys.rs.
+ */
+
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/dax.h>
+#include <linux/highmem.h>
+#include <linux/libnvdimm.h>
+#include <linux/module.h>
+#include <linux/sched/mm.h>
+#include <linux/string.h>
+#include <linux/uio.h>
+#include <linux/vmalloc.h>
+
+/* blockdev.rs: BlockDevice */
+
+struct file *swl_bdev_open(const char *path, void *holder)
+{
+	return bdev_file_open_by_path(path, BLK_OPEN_READ | BLK_OPEN_WRITE, holder, NULL);
+}
+
+u64 swl_bdev_nr_sectors(struct block_device *bdev)
+{
+	return bdev_nr_sectors(bdev);
+}
+
+unsigned int swl_bdev_logical_block_size(struct block_device *bdev)
+{
+	return bdev_logical_block_size(bdev);
+}
+
+/*
+ * blockdev.rs: synchronous I/O on a kernel buffer (kmalloc or vmalloc
+ * memory). op is REQ_OP_READ or REQ_OP_WRITE, flags may add REQ_FUA or
+ * REQ_PREFLUSH.
+ */
+int swl_bdev_rw(struct block_device *bdev, u64 sector, void *buf, unsigned int len,
+		unsigned int op, unsigned int flags)
+{
+	unsigned int nr_vecs = DIV_ROUND_UP(offset_in_page(buf) + len, PAGE_SIZE);
+	struct bio *bio;
+	unsigned int done = 0;
+	int ret;
+
+	if (nr_vecs > BIO_MAX_VECS)
+		return -EINVAL;
+	bio = bio_alloc(bdev, nr_vecs, op | flags, GFP_NOIO);
+	bio->bi_iter.bi_sector = sector;
+	while (done < len) {
+		void *p = buf + done;
+		unsigned int off = offset_in_page(p);
+		unsigned int n = min_t(unsigned int, len - done, PAGE_SIZE - off);
+		struct page *page = is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
+
+		if (bio_add_page(bio, page, n, off) != n) {
+			bio_put(bio);
+			return -EIO;
+		}
+		done += n;
+	}
+	ret = submit_bio_wait(bio);
+	bio_put(bio);
+	return ret;
+}
+
+int swl_bdev_flush(struct block_device *bdev)
+{
+	return blkdev_issue_flush(bdev);
+}
+
+/* pmem.rs: DaxMapping */
+
+struct dax_device *swl_dax_get(struct block_device *bdev, u64 *start_off, void *holder)
+{
+	return fs_dax_get_by_bdev(bdev, start_off, holder, NULL);
+}
+
+void swl_dax_put(struct dax_device *dax, void *holder)
+{
+	fs_put_dax(dax, holder);
+}
+
+long swl_dax_map(struct dax_device *dax, u64 pgoff, long nr_pages, void **kaddr)
+{
+	long ret;
+	int id = dax_read_lock();
+
+	ret = dax_direct_access(dax, pgoff, nr_pages, DAX_ACCESS, kaddr, NULL);
+	dax_read_unlock(id);
+	return ret;
+}
+
+/* Non-temporal copy: the data is on its way to the media, not yet ordered. */
+void swl_memcpy_flushcache(void *dst, const void *src, size_t len)
+{
+	memcpy_flushcache(dst, src, len);
+}
+
+/* Orders (and so makes durable) every earlier memcpy_flushcache(). */
+void swl_pmem_wmb(void)
+{
+	pmem_wmb();
+}
+
+/* bio.rs: Bio */
+
+unsigned int swl_bio_op(struct bio *bio)
+{
+	return bio_op(bio);
+}
+
+u64 swl_bio_sector(struct bio *bio)
+{
+	return bio->bi_iter.bi_sector;
+}
+
+unsigned int swl_bio_size(struct bio *bio)
+{
+	return bio->bi_iter.bi_size;
+}
+
+void swl_bio_endio(struct bio *bio, int err)
+{
+	bio->bi_status = errno_to_blk_status(err);
+	bio_endio(bio);
+}
+
+/*
+ * Calls fn(ctx, addr, len) for each piece of the bio's data, in order, each
+ * mapped for the call. Stops at the first non-zero return and returns it.
+ */
+int swl_bio_for_each_chunk(struct bio *bio, int (*fn)(void *ctx, void *addr, unsigned int len),
+			   void *ctx)
+{
+	struct bio_vec bv;
+	struct bvec_iter iter;
+	int ret = 0;
+
+	bio_for_each_segment(bv, bio, iter) {
+		void *addr = bvec_kmap_local(&bv);
+
+		ret = fn(ctx, addr, bv.bv_len);
+		kunmap_local(addr);
+		if (ret)
+			break;
+	}
+	return ret;
+}
+
+/* disk.rs: Disk */
+
+void swarmlog_submit_bio(struct bio *bio);
+
+static void swl_submit_bio(struct bio *bio)
+{
+	bio = bio_split_to_limits(bio);
+	if (bio)
+		swarmlog_submit_bio(bio);
+}
+
+static const struct block_device_operations swl_fops = {
+	.owner = THIS_MODULE,
+	.submit_bio = swl_submit_bio,
+};
+
+/*
+ * A bio-based disk of capacity sectors; private is handed back through
+ * swl_bio_private(). Requests are at most max_bytes long, sector-aligned.
+ */
+struct gendisk *swl_disk_alloc(const char *name, u64 capacity, unsigned int max_bytes,
+			       void *private)
+{
+	struct queue_limits lim = {
+		.logical_block_size = SECTOR_SIZE,
+		.physical_block_size = PAGE_SIZE,
+		.io_min = PAGE_SIZE,
+		.max_hw_sectors = max_bytes >> SECTOR_SHIFT,
+		.max_hw_discard_sectors = max_bytes >> SECTOR_SHIFT,
+		.max_write_zeroes_sectors = max_bytes >> SECTOR_SHIFT,
+		.features = BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA,
+	};
+	struct gendisk *disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
+
+	if (IS_ERR(disk))
+		return disk;
+	disk->fops = &swl_fops;
+	disk->private_data = private;
+	strscpy(disk->disk_name, name, DISK_NAME_LEN);
+	set_capacity(disk, capacity);
+	return disk;
+}
+
+int swl_disk_add(struct gendisk *disk)
+{
+	return add_disk(disk);
+}
+
+void *swl_bio_private(struct bio *bio)
+{
+	return bio->bi_bdev->bd_disk->private_data;
+}
+
+/* noio.rs: NoIo */
+
+unsigned int swl_noio_save(void)
+{
+	return memalloc_noio_save();
+}
+
+void swl_noio_restore(unsigned int flags)
+{
+	memalloc_noio_restore(flags);
+}

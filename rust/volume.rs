@@ -626,11 +626,7 @@ impl Active {
         let (media, array_dev) = open_devices(log, array, holder)?;
         let log_dev = log.to_str().unwrap_or("?");
         let log = Log::open(media).map_err(|(why, _)| {
-            pr_err!(
-                "log device {}: {}\n",
-                log_dev,
-                invalid_reason(why)
-            );
+            pr_err!("log device {}: {}\n", log_dev, invalid_reason(why));
             EINVAL
         })?;
         let mut block = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;

@@ -151,6 +151,15 @@ impl Cache {
         Ok(())
     }
 
+    /// Gives `block` its old contents `old` (from the array), under what is
+    /// already cached of it: replay's LOAD of a block a record changes in
+    /// part.
+    pub(crate) fn load_base(&mut self, block: u64, old: &[u8], flags: kernel::alloc::Flags) -> Result {
+        let b = self.dirty_block(block, flags)?;
+        b.merge_under(old);
+        Ok(())
+    }
+
     /// Starts a CP: the dirty set becomes the committing set. `EBUSY` if a
     /// CP is still committing.
     pub(crate) fn begin_commit(&mut self) -> Result {

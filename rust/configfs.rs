@@ -18,6 +18,7 @@ use kernel::{
     sync::Mutex,
 };
 
+use crate::replay::Report;
 use crate::volume::{self, Active};
 
 /// Number of the next volume's disk (`swarmlogN`).
@@ -59,6 +60,7 @@ impl configfs::GroupOperations for Config {
                 format: 4,
                 enable: 5,
                 disk: 6,
+                discard_skipped: 7,
             ],
         };
         let disk = CString::try_from_fmt(fmt!("swarmlog{}", NEXT_DISK.fetch_add(1, Relaxed)))?;
@@ -73,6 +75,8 @@ impl configfs::GroupOperations for Config {
                     swarm_width: DEFAULT_SWARM_WIDTH,
                     disk,
                     active: None,
+                    discard_skipped: false,
+                    report: Report::default(),
                 }),
             }),
         ))
@@ -95,6 +99,10 @@ struct VolumeConfig {
     swarm_width: u32,
     disk: CString,
     active: Option<Active>,
+    /// Drop the records the next replay has to skip.
+    discard_skipped: bool,
+    /// The last replay.
+    report: Report,
 }
 
 impl Volume {
@@ -235,16 +243,32 @@ impl AttributeOperations<3> for Volume {
                 w.write_fmt(fmt!("{key} 0\n"))?;
             }
         }
-        // Replay comes with the swarm (not implemented yet): no replay ran.
-        for key in [
-            "replay_messages",
-            "replay_loads",
-            "replay_suspended",
-            "replay_retransferred",
-            "replay_skipped",
-            "replay_duration_us",
+        let r = &cfg.report;
+        let state = match (r.ran, r.panic, r.counters.skipped, r.discarded) {
+            (false, ..) => "none",
+            (true, Some(_), ..) => "panic",
+            (true, None, 0, _) => "done",
+            (true, None, _, true) => "done-discarded",
+            (true, None, _, false) => "skipped-kept",
+        };
+        let c = &r.counters;
+        w.write_fmt(fmt!("replay_state {state}\n"))?;
+        for (key, v) in [
+            ("messages", c.messages),
+            ("swarms", c.swarms),
+            ("loads", c.loads),
+            ("cache_hits", c.no_load),
+            ("suspended", c.suspended),
+            ("retransferred", c.retransferred),
+            ("skipped", c.skipped),
+            ("peak_in_flight", c.peak_in_flight),
+            ("unverified", r.unverified),
+            ("duration_us", r.duration_us),
         ] {
-            w.write_fmt(fmt!("{key} 0\n"))?;
+            w.write_fmt(fmt!("replay_{key} {v}\n"))?;
+        }
+        if let Some(p) = r.panic {
+            w.write_fmt(fmt!("replay_panic_seq {}\n", p.seq))?;
         }
         Ok(w.bytes_written())
     }
@@ -301,8 +325,22 @@ impl AttributeOperations<5> for Volume {
             (true, false) => {
                 let (log, array) = paths(&cfg, "enable")?;
                 let disk = CString::try_from(&*cfg.disk)?;
-                let active = Active::new(&cfg.name, disk, log, array, this.holder())?;
-                cfg.active = Some(active);
+                let mut report = Report::default();
+                let res = Active::new(
+                    &cfg.name,
+                    disk,
+                    log,
+                    array,
+                    this.holder(),
+                    cfg.swarm_width,
+                    cfg.discard_skipped,
+                    &mut report,
+                );
+                if report.ran {
+                    cfg.report = report;
+                }
+                cfg.active = Some(res?);
+                cfg.discard_skipped = false;
                 Ok(())
             }
             (false, true) => {
@@ -328,6 +366,31 @@ impl AttributeOperations<6> for Volume {
             w.write_str("\n")?;
         }
         Ok(w.bytes_written())
+    }
+}
+
+#[vtable]
+impl AttributeOperations<7> for Volume {
+    type Data = Volume;
+
+    fn show(this: &Volume, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+        let mut w = kernel::str::Formatter::new(page);
+        let on = u8::from(this.inner.lock().discard_skipped);
+        w.write_fmt(fmt!("{on}\n"))?;
+        Ok(w.bytes_written())
+    }
+
+    fn store(this: &Volume, page: &[u8]) -> Result {
+        let on = kstrtobool_bytes(page)?;
+        let mut cfg = this.inner.lock();
+        if on {
+            pr_warn!(
+                "{}: the next replay drops the records it has to skip\n",
+                cfg.name.to_str().unwrap_or("?")
+            );
+        }
+        cfg.discard_skipped = on;
+        Ok(())
     }
 }
 

@@ -223,6 +223,11 @@ impl<M: Media> Log<M> {
         Ok(())
     }
 
+    /// Reads `buf.len()` bytes of the log at `off` (a record's data).
+    pub(crate) fn read(&self, off: u64, buf: &mut [u8]) -> Result {
+        self.media.read(off, buf)
+    }
+
     /// Scans from `from` to the valid end, calling `each` for every record
     /// (wrap records included). `scratch` must hold a largest record's data.
     pub(crate) fn scan<F, E>(

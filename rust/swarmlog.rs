@@ -20,6 +20,7 @@ mod log;
 mod metadata;
 mod noio;
 mod pmem;
+mod replay;
 mod sys;
 mod volume;
 mod wq;

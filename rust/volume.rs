@@ -30,6 +30,7 @@ use crate::log::{Log, Position};
 use crate::metadata::{read_entry, ArraySuper, Entry, Layout, TableBlock, BLOCK_SIZE};
 use crate::noio::NoIo;
 use crate::pmem::DaxMapping;
+use crate::replay::{self, Report, Stop};
 use crate::wq::OwnedQueue;
 
 /// Most cached blocks (dirty and committing) before writers wait for a CP:
@@ -53,6 +54,7 @@ pub(crate) struct Stats {
     pub(crate) cp_count: AtomicU64,
     pub(crate) cp_blocks: AtomicU64,
     pub(crate) cp_errors: AtomicU64,
+    pub(crate) replay_unverified: AtomicU64,
 }
 
 /// A cached table block: the copy in force on the array and whether the
@@ -339,6 +341,14 @@ impl Core {
     /// Data block `block` as the array holds it, verified against its
     /// checksum; zeroes if it was never written.
     pub(crate) fn read_array_block(&self, block: u64, buf: &mut KVec<u8>) -> Result {
+        self.read_array_block_as(block, buf, false)
+    }
+
+    /// As [`Self::read_array_block`]; with `in_replay`, a mismatch is taken
+    /// as a CP cut short by the crash (which may have rewritten any block the
+    /// log changes, in the sectors the log does not change, with the same
+    /// bytes): counted in `replay_unverified` and returned.
+    pub(crate) fn read_array_block_as(&self, block: u64, buf: &mut KVec<u8>, in_replay: bool) -> Result {
         loop {
             let entry = self.entry(block)?;
             if !entry.is_written() {
@@ -353,6 +363,10 @@ impl Core {
             // A CP may have rewritten the block between the two reads.
             if self.entry(block)? != entry {
                 continue;
+            }
+            if in_replay {
+                self.stats.replay_unverified.fetch_add(1, Relaxed);
+                return Ok(());
             }
             self.stats.checksum_errors.fetch_add(1, Relaxed);
             pr_err!(
@@ -614,14 +628,18 @@ pub(crate) fn format(log: &CStr, array: &CStr, holder: *mut c_void) -> Result {
 
 impl Active {
     /// Activates the volume `name`: checks that the log belongs to the
-    /// array, that nothing waits in the log for replay, and exposes the disk
-    /// `disk_name`.
+    /// array, replays the records past its CP with a swarm of
+    /// `swarm_width` (filling `report`), and exposes the disk `disk_name`.
+    #[expect(clippy::too_many_arguments)]
     pub(crate) fn new(
         name: &CStr,
         disk_name: CString,
         log: &CStr,
         array: &CStr,
         holder: *mut c_void,
+        swarm_width: u32,
+        discard_skipped: bool,
+        report: &mut Report,
     ) -> Result<Self> {
         let (media, array_dev) = open_devices(log, array, holder)?;
         let log_dev = log.to_str().unwrap_or("?");
@@ -657,20 +675,6 @@ impl Active {
         let (cp_slot, cp) = log.cp_marker().inspect_err(|_| {
             pr_err!("log device {}: no valid CP marker\n", log_dev);
         })?;
-        let mut scratch = KVec::with_capacity(MAX_RECORD_DATA as usize, GFP_KERNEL)?;
-        scratch.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)?;
-        let end = log.scan(&cp, &mut scratch, |_| Ok::<(), Error>(()))?;
-        drop(scratch);
-        if end.records > 0 {
-            pr_err!(
-                "{}: the log holds {} records (seq {}-{}) past its last CP; replay is not implemented yet, refusing to activate\n",
-                name.to_str().unwrap_or("?"),
-                end.records,
-                cp.seq,
-                end.seq - 1
-            );
-            return Err(EBUSY);
-        }
         let tail = Position {
             offset: cp.offset,
             seq: cp.seq,
@@ -699,6 +703,59 @@ impl Active {
             }),
             GFP_KERNEL,
         )?;
+        let mut scratch = KVec::with_capacity(MAX_RECORD_DATA as usize, GFP_KERNEL)?;
+        scratch.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)?;
+        let end = core.log.scan(&cp, &mut scratch, |_| Ok::<(), Error>(()))?;
+        drop(scratch);
+        if end.records > 0 {
+            let vname = name.to_str().unwrap_or("?");
+            pr_info!(
+                "{vname}: replaying {} records (seq {}-{}) with swarm_width {swarm_width}\n",
+                end.records,
+                cp.seq,
+                end.seq - 1
+            );
+            let r = core::cell::RefCell::new(Report::default());
+            let res = replay::replay(&core, &cp, swarm_width as usize, discard_skipped, &r);
+            *report = r.into_inner();
+            match res {
+                Ok(()) => {
+                    let c = report.counters;
+                    pr_info!(
+                        "{vname}: replayed {} messages in {} swarms: {} loads, {} suspended, {} retransferred, {} skipped, {} us\n",
+                        c.messages,
+                        c.swarms,
+                        c.loads,
+                        c.suspended,
+                        c.retransferred,
+                        c.skipped,
+                        report.duration_us
+                    );
+                }
+                Err(Stop::Panic(p)) => {
+                    pr_emerg!(
+                        "{vname}: replay PANIC: message seq {} ({}) is suspended, waiting for seq {}; replay stopped, the log is left as it is and the volume is not exposed\n",
+                        p.seq,
+                        if p.first_of_swarm { "first of its swarm" } else { "retransferred" },
+                        p.waits_for
+                    );
+                    return Err(EIO);
+                }
+                Err(Stop::Skipped) => {
+                    pr_err!(
+                        "{vname}: replay skipped {} records (seq {}-{}) whose part of the array is unavailable; they are kept in the log: repair the array and enable again, or write 1 to discard_skipped to drop them\n",
+                        report.counters.skipped,
+                        report.first_skipped,
+                        report.last_skipped
+                    );
+                    return Err(EIO);
+                }
+                Err(Stop::Error(e)) => {
+                    pr_err!("{vname}: replay failed ({e:?}); the log is kept\n");
+                    return Err(e);
+                }
+            }
+        }
         let wq = OwnedQueue::new_io(name, 0)?;
         let front = KBox::new(Frontend { wq, core }, GFP_KERNEL)?;
         let _ = front.wq.enqueue(front.core.clone());

@@ -1,0 +1,895 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Replay by a swarm: the initiator turns the records since the last CP
+//! into messages, delivers them in swarms to the file system (the volume),
+//! whose LOADs (disk reads) run in parallel while one MODIFY path applies
+//! the messages strictly in log order.
+//!
+//! Each message is a transaction block: a pointer to its record and a state
+//! ([`State`]). A message whose LOAD needs a block that an earlier message of
+//! its swarm changes (its prerequisite) cannot LOAD before that message is
+//! LOADED and MODIFIED: it is SUSPENDED, handed back to the initiator, and
+//! retransferred once the prerequisite is MODIFIED. A message whose part of
+//! the array is unavailable is SKIPPED: omitted, reported, and its record
+//! kept. Finding the first message of a swarm, or a retransferred one,
+//! suspended is the panic state: replay stops and the log is left untouched.
+//!
+//! The engine ([`run_swarm`]) is independent of the volume: it drives a
+//! [`FileSystem`], which the volume implements with bios on its workqueue
+//! and KUnit with a fake array whose completion order it controls.
+
+use kernel::{prelude::*, rbtree::RBTree};
+
+use crate::cache::SECTORS;
+use crate::format::Op;
+
+/// The state of a message (claim 2), plus the outcomes skip and panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Newly transferred to the file system (or retransferred).
+    New,
+    /// Its LOAD was issued and has not completed.
+    Loading,
+    /// LOAD complete.
+    Loaded,
+    /// MODIFY complete.
+    Modified,
+    /// Cannot LOAD until its prerequisite is LOADED and MODIFIED.
+    Suspended,
+    /// Omitted: its part of the array is unavailable; its record is kept.
+    Skipped,
+}
+
+/// A message: the transaction block of one log record.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Message {
+    /// Sequence number of its record.
+    pub(crate) seq: u64,
+    /// Log offset of its record: the pointer to the entry.
+    pub(crate) offset: u64,
+    /// What the record does.
+    pub(crate) op: Op,
+    pub(crate) sector: u64,
+    pub(crate) nr_sectors: u32,
+    /// Its state.
+    pub(crate) state: State,
+    /// Index in the swarm of the earlier message it must wait for, if any.
+    pub(crate) prerequisite: Option<usize>,
+    /// Whether the initiator retransferred it.
+    pub(crate) retransferred: bool,
+}
+
+impl Message {
+    /// A new message for a record.
+    pub(crate) fn new(seq: u64, offset: u64, op: Op, sector: u64, nr_sectors: u32) -> Self {
+        Self {
+            seq,
+            offset,
+            op,
+            sector,
+            nr_sectors,
+            state: State::New,
+            prerequisite: None,
+            retransferred: false,
+        }
+    }
+
+    /// The data blocks the message changes.
+    pub(crate) fn blocks(&self) -> core::ops::Range<u64> {
+        let end = self.sector.saturating_add(u64::from(self.nr_sectors));
+        self.sector / SECTORS..end.div_ceil(SECTORS)
+    }
+
+    /// The blocks the message changes only in part: their old contents are
+    /// what its LOAD reads (with the table blocks of all its blocks).
+    pub(crate) fn partial_blocks(&self) -> [Option<u64>; 2] {
+        let end = self.sector.saturating_add(u64::from(self.nr_sectors));
+        let first = self.sector / SECTORS;
+        let last = end.div_ceil(SECTORS).saturating_sub(1);
+        let head = (self.sector % SECTORS != 0 || end < (first + 1) * SECTORS).then_some(first);
+        let tail = (end % SECTORS != 0 && last != first).then_some(last);
+        [head, tail]
+    }
+}
+
+/// The file system side of replay.
+pub(crate) trait FileSystem {
+    /// Starts message `idx`'s LOAD. `Ok(true)`: nothing to read, it is
+    /// LOADED now; `Ok(false)`: reads were issued, their completion comes
+    /// from [`Self::wait_load`]; `Err`: its part of the array is unavailable.
+    fn start_load(&self, idx: usize, m: &Message) -> Result<bool>;
+    /// Waits for one LOAD to complete: `(idx, result)`.
+    fn wait_load(&self) -> (usize, Result);
+    /// Applies message `m` (the MODIFY phase).
+    fn modify(&self, m: &Message) -> Result;
+    /// Reports a skipped message.
+    fn skipped(&self, m: &Message, err: Error);
+    /// Reports a transition, for the trace.
+    fn transition(&self, _m: &Message, _to: State) {}
+}
+
+/// Counters of a replay.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counters {
+    pub(crate) messages: u64,
+    pub(crate) swarms: u64,
+    pub(crate) loads: u64,
+    pub(crate) no_load: u64,
+    pub(crate) suspended: u64,
+    pub(crate) retransferred: u64,
+    pub(crate) skipped: u64,
+    pub(crate) peak_in_flight: u64,
+}
+
+/// Why replay stopped in the panic state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Panic {
+    /// The message found suspended.
+    pub(crate) seq: u64,
+    /// Whether it was the first of its swarm (else: retransferred).
+    pub(crate) first_of_swarm: bool,
+    /// The sequence number of the message it waited for.
+    pub(crate) waits_for: u64,
+}
+
+/// Fault injection, to reach the panic state, which a correct engine never
+/// enters by itself. The faults exist only in kernels built with KUnit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// Normal operation.
+    None,
+    /// The first message of the swarm has a prerequisite (itself).
+    #[cfg(CONFIG_KUNIT = "y")]
+    SuspendFirst,
+    /// Retransferred messages are found suspended again.
+    #[cfg(CONFIG_KUNIT = "y")]
+    SuspendRetransferred,
+}
+
+/// Computes each message's prerequisite: the latest earlier message of the
+/// swarm that changes a block the message's LOAD reads.
+fn prerequisites(msgs: &mut [Message]) -> Result {
+    let mut last_toucher: RBTree<u64, usize> = RBTree::new();
+    for i in 0..msgs.len() {
+        let Some(m) = msgs.get(i).copied() else {
+            break;
+        };
+        let mut pre: Option<usize> = None;
+        for b in m.partial_blocks().into_iter().flatten() {
+            if let Some(&j) = last_toucher.get(&b) {
+                pre = Some(pre.map_or(j, |p| p.max(j)));
+            }
+        }
+        if let Some(mm) = msgs.get_mut(i) {
+            mm.prerequisite = pre;
+        }
+        if m.op != Op::Wrap {
+            for b in m.blocks() {
+                last_toucher.try_create_and_insert(b, i, GFP_KERNEL)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs one swarm to the end: every message MODIFIED or SKIPPED, or the
+/// panic state. At most `width` LOADs are in flight.
+pub(crate) fn run_swarm<F: FileSystem>(
+    fs: &F,
+    msgs: &mut [Message],
+    width: usize,
+    c: &mut Counters,
+    fault: Fault,
+) -> Result<Result<(), Panic>> {
+    let n = msgs.len();
+    let width = width.max(1);
+    c.swarms += 1;
+    c.messages += n as u64;
+    prerequisites(msgs)?;
+    // The initiator's queue of messages to transfer (and retransfer).
+    let mut queue: KVec<usize> = KVec::with_capacity(n, GFP_KERNEL)?;
+    for i in (0..n).rev() {
+        queue.push(i, GFP_KERNEL)?;
+    }
+    let mut in_flight = 0usize;
+    let mut next_modify = 0usize;
+
+    let set = |msgs: &mut [Message], i: usize, s: State| {
+        if let Some(m) = msgs.get_mut(i) {
+            m.state = s;
+            fs.transition(m, s);
+        }
+    };
+
+    loop {
+        // Transfer messages and start their LOADs.
+        while in_flight < width {
+            let Some(i) = queue.pop() else {
+                break;
+            };
+            let Some(m) = msgs.get(i).copied() else {
+                continue;
+            };
+            let waits = m
+                .prerequisite
+                .filter(|&p| msgs.get(p).is_some_and(|pm| pm.state != State::Modified));
+            let waits = match fault {
+                #[cfg(CONFIG_KUNIT = "y")]
+                Fault::SuspendFirst if i == 0 => Some(0),
+                #[cfg(CONFIG_KUNIT = "y")]
+                Fault::SuspendRetransferred if m.retransferred => m.prerequisite,
+                _ => waits,
+            };
+            if let Some(p) = waits {
+                if i == 0 || m.retransferred {
+                    set(msgs, i, State::Suspended);
+                    return Ok(Err(Panic {
+                        seq: m.seq,
+                        first_of_swarm: i == 0,
+                        waits_for: msgs.get(p).map_or(0, |pm| pm.seq),
+                    }));
+                }
+                c.suspended += 1;
+                set(msgs, i, State::Suspended);
+                continue;
+            }
+            if m.op == Op::Wrap {
+                set(msgs, i, State::Loaded);
+                continue;
+            }
+            match fs.start_load(i, &m) {
+                Ok(true) => {
+                    c.no_load += 1;
+                    set(msgs, i, State::Loaded);
+                }
+                Ok(false) => {
+                    c.loads += 1;
+                    in_flight += 1;
+                    c.peak_in_flight = c.peak_in_flight.max(in_flight as u64);
+                    set(msgs, i, State::Loading);
+                }
+                Err(e) => {
+                    c.skipped += 1;
+                    set(msgs, i, State::Skipped);
+                    fs.skipped(&m, e);
+                }
+            }
+        }
+
+        // MODIFY, strictly in log order, as far as LOADs allow.
+        while let Some(m) = msgs.get(next_modify).copied() {
+            match m.state {
+                State::Loaded => {
+                    if m.op != Op::Wrap {
+                        if let Err(e) = fs.modify(&m) {
+                            c.skipped += 1;
+                            set(msgs, next_modify, State::Skipped);
+                            fs.skipped(&m, e);
+                            next_modify += 1;
+                            continue;
+                        }
+                    }
+                    set(msgs, next_modify, State::Modified);
+                }
+                State::Skipped => {}
+                _ => break,
+            }
+            // The prerequisite event: retransfer who waited for this one.
+            let done = next_modify;
+            for j in (done + 1..n).rev() {
+                let Some(w) = msgs.get_mut(j) else {
+                    continue;
+                };
+                if w.state == State::Suspended && w.prerequisite == Some(done) {
+                    w.retransferred = true;
+                    w.state = State::New;
+                    fs.transition(w, State::New);
+                    c.retransferred += 1;
+                    queue.push(j, GFP_KERNEL)?;
+                }
+            }
+            next_modify += 1;
+        }
+        if next_modify >= n {
+            return Ok(Ok(()));
+        }
+        if in_flight == 0 && queue.is_empty() {
+            // Nothing can move: only a broken invariant gets here.
+            return Err(EINVAL);
+        }
+        if in_flight > 0 && (in_flight >= width || queue.is_empty()) {
+            let (i, res) = fs.wait_load();
+            in_flight -= 1;
+            match res {
+                Ok(()) => set(msgs, i, State::Loaded),
+                Err(e) => {
+                    c.skipped += 1;
+                    set(msgs, i, State::Skipped);
+                    if let Some(m) = msgs.get(i) {
+                        fs.skipped(m, e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[kernel::prelude::kunit_tests(swarmlog_replay)]
+mod tests {
+    use super::*;
+    use core::cell::RefCell;
+
+    /// A fake array of `BLOCKS` blocks of one byte per sector, and a log of
+    /// writes each setting its sectors to its sequence number. LOADs
+    /// complete in an order given by a seeded generator.
+    const BLOCKS: u64 = 16;
+
+    struct Fake {
+        inner: RefCell<FakeInner>,
+    }
+
+    struct FakeInner {
+        image: [u8; (BLOCKS * SECTORS) as usize],
+        pending: KVec<usize>,
+        rng: u64,
+        bad_block: Option<u64>,
+        trace: KVec<(u64, State)>,
+        loaded_blocks: KVec<u64>,
+    }
+
+    impl FakeInner {
+        fn next(&mut self) -> u64 {
+            // xorshift64
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            self.rng
+        }
+    }
+
+    impl FileSystem for Fake {
+        fn start_load(&self, idx: usize, m: &Message) -> Result<bool> {
+            let mut f = self.inner.borrow_mut();
+            if m.blocks().end > BLOCKS || m.blocks().any(|b| Some(b) == f.bad_block) {
+                return Err(ENXIO);
+            }
+            for b in m.partial_blocks().into_iter().flatten() {
+                f.loaded_blocks.push(b, GFP_KERNEL)?;
+            }
+            f.pending.push(idx, GFP_KERNEL)?;
+            Ok(false)
+        }
+
+        fn wait_load(&self) -> (usize, Result) {
+            let mut f = self.inner.borrow_mut();
+            let n = f.pending.len();
+            if n == 0 {
+                return (usize::MAX, Err(EINVAL));
+            }
+            let pick = (f.next() % n as u64) as usize;
+            let idx = f.pending.remove(pick).unwrap_or(usize::MAX);
+            (idx, Ok(()))
+        }
+
+        fn modify(&self, m: &Message) -> Result {
+            let mut f = self.inner.borrow_mut();
+            let s = m.sector as usize;
+            let e = s + m.nr_sectors as usize;
+            let v = m.seq as u8;
+            f.image.get_mut(s..e).ok_or(EINVAL)?.fill(v);
+            Ok(())
+        }
+
+        fn skipped(&self, _m: &Message, _err: Error) {}
+
+        fn transition(&self, m: &Message, to: State) {
+            let _ = self.inner.borrow_mut().trace.push((m.seq, to), GFP_KERNEL);
+        }
+    }
+
+    fn fake(seed: u64) -> Fake {
+        Fake {
+            inner: RefCell::new(FakeInner {
+                image: [0; (BLOCKS * SECTORS) as usize],
+                pending: KVec::new(),
+                rng: seed | 1,
+                bad_block: None,
+                trace: KVec::new(),
+                loaded_blocks: KVec::new(),
+            }),
+        }
+    }
+
+    fn log_of(seed: u64, n: usize) -> Result<KVec<Message>> {
+        let mut rng = seed | 1;
+        let mut v = KVec::new();
+        for i in 0..n {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let sector = rng % (BLOCKS * SECTORS - 1);
+            let nr = 1 + ((rng >> 20) % 12).min(BLOCKS * SECTORS - sector - 1) as u32;
+            v.push(Message::new(1 + i as u64, 0, Op::Write, sector, nr), GFP_KERNEL)?;
+        }
+        Ok(v)
+    }
+
+    fn serial_image(msgs: &[Message]) -> [u8; (BLOCKS * SECTORS) as usize] {
+        let mut img = [0u8; (BLOCKS * SECTORS) as usize];
+        for m in msgs {
+            let s = m.sector as usize;
+            if let Some(r) = img.get_mut(s..s + m.nr_sectors as usize) {
+                r.fill(m.seq as u8);
+            }
+        }
+        img
+    }
+
+    fn run(fs: &Fake, msgs: &mut [Message], width: usize, fault: Fault) -> Result<(Counters, Result<(), Panic>)> {
+        let mut c = Counters::default();
+        let r = run_swarm(fs, msgs, width, &mut c, fault)?;
+        Ok((c, r))
+    }
+
+    #[test]
+    fn partial_blocks_of_a_message() {
+        let m = |s, n| Message::new(1, 0, Op::Write, s, n);
+        assert_eq!(m(0, 8).partial_blocks(), [None, None]);
+        assert_eq!(m(0, 16).partial_blocks(), [None, None]);
+        assert_eq!(m(1, 7).partial_blocks(), [Some(0), None]);
+        assert_eq!(m(0, 7).partial_blocks(), [Some(0), None]);
+        assert_eq!(m(6, 4).partial_blocks(), [Some(0), Some(1)]);
+        assert_eq!(m(8, 9).partial_blocks(), [None, Some(2)]);
+        assert_eq!(m(3, 2).blocks(), 0..1);
+        assert_eq!(m(6, 4).blocks(), 0..2);
+    }
+
+    #[test]
+    fn parallel_replay_equals_serial_replay() -> Result {
+        // Seeded random logs, several widths, shuffled completion orders.
+        for seed in [1u64, 7, 42, 1234, 99991] {
+            let log = log_of(seed, 60)?;
+            let want = serial_image(&log);
+            for width in [1usize, 2, 8, 64] {
+                for order in [3u64, 17, 255] {
+                    let fs = fake(seed * 1000 + order);
+                    let mut msgs = KVec::new();
+                    msgs.extend_from_slice(&log, GFP_KERNEL)?;
+                    let (c, r) = run(&fs, &mut msgs, width, Fault::None)?;
+                    assert!(r.is_ok());
+                    assert_eq!(fs.inner.borrow_mut().image, want);
+                    assert!(msgs.iter().all(|m| m.state == State::Modified));
+                    assert!(c.peak_in_flight <= width as u64);
+                    assert_eq!(c.retransferred, c.suspended);
+                    if width == 1 {
+                        assert_eq!(c.peak_in_flight, 1);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn dependent_message_is_suspended_then_retransferred() -> Result {
+        let fs = fake(5);
+        // 2 changes sector 3 of block 0, which 1 changes too: 2 must wait.
+        let mut msgs = KVec::new();
+        msgs.push(Message::new(1, 0, Op::Write, 0, 4), GFP_KERNEL)?;
+        msgs.push(Message::new(2, 0, Op::Write, 3, 2), GFP_KERNEL)?;
+        msgs.push(Message::new(3, 0, Op::Write, 9, 2), GFP_KERNEL)?;
+        let (c, r) = run(&fs, &mut msgs, 8, Fault::None)?;
+        assert!(r.is_ok());
+        assert_eq!((c.suspended, c.retransferred), (1, 1));
+        assert_eq!(msgs.get(1).and_then(|m| m.prerequisite), Some(0));
+        let f = fs.inner.borrow_mut();
+        // Message 2's transitions: New -> Suspended -> New -> ... -> Modified.
+        let mut t2 = KVec::new();
+        for (seq, s) in f.trace.iter() {
+            if *seq == 2 {
+                t2.push(*s, GFP_KERNEL)?;
+            }
+        }
+        assert_eq!(t2.first(), Some(&State::Suspended));
+        assert_eq!(t2.get(1), Some(&State::New));
+        assert_eq!(t2.last(), Some(&State::Modified));
+        // Its retransferred LOAD came after message 1 was MODIFIED.
+        let pos = |seq: u64, st: State| f.trace.iter().position(|e| *e == (seq, st));
+        assert!(pos(1, State::Modified) < pos(2, State::Loading).or(pos(2, State::Loaded)));
+        assert_eq!(f.image.get(3).copied(), Some(2));
+        assert_eq!(f.image.get(2).copied(), Some(1));
+        Ok(())
+    }
+
+    #[test]
+    fn chain_of_dependencies() -> Result {
+        let fs = fake(9);
+        let mut msgs = KVec::new();
+        for i in 0..10u64 {
+            msgs.push(Message::new(i + 1, 0, Op::Write, i % 3, 1), GFP_KERNEL)?;
+        }
+        let want = serial_image(&msgs);
+        let (c, r) = run(&fs, &mut msgs, 4, Fault::None)?;
+        assert!(r.is_ok());
+        assert_eq!(c.suspended, 9);
+        assert_eq!(fs.inner.borrow_mut().image, want);
+        Ok(())
+    }
+
+    #[test]
+    fn full_block_writes_need_no_prerequisite() -> Result {
+        let fs = fake(3);
+        let mut msgs = KVec::new();
+        msgs.push(Message::new(1, 0, Op::Write, 0, 8), GFP_KERNEL)?;
+        msgs.push(Message::new(2, 0, Op::Write, 0, 8), GFP_KERNEL)?;
+        let (c, r) = run(&fs, &mut msgs, 8, Fault::None)?;
+        assert!(r.is_ok());
+        assert_eq!(c.suspended, 0);
+        assert_eq!(fs.inner.borrow_mut().image.first().copied(), Some(2));
+        Ok(())
+    }
+
+    #[test]
+    fn skip_beyond_end_and_unreadable() -> Result {
+        let fs = fake(11);
+        fs.inner.borrow_mut().bad_block = Some(5);
+        let mut msgs = KVec::new();
+        msgs.push(Message::new(1, 0, Op::Write, 0, 2), GFP_KERNEL)?;
+        msgs.push(Message::new(2, 0, Op::Write, BLOCKS * SECTORS - 1, 2), GFP_KERNEL)?;
+        msgs.push(Message::new(3, 0, Op::Write, 5 * SECTORS + 1, 1), GFP_KERNEL)?;
+        msgs.push(Message::new(4, 0, Op::Write, 1, 1), GFP_KERNEL)?;
+        let (c, r) = run(&fs, &mut msgs, 8, Fault::None)?;
+        assert!(r.is_ok());
+        assert_eq!(c.skipped, 2);
+        assert_eq!(msgs.get(1).map(|m| m.state), Some(State::Skipped));
+        assert_eq!(msgs.get(2).map(|m| m.state), Some(State::Skipped));
+        assert_eq!(msgs.get(3).map(|m| m.state), Some(State::Modified));
+        Ok(())
+    }
+
+    #[test]
+    fn panic_when_first_message_is_suspended() -> Result {
+        let fs = fake(1);
+        let mut msgs = log_of(8, 5)?;
+        let (_, r) = run(&fs, &mut msgs, 4, Fault::SuspendFirst)?;
+        assert_eq!(
+            r,
+            Err(Panic {
+                seq: 1,
+                first_of_swarm: true,
+                waits_for: 1
+            })
+        );
+        // Nothing was modified.
+        assert!(fs.inner.borrow_mut().image.iter().all(|&b| b == 0));
+        Ok(())
+    }
+
+    #[test]
+    fn panic_when_retransferred_message_is_suspended() -> Result {
+        let fs = fake(1);
+        let mut msgs = KVec::new();
+        msgs.push(Message::new(1, 0, Op::Write, 0, 4), GFP_KERNEL)?;
+        msgs.push(Message::new(2, 0, Op::Write, 3, 2), GFP_KERNEL)?;
+        let (_, r) = run(&fs, &mut msgs, 4, Fault::SuspendRetransferred)?;
+        assert_eq!(
+            r,
+            Err(Panic {
+                seq: 2,
+                first_of_swarm: false,
+                waits_for: 1
+            })
+        );
+        assert_eq!(msgs.get(1).map(|m| m.state), Some(State::Suspended));
+        Ok(())
+    }
+}
+
+// The volume as the file system of replay: LOADs are work items on a queue
+// of `swarm_width` workers, each reading with bios; MODIFY applies records to
+// the cache; the CP at the end commits them.
+
+use core::sync::atomic::Ordering::Relaxed;
+use kernel::{
+    new_condvar, new_mutex, new_work,
+    sync::{Arc, CondVar, Mutex},
+    workqueue::{Work, WorkItem},
+};
+
+use crate::format::{Found, MAX_RECORD_DATA, RECORD_HEADER_SIZE};
+use crate::log::Position;
+use crate::metadata::BLOCK_SIZE;
+use crate::noio::NoIo;
+use crate::volume::Core;
+use crate::wq::OwnedQueue;
+
+/// Messages in a swarm: enough to keep `swarm_width` LOADs busy, bounded so
+/// memory does not grow with the log.
+fn swarm_size(width: usize) -> usize {
+    (4 * width).clamp(256, 4096)
+}
+
+/// The last replay, for `status`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Report {
+    pub(crate) ran: bool,
+    pub(crate) counters: Counters,
+    pub(crate) duration_us: u64,
+    pub(crate) unverified: u64,
+    pub(crate) panic: Option<Panic>,
+    /// Sequence numbers of the first and last skipped messages.
+    pub(crate) first_skipped: u64,
+    pub(crate) last_skipped: u64,
+    pub(crate) discarded: bool,
+}
+
+/// LOAD completions, from the workers to the MODIFY path.
+#[pin_data]
+struct Completions {
+    #[pin]
+    list: Mutex<KVec<(usize, Result)>>,
+    #[pin]
+    arrived: CondVar,
+}
+
+#[pin_data]
+struct LoadWork {
+    core: Arc<Core>,
+    done: Arc<Completions>,
+    idx: usize,
+    msg: Message,
+    #[pin]
+    work: Work<LoadWork>,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Self> for LoadWork { self.work }
+}
+
+impl WorkItem for LoadWork {
+    type Pointer = Arc<LoadWork>;
+
+    fn run(this: Arc<LoadWork>) {
+        let _noio = NoIo::new();
+        let res = this.core.load(&this.msg);
+        let mut list = this.done.list.lock();
+        // Capacity for every message of the swarm was reserved up front.
+        if list.push((this.idx, res), GFP_ATOMIC).is_ok() {
+            this.done.arrived.notify_all();
+        }
+    }
+}
+
+impl Core {
+    /// Whether message `m` can be LOADED without reading anything.
+    fn loaded_already(&self, m: &Message) -> bool {
+        let st = self.state.lock();
+        m.blocks().all(|b| {
+            self.layout
+                .entry_of(b)
+                .is_some_and(|(t, _)| st.tables.get(&t).is_some())
+        }) && m
+            .partial_blocks()
+            .into_iter()
+            .flatten()
+            .all(|b| st.cache.get(b).is_some_and(|c| c.is_full()))
+    }
+
+    /// LOAD: the table blocks of every block `m` changes, and the old
+    /// contents of those it changes in part.
+    fn load(&self, m: &Message) -> Result {
+        for b in m.blocks() {
+            self.entry(b)?;
+        }
+        let mut buf = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
+        buf.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+        for b in m.partial_blocks().into_iter().flatten() {
+            if self.state.lock().cache.get(b).is_some_and(|c| c.is_full()) {
+                continue;
+            }
+            self.read_array_block_as(b, &mut buf, true)?;
+            self.state.lock().cache.load_base(b, &buf, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+}
+
+/// The volume's side of one replay.
+struct VolumeFs<'a> {
+    core: &'a Arc<Core>,
+    queue: &'a OwnedQueue,
+    done: Arc<Completions>,
+    /// Record data for MODIFY (which runs on one thread only).
+    data: core::cell::RefCell<KVec<u8>>,
+    report: &'a core::cell::RefCell<Report>,
+}
+
+impl FileSystem for VolumeFs<'_> {
+    fn start_load(&self, idx: usize, m: &Message) -> Result<bool> {
+        if m.blocks().end > self.core.layout.data_blocks {
+            return Err(ENXIO);
+        }
+        if self.core.loaded_already(m) {
+            return Ok(true);
+        }
+        let work = Arc::pin_init(
+            pin_init!(LoadWork {
+                core: self.core.clone(),
+                done: self.done.clone(),
+                idx,
+                msg: *m,
+                work <- new_work!("swarmlog::load"),
+            }),
+            GFP_KERNEL,
+        )?;
+        self.queue.enqueue(work).map_err(|_| EBUSY)?;
+        Ok(false)
+    }
+
+    fn wait_load(&self) -> (usize, Result) {
+        let mut list = self.done.list.lock();
+        loop {
+            if let Some(r) = list.pop() {
+                return r;
+            }
+            self.done.arrived.wait(&mut list);
+        }
+    }
+
+    fn modify(&self, m: &Message) -> Result {
+        let nr = u64::from(m.nr_sectors);
+        if m.op != Op::Write {
+            return self.core.state.lock().cache.apply(m.sector, nr, None, GFP_KERNEL);
+        }
+        let mut data = self.data.try_borrow_mut().map_err(|_| EBUSY)?;
+        let len = (nr * 512) as usize;
+        let buf = data.get_mut(..len).ok_or(EINVAL)?;
+        self.core.log.read(m.offset + RECORD_HEADER_SIZE as u64, buf)?;
+        self.core.state.lock().cache.apply(m.sector, nr, Some(buf), GFP_KERNEL)
+    }
+
+    fn skipped(&self, m: &Message, err: Error) {
+        pr_warn!(
+            "{}: replay: record seq {} (sectors {}-{}) skipped: its part of the array is unavailable ({:?}); the record is kept\n",
+            self.core.name.to_str().unwrap_or("?"),
+            m.seq,
+            m.sector,
+            m.sector + u64::from(m.nr_sectors).saturating_sub(1),
+            err
+        );
+        let Ok(mut r) = self.report.try_borrow_mut() else {
+            return;
+        };
+        if r.first_skipped == 0 {
+            r.first_skipped = m.seq;
+        }
+        r.last_skipped = m.seq;
+    }
+}
+
+/// Why [`replay`] did not finish.
+pub(crate) enum Stop {
+    /// An error (allocation, log read).
+    Error(Error),
+    /// The panic state.
+    Panic(Panic),
+    /// Messages were skipped and not discarded: the log is kept.
+    Skipped,
+}
+
+/// Replays the log from `from` with at most `width` LOADs in flight. With
+/// `discard_skipped`, skipped records are dropped (after a warning each);
+/// else any skipped record stops activation with the log kept. On success
+/// the replayed state is committed by a CP.
+pub(crate) fn replay(
+    core: &Arc<Core>,
+    from: &crate::format::CpMarker,
+    width: usize,
+    discard_skipped: bool,
+    report: &core::cell::RefCell<Report>,
+) -> Result<(), Stop> {
+    let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
+    let queue = OwnedQueue::new_io(c"swarmlog-load", width.min(512) as i32).map_err(Stop::Error)?;
+    let size = swarm_size(width);
+    let done = Arc::pin_init(
+        pin_init!(Completions {
+            list <- new_mutex!(KVec::new()),
+            arrived <- new_condvar!(),
+        }),
+        GFP_KERNEL,
+    )
+    .map_err(Stop::Error)?;
+    done.list.lock().reserve(size, GFP_KERNEL).map_err(|_| Stop::Error(ENOMEM))?;
+    let mut data = KVec::new();
+    data.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL).map_err(|_| Stop::Error(ENOMEM))?;
+    let fs = VolumeFs {
+        core,
+        queue: &queue,
+        done,
+        data: core::cell::RefCell::new(data),
+        report,
+    };
+    let mut swarm: KVec<Message> = KVec::with_capacity(size, GFP_KERNEL).map_err(|_| Stop::Error(ENOMEM))?;
+    let mut counters = Counters::default();
+    let mut stop: Option<Stop> = None;
+    let mut scratch = KVec::new();
+    scratch.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL).map_err(|_| Stop::Error(ENOMEM))?;
+
+    let run = |swarm: &mut KVec<Message>, next: Option<Position>, counters: &mut Counters| -> Result<(), Stop> {
+        if swarm.is_empty() {
+            return Ok(());
+        }
+        match run_swarm(&fs, swarm, width, counters, Fault::None) {
+            Ok(Ok(())) => {}
+            Ok(Err(p)) => return Err(Stop::Panic(p)),
+            Err(e) => return Err(Stop::Error(e)),
+        }
+        swarm.clear();
+        if counters.messages / 10000 != (counters.messages - counters.messages.min(size as u64)) / 10000 {
+            pr_info!(
+                "{}: replay: {} messages in {} swarms so far\n",
+                core.name.to_str().unwrap_or("?"),
+                counters.messages,
+                counters.swarms
+            );
+        }
+        // Keep memory bounded: commit what is replayed so far, unless a
+        // skipped record must be kept in the log.
+        if let Some(pos) = next {
+            let big = core.state.lock().cache.blocks() >= crate::volume::MAX_CACHE_BLOCKS / 2;
+            if big && counters.skipped == 0 {
+                core.state.lock().head = pos;
+                core.checkpoint().map_err(Stop::Error)?;
+            }
+        }
+        Ok(())
+    };
+
+    let end = core.log.scan(from, &mut scratch, |f: &Found| -> Result<(), ()> {
+        if swarm.len() >= size {
+            let next = Position { offset: f.offset, seq: f.header.seq };
+            if let Err(s) = run(&mut swarm, Some(next), &mut counters) {
+                stop = Some(s);
+                return Err(());
+            }
+        }
+        let h = f.header;
+        let m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
+        swarm.push(m, GFP_KERNEL).map_err(|_| {
+            stop = Some(Stop::Error(ENOMEM));
+        })
+    });
+    let end = match end {
+        Ok(end) => Some(end),
+        Err(()) => None,
+    };
+    if stop.is_none() {
+        if let Err(s) = run(&mut swarm, None, &mut counters) {
+            stop = Some(s);
+        }
+    }
+    drop(queue);
+    {
+        let mut r = report.borrow_mut();
+        r.ran = true;
+        r.counters = counters;
+        r.duration_us = start.elapsed().as_micros_ceil().max(0) as u64;
+        r.unverified = core.stats.replay_unverified.load(Relaxed);
+        if let Some(Stop::Panic(p)) = &stop {
+            r.panic = Some(*p);
+        }
+    }
+    if let Some(s) = stop {
+        return Err(s);
+    }
+    let end = end.ok_or(Stop::Error(EIO))?;
+    if counters.skipped > 0 {
+        if !discard_skipped {
+            return Err(Stop::Skipped);
+        }
+        report.borrow_mut().discarded = true;
+    }
+    core.state.lock().head = Position { offset: end.offset, seq: end.seq };
+    core.checkpoint().map_err(Stop::Error)?;
+    Ok(())
+}

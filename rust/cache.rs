@@ -154,7 +154,12 @@ impl Cache {
     /// Gives `block` its old contents `old` (from the array), under what is
     /// already cached of it: replay's LOAD of a block a record changes in
     /// part.
-    pub(crate) fn load_base(&mut self, block: u64, old: &[u8], flags: kernel::alloc::Flags) -> Result {
+    pub(crate) fn load_base(
+        &mut self,
+        block: u64,
+        old: &[u8],
+        flags: kernel::alloc::Flags,
+    ) -> Result {
         let b = self.dirty_block(block, flags)?;
         b.merge_under(old);
         Ok(())

@@ -409,7 +409,10 @@ mod tests {
             rng ^= rng << 17;
             let sector = rng % (BLOCKS * SECTORS - 1);
             let nr = 1 + ((rng >> 20) % 12).min(BLOCKS * SECTORS - sector - 1) as u32;
-            v.push(Message::new(1 + i as u64, 0, Op::Write, sector, nr), GFP_KERNEL)?;
+            v.push(
+                Message::new(1 + i as u64, 0, Op::Write, sector, nr),
+                GFP_KERNEL,
+            )?;
         }
         Ok(v)
     }
@@ -425,7 +428,12 @@ mod tests {
         img
     }
 
-    fn run(fs: &Fake, msgs: &mut [Message], width: usize, fault: Fault) -> Result<(Counters, Result<(), Panic>)> {
+    fn run(
+        fs: &Fake,
+        msgs: &mut [Message],
+        width: usize,
+        fault: Fault,
+    ) -> Result<(Counters, Result<(), Panic>)> {
         let mut c = Counters::default();
         let r = run_swarm(fs, msgs, width, &mut c, fault)?;
         Ok((c, r))
@@ -535,8 +543,14 @@ mod tests {
         fs.inner.borrow_mut().bad_block = Some(5);
         let mut msgs = KVec::new();
         msgs.push(Message::new(1, 0, Op::Write, 0, 2), GFP_KERNEL)?;
-        msgs.push(Message::new(2, 0, Op::Write, BLOCKS * SECTORS - 1, 2), GFP_KERNEL)?;
-        msgs.push(Message::new(3, 0, Op::Write, 5 * SECTORS + 1, 1), GFP_KERNEL)?;
+        msgs.push(
+            Message::new(2, 0, Op::Write, BLOCKS * SECTORS - 1, 2),
+            GFP_KERNEL,
+        )?;
+        msgs.push(
+            Message::new(3, 0, Op::Write, 5 * SECTORS + 1, 1),
+            GFP_KERNEL,
+        )?;
         msgs.push(Message::new(4, 0, Op::Write, 1, 1), GFP_KERNEL)?;
         let (c, r) = run(&fs, &mut msgs, 8, Fault::None)?;
         assert!(r.is_ok());
@@ -739,13 +753,24 @@ impl FileSystem for VolumeFs<'_> {
     fn modify(&self, m: &Message) -> Result {
         let nr = u64::from(m.nr_sectors);
         if m.op != Op::Write {
-            return self.core.state.lock().cache.apply(m.sector, nr, None, GFP_KERNEL);
+            return self
+                .core
+                .state
+                .lock()
+                .cache
+                .apply(m.sector, nr, None, GFP_KERNEL);
         }
         let mut data = self.data.try_borrow_mut().map_err(|_| EBUSY)?;
         let len = (nr * 512) as usize;
         let buf = data.get_mut(..len).ok_or(EINVAL)?;
-        self.core.log.read(m.offset + RECORD_HEADER_SIZE as u64, buf)?;
-        self.core.state.lock().cache.apply(m.sector, nr, Some(buf), GFP_KERNEL)
+        self.core
+            .log
+            .read(m.offset + RECORD_HEADER_SIZE as u64, buf)?;
+        self.core
+            .state
+            .lock()
+            .cache
+            .apply(m.sector, nr, Some(buf), GFP_KERNEL)
     }
 
     fn skipped(&self, m: &Message, err: Error) {
@@ -799,9 +824,13 @@ pub(crate) fn replay(
         GFP_KERNEL,
     )
     .map_err(Stop::Error)?;
-    done.list.lock().reserve(size, GFP_KERNEL).map_err(|_| Stop::Error(ENOMEM))?;
+    done.list
+        .lock()
+        .reserve(size, GFP_KERNEL)
+        .map_err(|_| Stop::Error(ENOMEM))?;
     let mut data = KVec::new();
-    data.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL).map_err(|_| Stop::Error(ENOMEM))?;
+    data.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)
+        .map_err(|_| Stop::Error(ENOMEM))?;
     let fs = VolumeFs {
         core,
         queue: &queue,
@@ -809,13 +838,19 @@ pub(crate) fn replay(
         data: core::cell::RefCell::new(data),
         report,
     };
-    let mut swarm: KVec<Message> = KVec::with_capacity(size, GFP_KERNEL).map_err(|_| Stop::Error(ENOMEM))?;
+    let mut swarm: KVec<Message> =
+        KVec::with_capacity(size, GFP_KERNEL).map_err(|_| Stop::Error(ENOMEM))?;
     let mut counters = Counters::default();
     let mut stop: Option<Stop> = None;
     let mut scratch = KVec::new();
-    scratch.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL).map_err(|_| Stop::Error(ENOMEM))?;
+    scratch
+        .resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)
+        .map_err(|_| Stop::Error(ENOMEM))?;
 
-    let run = |swarm: &mut KVec<Message>, next: Option<Position>, counters: &mut Counters| -> Result<(), Stop> {
+    let run = |swarm: &mut KVec<Message>,
+               next: Option<Position>,
+               counters: &mut Counters|
+     -> Result<(), Stop> {
         if swarm.is_empty() {
             return Ok(());
         }
@@ -825,7 +860,9 @@ pub(crate) fn replay(
             Err(e) => return Err(Stop::Error(e)),
         }
         swarm.clear();
-        if counters.messages / 10000 != (counters.messages - counters.messages.min(size as u64)) / 10000 {
+        if counters.messages / 10000
+            != (counters.messages - counters.messages.min(size as u64)) / 10000
+        {
             pr_info!(
                 "{}: replay: {} messages in {} swarms so far\n",
                 core.name.to_str().unwrap_or("?"),
@@ -845,20 +882,25 @@ pub(crate) fn replay(
         Ok(())
     };
 
-    let end = core.log.scan(from, &mut scratch, |f: &Found| -> Result<(), ()> {
-        if swarm.len() >= size {
-            let next = Position { offset: f.offset, seq: f.header.seq };
-            if let Err(s) = run(&mut swarm, Some(next), &mut counters) {
-                stop = Some(s);
-                return Err(());
+    let end = core
+        .log
+        .scan(from, &mut scratch, |f: &Found| -> Result<(), ()> {
+            if swarm.len() >= size {
+                let next = Position {
+                    offset: f.offset,
+                    seq: f.header.seq,
+                };
+                if let Err(s) = run(&mut swarm, Some(next), &mut counters) {
+                    stop = Some(s);
+                    return Err(());
+                }
             }
-        }
-        let h = f.header;
-        let m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
-        swarm.push(m, GFP_KERNEL).map_err(|_| {
-            stop = Some(Stop::Error(ENOMEM));
-        })
-    });
+            let h = f.header;
+            let m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
+            swarm.push(m, GFP_KERNEL).map_err(|_| {
+                stop = Some(Stop::Error(ENOMEM));
+            })
+        });
     let end = match end {
         Ok(end) => Some(end),
         Err(()) => None,
@@ -889,7 +931,10 @@ pub(crate) fn replay(
         }
         report.borrow_mut().discarded = true;
     }
-    core.state.lock().head = Position { offset: end.offset, seq: end.seq };
+    core.state.lock().head = Position {
+        offset: end.offset,
+        seq: end.seq,
+    };
     core.checkpoint().map_err(Stop::Error)?;
     Ok(())
 }

@@ -33,6 +33,17 @@ module! {
     authors: ["The swarmlog developers"],
     description: "pmem write-ahead log over an md array with swarm replay",
     license: "GPL",
+    params: {
+        cp_interval_ms: u32 {
+            default: 5000,
+            description: "Milliseconds between timed consistency points (CPs also run on log or cache fill and at disable)",
+        },
+    },
+}
+
+/// The time between timed CPs, from the module parameter (at least 10 ms).
+pub(crate) fn cp_interval_ms() -> u32 {
+    module_parameters::cp_interval_ms.value().max(10)
 }
 
 #[pin_data]

@@ -36,8 +36,6 @@ use crate::wq::OwnedQueue;
 /// Most cached blocks (dirty and committing) before writers wait for a CP:
 /// 64 MiB. Bounds memory whatever the log's size.
 pub(crate) const MAX_CACHE_BLOCKS: usize = 16384;
-/// Time between timed CPs.
-pub(crate) const CP_INTERVAL_MS: u32 = 5000;
 
 /// Counters shown in `status`.
 #[derive(Default)]
@@ -348,7 +346,12 @@ impl Core {
     /// as a CP cut short by the crash (which may have rewritten any block the
     /// log changes, in the sectors the log does not change, with the same
     /// bytes): counted in `replay_unverified` and returned.
-    pub(crate) fn read_array_block_as(&self, block: u64, buf: &mut KVec<u8>, in_replay: bool) -> Result {
+    pub(crate) fn read_array_block_as(
+        &self,
+        block: u64,
+        buf: &mut KVec<u8>,
+        in_replay: bool,
+    ) -> Result {
         loop {
             let entry = self.entry(block)?;
             if !entry.is_written() {
@@ -467,7 +470,7 @@ impl Core {
     }
 
     /// The CP loop, on the workqueue: a CP when one is wanted or every
-    /// [`CP_INTERVAL_MS`], until the volume stops.
+    /// `cp_interval_ms` (module parameter), until the volume stops.
     fn cp_loop(&self) {
         loop {
             {
@@ -475,7 +478,7 @@ impl Core {
                 if !st.kick && !st.stop {
                     let _ = self.changed.wait_interruptible_timeout(
                         &mut st,
-                        kernel::time::msecs_to_jiffies(CP_INTERVAL_MS),
+                        kernel::time::msecs_to_jiffies(crate::cp_interval_ms()),
                     );
                 }
                 if st.stop {

@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: GPL-2.0
+# One power-cut cycle, guest side: replay what the previous cycle left (with
+# swarm_width WIDTH), verify every write acknowledged so far, then start
+# concurrent random writes of 1 to 16 sectors (crossing block boundaries)
+# and print START/ACK lines for the host to keep, until the power is cut.
+#   crash.sh CYCLE WIDTH LEVEL [expect-file]
+# The expect file (made by the host from all earlier START/ACK lines) has a
+# line "SECTOR TAG..." per sector: the tags it may hold (ZERO: unwritten).
+. /guest/lib.sh
+set -e
+cycle=$1 width=$2 level=$3 expect=$4
+WRITERS=4 REGION=8192
+load_module
+if [ "$cycle" = 1 ]; then
+	make_array "$level"
+	volume v0
+	echo 1 > $c/v0/format
+	echo 1 > $c/v0/enable
+else
+	assemble_array
+	volume v0
+	echo "$width" > $c/v0/swarm_width
+	echo 1 > $c/v0/enable || { dmesg | grep swarmlog | tail -5; fail "enable (replay)"; }
+	echo "replay: $(grep replay_ $c/v0/status | tr '\n' ' ')"
+fi
+dev=/dev/$(cat $c/v0/disk)
+if [ -n "$expect" ]; then
+	dd if=$dev of=/tmp/img bs=1M count=$((WRITERS * REGION / 2048)) iflag=direct 2>/dev/null
+	tr '\000\n' '. ' < /tmp/img | fold -w 512 > /tmp/sectors
+	awk -v ef="/guest/$expect" '
+		BEGIN { while ((getline l < ef) > 0) { n = split(l, f, " "); want[f[1]] = l } }
+		{ s = NR - 1; tag = ($1 ~ /^\.+$/) ? "ZERO" : $1
+		  if (!(s in want)) next
+		  checked++
+		  n = split(want[s], f, " "); ok = 0
+		  for (i = 2; i <= n; i++) if (f[i] == tag) ok = 1
+		  if (!ok) { bad++; if (bad < 10) print "LOST: sector " s " holds " tag ", expected one of: " want[s] } }
+		END { print "verified " checked " sectors, " bad + 0 " wrong"; exit bad > 0 }
+	' /tmp/sectors || fail "acknowledged writes lost"
+fi
+writer() {
+	j=$1 i=0 base=$(($1 * REGION))
+	while :; do
+		i=$((i + 1))
+		n=$((1 + RANDOM % 16))
+		s=$((base + RANDOM % (REGION - 16)))
+		tag="c${cycle}w${j}i${i}"
+		awk -v t="$tag" -v n=$n 'BEGIN { for (i = 0; i < n; i++) printf "%-511s\n", t }' > /tmp/p$j
+		echo "START $s $n $tag"
+		dd if=/tmp/p$j of=$dev bs=512 seek=$s count=$n oflag=direct conv=notrunc 2>/dev/null &&
+			echo "ACK $s $n $tag"
+	done
+}
+echo "cycle $cycle: writing until the power is cut"
+for j in $(seq 0 $((WRITERS - 1))); do writer $j & done
+wait

@@ -156,6 +156,23 @@ fn show_path(p: &Option<CString>, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
     Ok(w.bytes_written())
 }
 
+/// Stores a device path written to `log` or `array` (`which` picks it).
+fn store_path(
+    this: &Volume,
+    page: &[u8],
+    attr: &str,
+    which: fn(&mut VolumeConfig) -> &mut Option<CString>,
+) -> Result {
+    let path = parse_path(page).inspect_err(|_| pr_err!("{attr}: not a device path\n"))?;
+    let mut cfg = this.inner.lock();
+    if cfg.active.is_some() {
+        pr_err!("{attr}: cannot change while enabled\n");
+        return Err(EBUSY);
+    }
+    *which(&mut cfg) = Some(path);
+    Ok(())
+}
+
 #[vtable]
 impl AttributeOperations<0> for Volume {
     type Data = Volume;
@@ -165,14 +182,7 @@ impl AttributeOperations<0> for Volume {
     }
 
     fn store(this: &Volume, page: &[u8]) -> Result {
-        let path = parse_path(page).inspect_err(|_| pr_err!("log: not a device path\n"))?;
-        let mut cfg = this.inner.lock();
-        if cfg.active.is_some() {
-            pr_err!("log: cannot change while enabled\n");
-            return Err(EBUSY);
-        }
-        cfg.log = Some(path);
-        Ok(())
+        store_path(this, page, "log", |c| &mut c.log)
     }
 }
 
@@ -185,14 +195,7 @@ impl AttributeOperations<1> for Volume {
     }
 
     fn store(this: &Volume, page: &[u8]) -> Result {
-        let path = parse_path(page).inspect_err(|_| pr_err!("array: not a device path\n"))?;
-        let mut cfg = this.inner.lock();
-        if cfg.active.is_some() {
-            pr_err!("array: cannot change while enabled\n");
-            return Err(EBUSY);
-        }
-        cfg.array = Some(path);
-        Ok(())
+        store_path(this, page, "array", |c| &mut c.array)
     }
 }
 

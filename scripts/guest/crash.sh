@@ -3,12 +3,13 @@
 # swarm_width WIDTH), verify every write acknowledged so far, then start
 # concurrent random writes of 1 to 16 sectors (crossing block boundaries)
 # and print START/ACK lines for the host to keep, until the power is cut.
-#   crash.sh CYCLE WIDTH LEVEL [expect-file]
+#   crash.sh CYCLE WIDTH LEVEL [expect-file [final]]
+# With "final", it only replays and verifies.
 # The expect file (made by the host from all earlier START/ACK lines) has a
 # line "SECTOR TAG..." per sector: the tags it may hold (ZERO: unwritten).
 . /guest/lib.sh
 set -e
-cycle=$1 width=$2 level=$3 expect=$4
+cycle=$1 width=$2 level=$3 expect=$4 final=$5
 WRITERS=4 REGION=8192
 load_module
 if [ "$cycle" = 1 ]; then
@@ -37,6 +38,10 @@ if [ -n "$expect" ]; then
 		  if (!ok) { bad++; if (bad < 10) print "LOST: sector " s " holds " tag ", expected one of: " want[s] } }
 		END { print "verified " checked " sectors, " bad + 0 " wrong"; exit bad > 0 }
 	' /tmp/sectors || fail "acknowledged writes lost"
+fi
+if [ "$final" = final ]; then
+	echo 0 > $c/v0/enable
+	exit 0
 fi
 writer() {
 	j=$1 i=0 base=$(($1 * REGION))

@@ -2,6 +2,10 @@
 # Shared helpers of the guest scripts (sourced; the VM copies it to /guest).
 
 c=/sys/kernel/config/swarmlog
+
+# GNU dd: busybox's ignores oflag=direct (its writes go through the page
+# cache), and its shell runs applets before PATH, so name it here.
+dd() { /usr/bin/dd "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
 expect_fail() { if sh -c "$1" 2>/dev/null; then fail "accepted: $1"; fi; }
 status() { sed -n "s/^$2 //p" "$c/$1/status"; }

@@ -36,7 +36,7 @@ if [ -n "$expect" ]; then
 		  n = split(want[s], f, " "); ok = 0
 		  for (i = 2; i <= n; i++) if (f[i] == tag) ok = 1
 		  if (!ok) { bad++; if (bad < 10) print "LOST: sector " s " holds " tag ", expected one of: " want[s] } }
-		END { print "verified " checked " sectors, " bad + 0 " wrong"; exit bad > 0 }
+		END { print "verified " checked + 0 " sectors, " bad + 0 " wrong"; exit bad > 0 || checked == 0 }
 	' /tmp/sectors || fail "acknowledged writes lost"
 fi
 if [ "$final" = final ]; then

@@ -5,6 +5,8 @@
 #
 #   make demo     the main job, end to end, for a person to watch
 #   make check    every test; ends with "N passed, N failed"
+#   make bench-replay   replay time against swarm_width and the physical
+#                 limit (a benchmark: prints and keeps a table)
 #   make module   build swarmlog.ko against the test kernel (clippy, -Dwarnings)
 #   make kernel   build the test kernel and the build root it needs
 #   make vm SCRIPT=guest.sh   run a script in the test VM (see scripts/vm)
@@ -12,13 +14,16 @@
 #
 # Big artefacts live in $(SWARMLOG_CACHE) (default /var/cache/swarmlog).
 
-.PHONY: demo check module kernel vm clean
+.PHONY: demo check bench-replay module kernel vm clean
 
 demo:
 	scripts/demo
 
 check:
 	scripts/check
+
+bench-replay:
+	scripts/bench-replay
 
 module:
 	scripts/build-module

@@ -10,6 +10,7 @@ use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use kernel::{
     configfs::{self, AttributeOperations},
     configfs_attrs,
+    debugfs::{Dir, File},
     fmt::Write as _,
     new_mutex,
     page::PAGE_SIZE,
@@ -18,7 +19,8 @@ use kernel::{
     sync::Mutex,
 };
 
-use crate::replay::Report;
+use crate::replay::{Params, Report};
+use crate::trace::Trace;
 use crate::volume::{self, Active};
 
 /// Number of the next volume's disk (`swarmlogN`).
@@ -37,12 +39,21 @@ pub(crate) fn subsystem() -> impl PinInit<configfs::Subsystem<Config>, Error> {
         child: Volume,
         attributes: [],
     };
-    configfs::Subsystem::new(c"swarmlog", item_type, try_pin_init!(Config {}))
+    configfs::Subsystem::new(
+        c"swarmlog",
+        item_type,
+        try_pin_init!(Config {
+            debugfs: Dir::new(c"swarmlog"),
+        }),
+    )
 }
 
-/// The subsystem's own data: none beyond its children.
+/// The subsystem's own data.
 #[pin_data]
-pub(crate) struct Config {}
+pub(crate) struct Config {
+    /// `/sys/kernel/debug/swarmlog/`, with a directory per volume.
+    debugfs: Dir,
+}
 
 #[vtable]
 impl configfs::GroupOperations for Config {
@@ -64,10 +75,13 @@ impl configfs::GroupOperations for Config {
             ],
         };
         let disk = CString::try_from_fmt(fmt!("swarmlog{}", NEXT_DISK.fetch_add(1, Relaxed)))?;
+        let (debugfs, trace) = Trace::create(&self.debugfs, name)?;
         Ok(configfs::Group::new(
             name.try_into()?,
             item_type,
             try_pin_init!(Volume {
+                trace,
+                _debugfs: debugfs,
                 inner <- new_mutex!(VolumeConfig {
                     name: name.try_into()?,
                     log: None,
@@ -88,6 +102,10 @@ impl configfs::GroupOperations for Config {
 pub(crate) struct Volume {
     #[pin]
     inner: Mutex<VolumeConfig>,
+    /// The last replay's transitions (debugfs `replay_trace`).
+    trace: Pin<KBox<File<Trace>>>,
+    /// The volume's debugfs directory.
+    _debugfs: Dir,
 }
 
 /// What the administrator has configured for a volume, and the volume when
@@ -329,14 +347,17 @@ impl AttributeOperations<5> for Volume {
                 let (log, array) = paths(&cfg, "enable")?;
                 let disk = CString::try_from(&*cfg.disk)?;
                 let mut report = Report::default();
+                let params = Params {
+                    width: cfg.swarm_width as usize,
+                    discard_skipped: cfg.discard_skipped,
+                    trace: &this.trace,
+                };
                 let res = Active::new(
                     &cfg.name,
                     disk,
-                    log,
-                    array,
+                    (log, array),
                     this.holder(),
-                    cfg.swarm_width,
-                    cfg.discard_skipped,
+                    &params,
                     &mut report,
                 );
                 if report.ran {

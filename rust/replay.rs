@@ -40,6 +40,20 @@ pub(crate) enum State {
     Skipped,
 }
 
+impl State {
+    /// The state's name, as the trace shows it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            State::New => "NEW",
+            State::Loading => "LOADING",
+            State::Loaded => "LOADED",
+            State::Modified => "MODIFIED",
+            State::Suspended => "SUSPENDED",
+            State::Skipped => "SKIPPED",
+        }
+    }
+}
+
 /// A message: the transaction block of one log record.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Message {
@@ -172,8 +186,153 @@ fn prerequisites(msgs: &mut [Message]) -> Result {
     Ok(())
 }
 
+/// No message (the end of a waiter list).
+const NONE: usize = usize::MAX;
+
+/// One swarm in progress: the messages, the initiator's queue, and the
+/// MODIFY path's position.
+///
+/// # Invariants
+///
+/// `waiter_head` and `waiter_next` have one slot per message; a message is
+/// on the waiter list of message `p` exactly while it is SUSPENDED with
+/// prerequisite `p`.
+struct Swarm<'a, F: FileSystem> {
+    fs: &'a F,
+    msgs: &'a mut [Message],
+    width: usize,
+    c: &'a mut Counters,
+    fault: Fault,
+    /// The initiator's messages to transfer (and retransfer), popped from
+    /// the end.
+    queue: KVec<usize>,
+    in_flight: usize,
+    /// The next message in log order to MODIFY.
+    next_modify: usize,
+    /// Per message: the first message suspended waiting for it.
+    waiter_head: KVec<usize>,
+    /// Per message: the next message on the same waiter list.
+    waiter_next: KVec<usize>,
+}
+
+impl<F: FileSystem> Swarm<'_, F> {
+    fn set(&mut self, i: usize, s: State) {
+        if let Some(m) = self.msgs.get_mut(i) {
+            m.state = s;
+            self.fs.transition(m, s);
+        }
+    }
+
+    fn skip(&mut self, i: usize, e: Error) {
+        self.c.skipped += 1;
+        self.set(i, State::Skipped);
+        if let Some(m) = self.msgs.get(i) {
+            self.fs.skipped(m, e);
+        }
+    }
+
+    /// MODIFY, strictly in log order, as far as LOADs allow; each message
+    /// done (MODIFIED or SKIPPED) is the prerequisite event of those that
+    /// waited for it, which the initiator retransfers.
+    fn modify_ready(&mut self) -> Result {
+        while let Some(m) = self.msgs.get(self.next_modify).copied() {
+            let done = self.next_modify;
+            match m.state {
+                State::Loaded if m.op == Op::Wrap => self.set(done, State::Modified),
+                State::Loaded => match self.fs.modify(&m) {
+                    Ok(()) => self.set(done, State::Modified),
+                    Err(e) => self.skip(done, e),
+                },
+                State::Skipped => {}
+                _ => return Ok(()),
+            }
+            // Retransfer in log order: the list is in reverse order of
+            // suspension, and the queue is popped from the end.
+            let mut w = self.waiter_head.get(done).copied().unwrap_or(NONE);
+            while let Some(next) = self.waiter_next.get(w).copied() {
+                self.c.retransferred += 1;
+                if let Some(m) = self.msgs.get_mut(w) {
+                    m.retransferred = true;
+                }
+                self.set(w, State::New);
+                self.queue.push(w, GFP_KERNEL)?;
+                w = next;
+            }
+            self.next_modify += 1;
+        }
+        Ok(())
+    }
+
+    /// Transfers messages and starts their LOADs, up to `width` in flight.
+    fn transfer(&mut self) -> Result<Result<(), Panic>> {
+        while self.in_flight < self.width {
+            let Some(i) = self.queue.pop() else {
+                break;
+            };
+            let Some(m) = self.msgs.get(i).copied() else {
+                continue;
+            };
+            // A prerequisite that is SKIPPED is done too: the message then
+            // reads what the array holds, as if it had never been logged.
+            let waits = m.prerequisite.filter(|&p| {
+                self.msgs
+                    .get(p)
+                    .is_some_and(|pm| !matches!(pm.state, State::Modified | State::Skipped))
+            });
+            let waits = match self.fault {
+                #[cfg(CONFIG_KUNIT = "y")]
+                Fault::SuspendFirst if i == 0 => Some(0),
+                #[cfg(CONFIG_KUNIT = "y")]
+                Fault::SuspendRetransferred if m.retransferred => m.prerequisite,
+                _ => waits,
+            };
+            if let Some(p) = waits {
+                self.set(i, State::Suspended);
+                if i == 0 || m.retransferred {
+                    return Ok(Err(Panic {
+                        seq: m.seq,
+                        first_of_swarm: i == 0,
+                        waits_for: self.msgs.get(p).map_or(0, |pm| pm.seq),
+                    }));
+                }
+                self.c.suspended += 1;
+                let head = self.waiter_head.get_mut(p).ok_or(EINVAL)?;
+                let old = core::mem::replace(head, i);
+                *self.waiter_next.get_mut(i).ok_or(EINVAL)? = old;
+                continue;
+            }
+            if m.op == Op::Wrap {
+                self.set(i, State::Loaded);
+                self.modify_ready()?;
+                continue;
+            }
+            match self.fs.start_load(i, &m) {
+                Ok(true) => {
+                    self.c.no_load += 1;
+                    self.set(i, State::Loaded);
+                    // MODIFY it now if it is next, so that what follows it
+                    // is not suspended for nothing.
+                    self.modify_ready()?;
+                }
+                Ok(false) => {
+                    self.c.loads += 1;
+                    self.in_flight += 1;
+                    self.c.peak_in_flight = self.c.peak_in_flight.max(self.in_flight as u64);
+                    self.set(i, State::Loading);
+                }
+                Err(e) => self.skip(i, e),
+            }
+        }
+        Ok(Ok(()))
+    }
+}
+
 /// Runs one swarm to the end: every message MODIFIED or SKIPPED, or the
 /// panic state. At most `width` LOADs are in flight.
+///
+/// Each turn MODIFYs what is ready before transferring more, so a message
+/// is suspended only when its prerequisite is really still in progress:
+/// with `width` 1 nothing is ever suspended (an honest serial replay).
 pub(crate) fn run_swarm<F: FileSystem>(
     fs: &F,
     msgs: &mut [Message],
@@ -182,134 +341,57 @@ pub(crate) fn run_swarm<F: FileSystem>(
     fault: Fault,
 ) -> Result<Result<(), Panic>> {
     let n = msgs.len();
-    let width = width.max(1);
     c.swarms += 1;
     c.messages += n as u64;
     prerequisites(msgs)?;
-    // The initiator's queue of messages to transfer (and retransfer).
-    let mut queue: KVec<usize> = KVec::with_capacity(n, GFP_KERNEL)?;
+    // The initiator delivers the swarm: every message is NEW.
+    for m in msgs.iter() {
+        fs.transition(m, State::New);
+    }
+    let mut queue = KVec::with_capacity(n, GFP_KERNEL)?;
     for i in (0..n).rev() {
         queue.push(i, GFP_KERNEL)?;
     }
-    let mut in_flight = 0usize;
-    let mut next_modify = 0usize;
-
-    let set = |msgs: &mut [Message], i: usize, s: State| {
-        if let Some(m) = msgs.get_mut(i) {
-            m.state = s;
-            fs.transition(m, s);
-        }
+    let mut waiter_head = KVec::new();
+    waiter_head.resize(n, NONE, GFP_KERNEL)?;
+    let mut waiter_next = KVec::new();
+    waiter_next.resize(n, NONE, GFP_KERNEL)?;
+    let mut s = Swarm {
+        fs,
+        msgs,
+        width: width.max(1),
+        c,
+        fault,
+        queue,
+        in_flight: 0,
+        next_modify: 0,
+        waiter_head,
+        waiter_next,
     };
-
     loop {
-        // Transfer messages and start their LOADs.
-        while in_flight < width {
-            let Some(i) = queue.pop() else {
-                break;
-            };
-            let Some(m) = msgs.get(i).copied() else {
-                continue;
-            };
-            let waits = m
-                .prerequisite
-                .filter(|&p| msgs.get(p).is_some_and(|pm| pm.state != State::Modified));
-            let waits = match fault {
-                #[cfg(CONFIG_KUNIT = "y")]
-                Fault::SuspendFirst if i == 0 => Some(0),
-                #[cfg(CONFIG_KUNIT = "y")]
-                Fault::SuspendRetransferred if m.retransferred => m.prerequisite,
-                _ => waits,
-            };
-            if let Some(p) = waits {
-                if i == 0 || m.retransferred {
-                    set(msgs, i, State::Suspended);
-                    return Ok(Err(Panic {
-                        seq: m.seq,
-                        first_of_swarm: i == 0,
-                        waits_for: msgs.get(p).map_or(0, |pm| pm.seq),
-                    }));
-                }
-                c.suspended += 1;
-                set(msgs, i, State::Suspended);
-                continue;
-            }
-            if m.op == Op::Wrap {
-                set(msgs, i, State::Loaded);
-                continue;
-            }
-            match fs.start_load(i, &m) {
-                Ok(true) => {
-                    c.no_load += 1;
-                    set(msgs, i, State::Loaded);
-                }
-                Ok(false) => {
-                    c.loads += 1;
-                    in_flight += 1;
-                    c.peak_in_flight = c.peak_in_flight.max(in_flight as u64);
-                    set(msgs, i, State::Loading);
-                }
-                Err(e) => {
-                    c.skipped += 1;
-                    set(msgs, i, State::Skipped);
-                    fs.skipped(&m, e);
-                }
-            }
-        }
-
-        // MODIFY, strictly in log order, as far as LOADs allow.
-        while let Some(m) = msgs.get(next_modify).copied() {
-            match m.state {
-                State::Loaded => {
-                    if m.op != Op::Wrap {
-                        if let Err(e) = fs.modify(&m) {
-                            c.skipped += 1;
-                            set(msgs, next_modify, State::Skipped);
-                            fs.skipped(&m, e);
-                            next_modify += 1;
-                            continue;
-                        }
-                    }
-                    set(msgs, next_modify, State::Modified);
-                }
-                State::Skipped => {}
-                _ => break,
-            }
-            // The prerequisite event: retransfer who waited for this one.
-            let done = next_modify;
-            for j in (done + 1..n).rev() {
-                let Some(w) = msgs.get_mut(j) else {
-                    continue;
-                };
-                if w.state == State::Suspended && w.prerequisite == Some(done) {
-                    w.retransferred = true;
-                    w.state = State::New;
-                    fs.transition(w, State::New);
-                    c.retransferred += 1;
-                    queue.push(j, GFP_KERNEL)?;
-                }
-            }
-            next_modify += 1;
-        }
-        if next_modify >= n {
+        s.modify_ready()?;
+        if s.next_modify >= n {
             return Ok(Ok(()));
         }
-        if in_flight == 0 && queue.is_empty() {
+        if let Err(p) = s.transfer()? {
+            return Ok(Err(p));
+        }
+        if s.in_flight > 0 && (s.in_flight >= s.width || s.queue.is_empty()) {
+            let (i, res) = fs.wait_load();
+            s.in_flight -= 1;
+            match res {
+                Ok(()) => s.set(i, State::Loaded),
+                Err(e) => s.skip(i, e),
+            }
+        } else if s.in_flight == 0
+            && s.queue.is_empty()
+            && s.msgs.get(s.next_modify).is_some_and(|m| {
+                // The next to MODIFY neither is ready nor can become so.
+                !matches!(m.state, State::Loaded | State::Skipped)
+            })
+        {
             // Nothing can move: only a broken invariant gets here.
             return Err(EINVAL);
-        }
-        if in_flight > 0 && (in_flight >= width || queue.is_empty()) {
-            let (i, res) = fs.wait_load();
-            in_flight -= 1;
-            match res {
-                Ok(()) => set(msgs, i, State::Loaded),
-                Err(e) => {
-                    c.skipped += 1;
-                    set(msgs, i, State::Skipped);
-                    if let Some(m) = msgs.get(i) {
-                        fs.skipped(m, e);
-                    }
-                }
-            }
         }
     }
 }
@@ -335,6 +417,9 @@ mod tests {
         bad_block: Option<u64>,
         trace: KVec<(u64, State)>,
         loaded_blocks: KVec<u64>,
+        /// Messages with an even sequence number need no reads (as if their
+        /// blocks were cached).
+        hits: bool,
     }
 
     impl FakeInner {
@@ -352,6 +437,9 @@ mod tests {
             let mut f = self.inner.borrow_mut();
             if m.blocks().end > BLOCKS || m.blocks().any(|b| Some(b) == f.bad_block) {
                 return Err(ENXIO);
+            }
+            if f.hits && m.seq % 2 == 0 {
+                return Ok(true);
             }
             for b in m.partial_blocks().into_iter().flatten() {
                 f.loaded_blocks.push(b, GFP_KERNEL)?;
@@ -396,6 +484,7 @@ mod tests {
                 bad_block: None,
                 trace: KVec::new(),
                 loaded_blocks: KVec::new(),
+                hits: false,
             }),
         }
     }
@@ -459,8 +548,9 @@ mod tests {
             let log = log_of(seed, 60)?;
             let want = serial_image(&log);
             for width in [1usize, 2, 8, 64] {
-                for order in [3u64, 17, 255] {
+                for (order, hits) in [(3u64, false), (17, true), (255, false)] {
                     let fs = fake(seed * 1000 + order);
+                    fs.inner.borrow_mut().hits = hits;
                     let mut msgs = KVec::new();
                     msgs.extend_from_slice(&log, GFP_KERNEL)?;
                     let (c, r) = run(&fs, &mut msgs, width, Fault::None)?;
@@ -470,7 +560,9 @@ mod tests {
                     assert!(c.peak_in_flight <= width as u64);
                     assert_eq!(c.retransferred, c.suspended);
                     if width == 1 {
+                        // Serial: one LOAD at a time, and nothing waits.
                         assert_eq!(c.peak_in_flight, 1);
+                        assert_eq!(c.suspended, 0);
                     }
                 }
             }
@@ -491,16 +583,19 @@ mod tests {
         assert_eq!((c.suspended, c.retransferred), (1, 1));
         assert_eq!(msgs.get(1).and_then(|m| m.prerequisite), Some(0));
         let f = fs.inner.borrow_mut();
-        // Message 2's transitions: New -> Suspended -> New -> ... -> Modified.
+        // Message 2's transitions: New (delivered) -> Suspended -> New
+        // (retransferred) -> Loading -> Loaded -> Modified.
         let mut t2 = KVec::new();
         for (seq, s) in f.trace.iter() {
             if *seq == 2 {
                 t2.push(*s, GFP_KERNEL)?;
             }
         }
-        assert_eq!(t2.first(), Some(&State::Suspended));
-        assert_eq!(t2.get(1), Some(&State::New));
-        assert_eq!(t2.last(), Some(&State::Modified));
+        use State::*;
+        assert_eq!(
+            &t2[..],
+            &[New, Suspended, New, Loading, Loaded, Modified][..]
+        );
         // Its retransferred LOAD came after message 1 was MODIFIED.
         let pos = |seq: u64, st: State| f.trace.iter().position(|e| *e == (seq, st));
         assert!(pos(1, State::Modified) < pos(2, State::Loading).or(pos(2, State::Loaded)));
@@ -562,6 +657,34 @@ mod tests {
     }
 
     #[test]
+    fn message_waiting_for_a_skipped_one_proceeds() -> Result {
+        // 1 spans blocks 4 and 5 (unreadable): skipped. 2 changes block 4 in
+        // part, so it waits for 1; once 1 is skipped, 2 reads the array's
+        // block 4 and is applied, as if 1 had never been logged. (Found:
+        // 2 was suspended again, which is the panic state.)
+        let fs = fake(13);
+        fs.inner.borrow_mut().bad_block = Some(5);
+        let mut msgs = KVec::new();
+        msgs.push(Message::new(1, 0, Op::Write, 38, 4), GFP_KERNEL)?;
+        msgs.push(Message::new(2, 0, Op::Write, 36, 3), GFP_KERNEL)?;
+        for width in [1usize, 8] {
+            for m in msgs.iter_mut() {
+                m.state = State::New;
+                m.retransferred = false;
+            }
+            let (c, r) = run(&fs, &mut msgs, width, Fault::None)?;
+            assert_eq!(r, Ok(()));
+            assert_eq!(c.skipped, 1);
+            assert_eq!(msgs.get(1).map(|m| m.prerequisite), Some(Some(0)));
+            assert_eq!(msgs.get(1).map(|m| m.state), Some(State::Modified));
+            let f = fs.inner.borrow_mut();
+            assert_eq!(f.image.get(36..39), Some(&[2u8, 2, 2][..]));
+            assert_eq!(f.image.get(39..42), Some(&[0u8, 0, 0][..]));
+        }
+        Ok(())
+    }
+
+    #[test]
     fn panic_when_first_message_is_suspended() -> Result {
         let fs = fake(1);
         let mut msgs = log_of(8, 5)?;
@@ -610,10 +733,11 @@ use kernel::{
     workqueue::{Work, WorkItem},
 };
 
-use crate::format::{Found, MAX_RECORD_DATA, RECORD_HEADER_SIZE};
+use crate::format::{Found, ScanEnd, MAX_RECORD_DATA, RECORD_HEADER_SIZE};
 use crate::log::Position;
 use crate::metadata::BLOCK_SIZE;
 use crate::noio::NoIo;
+use crate::trace::Trace;
 use crate::volume::Core;
 use crate::wq::OwnedQueue;
 
@@ -708,8 +832,19 @@ impl Core {
     }
 }
 
+/// How to replay.
+pub(crate) struct Params<'a> {
+    /// Most LOADs in flight.
+    pub(crate) width: usize,
+    /// Drop the records that have to be skipped.
+    pub(crate) discard_skipped: bool,
+    /// Where the transitions go.
+    pub(crate) trace: &'a Trace,
+}
+
 /// The volume's side of one replay.
 struct VolumeFs<'a> {
+    trace: &'a Trace,
     core: &'a Arc<Core>,
     queue: &'a OwnedQueue,
     done: Arc<Completions>,
@@ -790,6 +925,10 @@ impl FileSystem for VolumeFs<'_> {
         }
         r.last_skipped = m.seq;
     }
+
+    fn transition(&self, m: &Message, to: State) {
+        self.trace.record(m.seq, to);
+    }
 }
 
 /// Why [`replay`] did not finish.
@@ -802,17 +941,19 @@ pub(crate) enum Stop {
     Skipped,
 }
 
-/// Replays the log from `from` with at most `width` LOADs in flight. With
-/// `discard_skipped`, skipped records are dropped (after a warning each);
+/// Replays the log from `from` with at most `p.width` LOADs in flight. With
+/// `p.discard_skipped`, skipped records are dropped (after a warning each);
 /// else any skipped record stops activation with the log kept. On success
-/// the replayed state is committed by a CP.
+/// the replayed state is committed by a CP. Returns the end of the log; a
+/// log without records past `from` leaves `report` and the trace as they
+/// were.
 pub(crate) fn replay(
     core: &Arc<Core>,
     from: &crate::format::CpMarker,
-    width: usize,
-    discard_skipped: bool,
+    p: &Params<'_>,
     report: &core::cell::RefCell<Report>,
-) -> Result<(), Stop> {
+) -> Result<ScanEnd, Stop> {
+    let (width, discard_skipped) = (p.width.max(1), p.discard_skipped);
     let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
     let queue = OwnedQueue::new_io(c"swarmlog-load", width.min(512) as i32).map_err(Stop::Error)?;
     let size = swarm_size(width);
@@ -832,6 +973,7 @@ pub(crate) fn replay(
     data.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)
         .map_err(|_| Stop::Error(ENOMEM))?;
     let fs = VolumeFs {
+        trace: p.trace,
         core,
         queue: &queue,
         done,
@@ -854,6 +996,7 @@ pub(crate) fn replay(
         if swarm.is_empty() {
             return Ok(());
         }
+        p.trace.next_swarm();
         match run_swarm(&fs, swarm, width, counters, Fault::None) {
             Ok(Ok(())) => {}
             Ok(Err(p)) => return Err(Stop::Panic(p)),
@@ -873,7 +1016,7 @@ pub(crate) fn replay(
         // Keep memory bounded: commit what is replayed so far, unless a
         // skipped record must be kept in the log.
         if let Some(pos) = next {
-            let big = core.state.lock().cache.blocks() >= crate::volume::MAX_CACHE_BLOCKS / 2;
+            let big = core.state.lock().cache.blocks() >= crate::max_cache_blocks() / 2;
             if big && counters.skipped == 0 {
                 core.state.lock().head = pos;
                 core.checkpoint().map_err(Stop::Error)?;
@@ -882,9 +1025,19 @@ pub(crate) fn replay(
         Ok(())
     };
 
+    let mut first = true;
     let end = core
         .log
         .scan(from, &mut scratch, |f: &Found| -> Result<(), ()> {
+            if first {
+                first = false;
+                p.trace.start();
+                pr_info!(
+                    "{}: replaying the log from seq {} with swarm_width {width}\n",
+                    core.name.to_str().unwrap_or("?"),
+                    f.header.seq
+                );
+            }
             if swarm.len() >= size {
                 let next = Position {
                     offset: f.offset,
@@ -902,6 +1055,8 @@ pub(crate) fn replay(
             })
         });
     let end = match end {
+        // A clean log: nothing to replay, nothing to report.
+        Ok(end) if first => return Ok(end),
         Ok(end) => Some(end),
         Err(()) => None,
     };
@@ -936,5 +1091,5 @@ pub(crate) fn replay(
         seq: end.seq,
     };
     core.checkpoint().map_err(Stop::Error)?;
-    Ok(())
+    Ok(end)
 }

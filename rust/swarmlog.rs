@@ -22,6 +22,7 @@ mod noio;
 mod pmem;
 mod replay;
 mod sys;
+mod trace;
 mod volume;
 mod wq;
 
@@ -38,12 +39,23 @@ module! {
             default: 5000,
             description: "Milliseconds between timed consistency points (CPs also run on log or cache fill and at disable)",
         },
+        cache_max_mb: u32 {
+            default: 64,
+            description: "MiB of blocks a volume holds in memory before writers wait for a CP (at least 4)",
+        },
     },
 }
 
 /// The time between timed CPs, from the module parameter (at least 10 ms).
 pub(crate) fn cp_interval_ms() -> u32 {
     module_parameters::cp_interval_ms.value().max(10)
+}
+
+/// Most blocks a volume holds in memory (dirty and committing) before
+/// writers wait for a CP, from the module parameter (at least 4 MiB).
+pub(crate) fn max_cache_blocks() -> usize {
+    let mb = module_parameters::cache_max_mb.value().max(4) as usize;
+    mb.saturating_mul(1 << 20) / crate::metadata::BLOCK_SIZE
 }
 
 #[pin_data]

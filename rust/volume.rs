@@ -33,10 +33,6 @@ use crate::pmem::DaxMapping;
 use crate::replay::{self, Report, Stop};
 use crate::wq::OwnedQueue;
 
-/// Most cached blocks (dirty and committing) before writers wait for a CP:
-/// 64 MiB. Bounds memory whatever the log's size.
-pub(crate) const MAX_CACHE_BLOCKS: usize = 16384;
-
 /// Counters shown in `status`.
 #[derive(Default)]
 pub(crate) struct Stats {
@@ -187,6 +183,10 @@ impl Core {
         w.write_fmt(fmt!("cp_errors {}\n", s.cp_errors.load(Relaxed)))?;
         w.write_fmt(fmt!("cache_blocks {blocks}\n"))?;
         w.write_fmt(fmt!("data_blocks {}\n", self.layout.data_blocks))?;
+        w.write_fmt(fmt!(
+            "data_offset_bytes {}\n",
+            self.layout.data_start() * BLOCK_SIZE as u64
+        ))?;
         w.write_fmt(fmt!("writes {}\n", s.writes.load(Relaxed)))?;
         w.write_fmt(fmt!("write_bytes {}\n", s.write_bytes.load(Relaxed)))?;
         w.write_fmt(fmt!("discards {}\n", s.discards.load(Relaxed)))?;
@@ -217,7 +217,8 @@ impl Core {
             return Err(EINVAL);
         }
         let mut st = self.state.lock();
-        while !(self.log.fits(&st.head, &st.tail, data_len) && st.cache.blocks() < MAX_CACHE_BLOCKS)
+        while !(self.log.fits(&st.head, &st.tail, data_len)
+            && st.cache.blocks() < crate::max_cache_blocks())
         {
             if st.stop {
                 return Err(EIO);
@@ -631,17 +632,14 @@ pub(crate) fn format(log: &CStr, array: &CStr, holder: *mut c_void) -> Result {
 
 impl Active {
     /// Activates the volume `name`: checks that the log belongs to the
-    /// array, replays the records past its CP with a swarm of
-    /// `swarm_width` (filling `report`), and exposes the disk `disk_name`.
-    #[expect(clippy::too_many_arguments)]
+    /// array, replays the records past its CP as `params` say (filling
+    /// `report`), and exposes the disk `disk_name`.
     pub(crate) fn new(
         name: &CStr,
         disk_name: CString,
-        log: &CStr,
-        array: &CStr,
+        (log, array): (&CStr, &CStr),
         holder: *mut c_void,
-        swarm_width: u32,
-        discard_skipped: bool,
+        params: &replay::Params<'_>,
         report: &mut Report,
     ) -> Result<Self> {
         let (media, array_dev) = open_devices(log, array, holder)?;
@@ -706,34 +704,33 @@ impl Active {
             }),
             GFP_KERNEL,
         )?;
-        let mut scratch = KVec::with_capacity(MAX_RECORD_DATA as usize, GFP_KERNEL)?;
-        scratch.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)?;
-        let end = core.log.scan(&cp, &mut scratch, |_| Ok::<(), Error>(()))?;
-        drop(scratch);
-        if end.records > 0 {
-            let vname = name.to_str().unwrap_or("?");
-            pr_info!(
-                "{vname}: replaying {} records (seq {}-{}) with swarm_width {swarm_width}\n",
-                end.records,
-                cp.seq,
-                end.seq - 1
-            );
+        let vname = name.to_str().unwrap_or("?");
+        // Replay whatever the log holds past its CP (nothing after a clean
+        // disable).
+        {
             let r = core::cell::RefCell::new(Report::default());
-            let res = replay::replay(&core, &cp, swarm_width as usize, discard_skipped, &r);
-            *report = r.into_inner();
+            let res = replay::replay(&core, &cp, params, &r);
+            if r.borrow().ran {
+                *report = r.into_inner();
+            }
             match res {
-                Ok(()) => {
+                Ok(end) => {
                     let c = report.counters;
-                    pr_info!(
-                        "{vname}: replayed {} messages in {} swarms: {} loads, {} suspended, {} retransferred, {} skipped, {} us\n",
-                        c.messages,
-                        c.swarms,
-                        c.loads,
-                        c.suspended,
-                        c.retransferred,
-                        c.skipped,
-                        report.duration_us
-                    );
+                    if report.ran {
+                        pr_info!(
+                            "{vname}: replayed {} records (seq {}-{}) as {} messages in {} swarms: {} loads, {} suspended, {} retransferred, {} skipped, {} us\n",
+                            end.records,
+                            cp.seq,
+                            end.seq.saturating_sub(1),
+                            c.messages,
+                            c.swarms,
+                            c.loads,
+                            c.suspended,
+                            c.retransferred,
+                            c.skipped,
+                            report.duration_us
+                        );
+                    }
                 }
                 Err(Stop::Panic(p)) => {
                     pr_emerg!(

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The replay trace: every state transition of every message of the last
+//! replay, with its time, so that a timeline of the swarm can be drawn.
+//!
+//! It is read from debugfs, `/sys/kernel/debug/swarmlog/<name>/replay_trace`,
+//! one event per line:
+//!
+//! ```text
+//! # swarmlog replay trace: 3 events, 0 dropped
+//! # time_ns swarm seq state
+//! 10394 1 17 LOADING
+//! 48120 1 17 LOADED
+//! 49002 1 17 MODIFIED
+//! ```
+//!
+//! `time_ns` counts from the start of the replay. The trace keeps at most
+//! [`MAX_EVENTS`] events (the first ones) and counts the rest as dropped, so
+//! its memory is bounded however long the log is.
+
+use core::fmt;
+use kernel::{
+    debugfs::{Dir, File},
+    new_mutex,
+    prelude::*,
+    sync::Mutex,
+    time::{Instant, Monotonic},
+};
+
+use crate::replay::State;
+
+/// Most events a trace keeps (24 bytes each).
+pub(crate) const MAX_EVENTS: usize = 1 << 16;
+
+/// One transition.
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    t_ns: u64,
+    swarm: u32,
+    seq: u64,
+    state: State,
+}
+
+/// The events of the last replay.
+struct Events {
+    start: Option<Instant<Monotonic>>,
+    swarm: u32,
+    events: KVec<Event>,
+    dropped: u64,
+}
+
+/// A volume's replay trace, shown in debugfs.
+#[pin_data]
+pub(crate) struct Trace {
+    #[pin]
+    inner: Mutex<Events>,
+}
+
+impl Trace {
+    /// An empty trace.
+    fn new() -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            inner <- new_mutex!(Events {
+                start: None,
+                swarm: 0,
+                events: KVec::new(),
+                dropped: 0,
+            }),
+        }? Error)
+    }
+
+    /// The trace of volume `name`, as the file `replay_trace` in a debugfs
+    /// directory of its own under `root`.
+    pub(crate) fn create(root: &Dir, name: &CStr) -> Result<(Dir, Pin<KBox<File<Trace>>>)> {
+        let dir = root.subdir(name);
+        let file = KBox::pin_init(
+            dir.read_callback_file(c"replay_trace", Self::new(), &Self::show),
+            GFP_KERNEL,
+        )?;
+        Ok((dir, file))
+    }
+
+    /// Forgets the previous replay's events: a new replay starts now.
+    pub(crate) fn start(&self) {
+        let mut e = self.inner.lock();
+        e.start = Some(Instant::now());
+        e.swarm = 0;
+        e.events.clear();
+        e.dropped = 0;
+    }
+
+    /// The events that follow belong to the next swarm.
+    pub(crate) fn next_swarm(&self) {
+        self.inner.lock().swarm += 1;
+    }
+
+    /// Records that the message of record `seq` entered `state`.
+    pub(crate) fn record(&self, seq: u64, state: State) {
+        let mut e = self.inner.lock();
+        let t_ns = e.start.map_or(0, |s| s.elapsed().as_nanos().max(0) as u64);
+        let ev = Event {
+            t_ns,
+            swarm: e.swarm,
+            seq,
+            state,
+        };
+        if e.events.len() >= MAX_EVENTS || e.events.push(ev, GFP_KERNEL).is_err() {
+            e.dropped += 1;
+        }
+    }
+
+    /// Number of events kept and dropped.
+    #[cfg(CONFIG_KUNIT = "y")]
+    fn counts(&self) -> (usize, u64) {
+        let e = self.inner.lock();
+        (e.events.len(), e.dropped)
+    }
+
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = self.inner.lock();
+        writeln!(
+            f,
+            "# swarmlog replay trace: {} events, {} dropped",
+            e.events.len(),
+            e.dropped
+        )?;
+        writeln!(f, "# time_ns swarm seq state")?;
+        for ev in e.events.iter() {
+            writeln!(f, "{} {} {} {}", ev.t_ns, ev.swarm, ev.seq, ev.state.name())?;
+        }
+        Ok(())
+    }
+}
+
+#[kernel::prelude::kunit_tests(swarmlog_trace)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_is_bounded_and_restarts() -> Result {
+        let t = KBox::pin_init(Trace::new(), GFP_KERNEL)?;
+        t.start();
+        t.next_swarm();
+        for i in 0..(MAX_EVENTS as u64 + 10) {
+            t.record(i, State::Loaded);
+        }
+        assert_eq!(t.counts(), (MAX_EVENTS, 10));
+        {
+            let e = t.inner.lock();
+            assert_eq!(e.events.first().map(|ev| (ev.seq, ev.swarm)), Some((0, 1)));
+            // Times never go backwards.
+            assert!(e.events.windows(2).all(|w| w[0].t_ns <= w[1].t_ns));
+        }
+        t.start();
+        assert_eq!(t.counts(), (0, 0));
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: GPL-2.0
+# Replay of copies of the same crashed images, guest side (see
+# scripts/replay-copies).
+#   replay-copy.sh write LEVEL DELAY_MS WRITES BS
+#       md0 over the disks (behind dm-delay when DELAY_MS > 0), format,
+#       enable, WRITES random writes with fio (BS: a block size such as 4k,
+#       or "mixed" for 512 B to 64 KiB at any sector), then wait for the cut
+#   replay-copy.sh replay LEVEL DELAY_MS WIDTH SUM
+#       enable with swarm_width WIDTH (the replay); print a RESULT line;
+#       with SUM 1, disable and print the MD5 of the array's data area
+#   replay-copy.sh limit LEVEL DELAY_MS IOS
+#       the physical limit: fio random reads of IOS distinct 8 KiB blocks
+#       (a LOAD reads both copies of a table block: 8 KiB) at iodepth 64
+. /guest/lib.sh
+set -e
+mode=$1 level=$2 delay=$3
+# No timed CPs (the writes must stay in the log) and room for all of them.
+insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 cache_max_mb=512
+members=$(delayed_members "$delay")
+[ -n "$members" ] && [ -z "${members##/dev/*}" ] || fail "members: $members"
+v=$c/r
+uptime_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+
+case "$mode" in
+write)
+	writes=$4 bs=$5
+	# shellcheck disable=SC2086
+	make_array "$level" $members
+	volume r
+	echo 1 > $v/format
+	echo 1 > $v/enable
+	dev=/dev/$(cat $v/disk)
+	echo "volume: $(($(cat /sys/block/$(cat $v/disk)/size) / 2048)) MiB; reads delayed by $delay ms"
+	if [ "$bs" = mixed ]; then
+		size="--bssplit=512/20:1k/10:2k/10:3584/10:4k/30:8k/10:64k/10 --blockalign=512 --norandommap"
+	else
+		size="--bs=$bs"
+	fi
+	t0=$(uptime_ms)
+	# shellcheck disable=SC2086
+	fio --name=w --filename="$dev" --rw=randwrite $size --direct=1 --ioengine=libaio \
+		--iodepth=16 --number_ios="$writes" --randseed=7 --output-format=terse \
+		--terse-version=3 > /tmp/fio || fail "fio"
+	t1=$(uptime_ms)
+	echo "wrote: $(awk -F';' '{ print $47 + 0 }' /tmp/fio) KiB in $writes writes, $((t1 - t0)) ms"
+	grep -E "^(writes|log_used_bytes|cache_blocks|cp_count) " $v/status | tr '\n' ' '
+	echo
+	[ "$(status r cp_count)" = 0 ] || fail "a CP ran: not every write is in the log"
+	[ "$(status r writes)" -ge "$writes" ] || fail "fewer writes than asked"
+	echo "REPLAY-COPY-WRITTEN"
+	sleep 3600
+	;;
+replay)
+	width=$4 sum=$5
+	# shellcheck disable=SC2086
+	assemble_array $members
+	volume r
+	echo "$width" > $v/swarm_width
+	t0=$(uptime_ms)
+	echo 1 > $v/enable || { dmesg | grep swarmlog | tail -5; fail "enable (replay)"; }
+	t1=$(uptime_ms)
+	events=$(sed -n 's/^# swarmlog replay trace: \([0-9]*\) events.*/\1/p' /sys/kernel/debug/swarmlog/r/replay_trace)
+	[ "${events:-0}" -gt 0 ] || fail "the replay trace is empty"
+	sed -n '3,$p' /sys/kernel/debug/swarmlog/r/replay_trace | awk '
+		{ n[$4]++ } END { printf "trace:"; for (s in n) printf " %s=%d", s, n[s]; print "" }'
+	# The trace's start, for a timeline (the console is slow).
+	echo "TRACE-BEGIN"
+	head -n 3000 /sys/kernel/debug/swarmlog/r/replay_trace
+	echo "TRACE-END"
+	line="RESULT width=$width"
+	for k in messages swarms loads cache_hits suspended retransferred skipped peak_in_flight duration_us; do
+		line="$line $k=$(status r replay_$k)"
+	done
+	line="$line enable_ms=$((t1 - t0))"
+	[ "$(status r replay_state)" = done ] || fail "replay_state $(status r replay_state)"
+	if [ "$sum" = 1 ]; then
+		off=$(status r data_offset_bytes)
+		echo 0 > $v/enable
+		[ "$delay" = 0 ] || set_delay 0
+		md5=$(dd if=/dev/md0 bs=1M iflag=skip_bytes skip="$off" 2>/dev/null | md5sum | cut -c1-32)
+		line="$line md5=$md5"
+	fi
+	echo "$line"
+	;;
+limit)
+	ios=$4
+	# shellcheck disable=SC2086
+	assemble_array $members
+	fio --name=limit --filename=/dev/md0 --rw=randread --bs=8k --direct=1 --ioengine=libaio \
+		--iodepth=64 --number_ios="$ios" --randseed=11 --output-format=terse \
+		--terse-version=3 > /tmp/fio || fail "fio"
+	echo "LIMIT ios=$(awk -F';' '{ print $6 / 8 }' /tmp/fio) ms=$(awk -F';' '{ print $9 }' /tmp/fio)"
+	;;
+*)
+	fail "usage: replay-copy.sh write|replay|limit ..."
+	;;
+esac

@@ -741,10 +741,12 @@ use crate::trace::Trace;
 use crate::volume::Core;
 use crate::wq::OwnedQueue;
 
-/// Messages in a swarm: enough to keep `swarm_width` LOADs busy, bounded so
+/// Messages in a swarm: enough to keep `swarm_width` LOADs busy (most
+/// messages of a long log need no read, their blocks' tables being cached
+/// already, and the swarm's last LOADs run with fewer in flight), bounded so
 /// memory does not grow with the log.
 fn swarm_size(width: usize) -> usize {
-    (4 * width).clamp(256, 4096)
+    (16 * width).clamp(1024, 4096)
 }
 
 /// The last replay, for `status`.

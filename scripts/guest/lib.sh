@@ -49,6 +49,8 @@ delayed_members() {
 		n=delay_${d#/dev/}
 		dmsetup create "$n" --table "0 $(cat /sys/block/${d#/dev/}/size) delay $d 0 $1 $d 0 0" ||
 			fail "dm-delay on $d"
+		# No udev here: make the /dev/mapper node.
+		dmsetup mknodes "$n"
 		echo "/dev/mapper/$n"
 	done
 }

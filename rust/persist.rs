@@ -129,6 +129,24 @@ impl Model {
         Ok(())
     }
 
+    /// A model whose media holds `image`, persistent: written (and
+    /// recorded) line by line where it is not zero, then drained.
+    pub(crate) fn copy_of(image: &CrashImage<'_>) -> Result<Pin<KBox<Self>>> {
+        let m = Self::new(image.persistent.len())?;
+        let media: &Self = &m;
+        let mut line = [0u8; LINE_LEN];
+        let mut off = 0;
+        while off < image.size() {
+            image.read(off, &mut line)?;
+            if line.iter().any(|b| *b != 0) {
+                media.write(off, &line)?;
+            }
+            off += LINE;
+        }
+        media.drain();
+        Ok(m)
+    }
+
     /// Notes that `done` has been acknowledged.
     pub(crate) fn note(&self, done: Progress) -> Result {
         self.inner
@@ -435,6 +453,42 @@ mod tests {
             })
         }
 
+        /// Opens the log a crash left on `model`, with the head at its valid
+        /// end, to go on with `plan` (what recovery must find).
+        fn open(model: &'a Model, plan: Plan) -> Result<Self> {
+            let log = Log::open(model).map_err(|_| EINVAL)?;
+            let (slot, cp) = log.cp_marker()?;
+            let end = log.scan(&cp, &mut scratch()?, |_| Ok::<(), Error>(()))?;
+            Ok(Self {
+                model,
+                log,
+                plan,
+                head: Position {
+                    offset: end.offset,
+                    seq: end.seq,
+                },
+                slot,
+                generation: cp.generation,
+            })
+        }
+
+        /// The plan with its first `records` records (and the markers
+        /// before them) only.
+        fn prefix(&self, records: usize) -> Result<Plan> {
+            let mut p = Plan {
+                log_id: self.plan.log_id,
+                recs: KVec::new(),
+                markers: KVec::new(),
+            };
+            for r in self.plan.recs.iter().take(records) {
+                p.recs.push(*r, GFP_KERNEL)?;
+            }
+            for m in self.plan.markers.iter().filter(|m| m.1 <= records) {
+                p.markers.push(*m, GFP_KERNEL)?;
+            }
+            Ok(p)
+        }
+
         /// Everything written so far has been acknowledged.
         fn done(&self) -> Progress {
             Progress {
@@ -706,6 +760,47 @@ mod tests {
         )?;
         d.append(Op::Write, 16, 2, 1024)?;
         assert!(explore_plan("wrap_record", &d)? > 0);
+        Ok(())
+    }
+
+    #[test]
+    fn append_over_torn_record() -> Result {
+        let model = Model::new(SIZE)?;
+        let mut d = Driver::format(&model, 0x19)?;
+        d.append(Op::Write, 0, 1, 512)?;
+        d.begin()?;
+        d.append(Op::Write, 8, 2, 1024)?;
+        // Some of the crash states in which the second record is torn.
+        let mut torn = KVec::new();
+        let mut seen = 0usize;
+        let mut s = scratch()?;
+        let mut n = explore(&model, SEED, |img, done| {
+            check(img, &d.plan, done, &mut s)?;
+            let log = Log::open(*img).map_err(|_| EINVAL)?;
+            let (_, cp) = log.cp_marker()?;
+            let end = log.scan(&cp, &mut s, |_| Ok::<(), Error>(()))?;
+            if (end.records, end.stop) == (1, Invalid::Checksum) {
+                seen += 1;
+                if seen % 10 == 1 && torn.len() < 4 {
+                    torn.push(Model::copy_of(img)?, GFP_KERNEL)?;
+                }
+            }
+            Ok(())
+        })?;
+        assert!(torn.len() > 1);
+        // Recovery puts the head where the torn record is: a CP there and
+        // new records over it, with its sequence number, must never let the
+        // torn record's lines pass for a record.
+        for m in torn.iter() {
+            let mut after = Driver::open(m, d.prefix(1)?)?;
+            assert_eq!(after.head.seq, 2);
+            after.begin()?;
+            after.cp()?;
+            after.append(Op::Write, 100, 1, 512)?;
+            after.append(Op::Write, 108, 3, 1536)?;
+            n += explore(m, SEED, |img, done| check(img, &after.plan, done, &mut s))?;
+        }
+        pr_info!("# append_over_torn_record: crash states explored: {}\n", n);
         Ok(())
     }
 

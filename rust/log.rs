@@ -12,8 +12,11 @@
 //! - A CP marker is written to the slot that is *not* current, then drained;
 //!   until then the old marker is in force. It is written only after the
 //!   array holds (and has flushed) everything before its position.
-//! - Format invalidates the header first, writes the CP slots, then the new
-//!   header, each step drained before the next.
+//! - Format writes the new log's first CP marker to the slot the old log
+//!   does not use, drains, then writes the new header (the commit point) and
+//!   drains: a power failure before the header's line lands leaves the old
+//!   log whole, after it the new one; the old log's records and markers carry
+//!   the old log id and do not validate under the new one.
 
 use kernel::prelude::*;
 
@@ -42,6 +45,11 @@ pub(crate) struct Log<M: Media> {
 /// Offsets of the two CP marker slots.
 const CP_SLOTS: [u64; 2] = [LINE, 2 * LINE];
 
+/// The CP slot that is not `slot`.
+fn other_slot(slot: usize) -> usize {
+    1 - slot.min(1)
+}
+
 struct MediaReader<'a, M: Media>(&'a M);
 
 impl<M: Media> LogRead for MediaReader<'_, M> {
@@ -52,6 +60,14 @@ impl<M: Media> LogRead for MediaReader<'_, M> {
 
 impl<M: Media> Log<M> {
     /// Writes a new, empty log bound to the array `array_uuid`.
+    ///
+    /// Atomic: until the new header's line is durable the log already on
+    /// the media (if any) opens as it was, with its records and CP marker;
+    /// after that the new, empty log opens. The new log's first CP marker
+    /// goes to the slot that is not the old log's current one, and is
+    /// drained before the header is written; records and markers of the old
+    /// log carry its log id and so do not validate under the new one.
+    /// `EEXIST` if the log on the media already has the id `log_id`.
     pub(crate) fn format(media: M, array_uuid: [u8; 16], log_id: u64) -> Result<Self> {
         let header = LogHeader {
             array_uuid,
@@ -60,17 +76,23 @@ impl<M: Media> Log<M> {
             block_size: crate::metadata::BLOCK_SIZE as u32,
         };
         let geo = header.geometry().ok_or(ENOSPC)?;
-        media.write(0, &[0; 64])?;
-        media.drain();
+        let mut line = [0u8; 64];
+        media.read(0, &mut line)?;
+        let slot = match LogHeader::decode(&line) {
+            Ok(old) if old.log_id == log_id => return Err(EEXIST),
+            Ok(old) => match Self::read_cp(&media, old.log_id)? {
+                Some((current, _)) => other_slot(current),
+                None => 0,
+            },
+            Err(_) => 0,
+        };
         let first = CpMarker {
             log_id,
             generation: 0,
             seq: 1,
             offset: AREA_START,
         };
-        media.write(CP_SLOTS[0], &first.encode())?;
-        media.write(CP_SLOTS[1], &[0; 64])?;
-        media.write(AREA_START, &[0; 64])?;
+        media.write(CP_SLOTS[slot], &first.encode())?;
         media.drain();
         media.write(0, &header.encode())?;
         media.drain();
@@ -107,11 +129,16 @@ impl<M: Media> Log<M> {
 
     /// The current CP marker and its slot.
     pub(crate) fn cp_marker(&self) -> Result<(usize, CpMarker)> {
+        Self::read_cp(&self.media, self.header.log_id)?.ok_or(EUCLEAN)
+    }
+
+    /// The current CP marker of log `log_id` on `media`, and its slot.
+    fn read_cp(media: &M, log_id: u64) -> Result<Option<(usize, CpMarker)>> {
         let mut a = [0u8; 64];
         let mut b = [0u8; 64];
-        self.media.read(CP_SLOTS[0], &mut a)?;
-        self.media.read(CP_SLOTS[1], &mut b)?;
-        CpMarker::newest(&a, &b, self.header.log_id).ok_or(EUCLEAN)
+        media.read(CP_SLOTS[0], &mut a)?;
+        media.read(CP_SLOTS[1], &mut b)?;
+        Ok(CpMarker::newest(&a, &b, log_id))
     }
 
     /// Makes `tail` the new CP position, with generation `generation`, in
@@ -122,7 +149,7 @@ impl<M: Media> Log<M> {
         generation: u64,
         tail: Position,
     ) -> Result<usize> {
-        let slot = 1 - current_slot.min(1);
+        let slot = other_slot(current_slot);
         let m = CpMarker {
             log_id: self.header.log_id,
             generation,

@@ -19,6 +19,8 @@ mod format;
 mod log;
 mod metadata;
 mod noio;
+#[cfg(CONFIG_KUNIT = "y")]
+mod persist;
 mod pmem;
 mod replay;
 mod sys;

@@ -7,6 +7,9 @@
 #   make check    every test; ends with "N passed, N failed"
 #   make bench-replay   replay time against swarm_width and the physical
 #                 limit (a benchmark: prints and keeps a table)
+#   make torture  power cuts at random moments, replay, every acknowledged
+#                 write checked (TORTURE="--cycles 200 --seed 5 ..." to
+#                 change the profile; see scripts/torture)
 #   make module   build swarmlog.ko against the test kernel (clippy, -Dwarnings)
 #   make kernel   build the test kernel and the build root it needs
 #   make vm SCRIPT=guest.sh   run a script in the test VM (see scripts/vm)
@@ -14,7 +17,7 @@
 #
 # Big artefacts live in $(SWARMLOG_CACHE) (default /var/cache/swarmlog).
 
-.PHONY: demo check bench-replay module kernel vm clean
+.PHONY: demo check bench-replay torture module kernel vm clean
 
 demo:
 	scripts/demo
@@ -24,6 +27,9 @@ check:
 
 bench-replay:
 	scripts/bench-replay
+
+torture:
+	scripts/torture $(TORTURE)
 
 module:
 	scripts/build-module

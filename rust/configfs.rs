@@ -72,6 +72,7 @@ impl configfs::GroupOperations for Config {
                 enable: 5,
                 disk: 6,
                 discard_skipped: 7,
+                discard_corrupt: 8,
             ],
         };
         let disk = CString::try_from_fmt(fmt!("swarmlog{}", NEXT_DISK.fetch_add(1, Relaxed)))?;
@@ -90,6 +91,7 @@ impl configfs::GroupOperations for Config {
                     disk,
                     active: None,
                     discard_skipped: false,
+                    discard_corrupt: false,
                     report: Report::default(),
                 }),
             }),
@@ -119,6 +121,8 @@ struct VolumeConfig {
     active: Option<Active>,
     /// Drop the records the next replay has to skip.
     discard_skipped: bool,
+    /// Replay up to a corrupt record, dropping it and what follows.
+    discard_corrupt: bool,
     /// The last replay.
     report: Report,
 }
@@ -268,6 +272,7 @@ impl AttributeOperations<3> for Volume {
         let state = match (r.ran, r.panic, r.counters.skipped, r.discarded) {
             (false, ..) => "none",
             (true, Some(_), ..) => "panic",
+            _ if r.corrupt.is_some() && !r.corrupt_discarded => "corrupt",
             (true, None, 0, _) => "done",
             (true, None, _, true) => "done-discarded",
             (true, None, _, false) => "skipped-kept",
@@ -290,6 +295,14 @@ impl AttributeOperations<3> for Volume {
         }
         if let Some(p) = r.panic {
             w.write_fmt(fmt!("replay_panic_seq {}\n", p.seq))?;
+        }
+        if let Some(c) = r.corrupt {
+            w.write_fmt(fmt!("replay_corrupt_seq {}\n", c.seq))?;
+            w.write_fmt(fmt!("replay_corrupt_offset {}\n", c.offset))?;
+            w.write_fmt(fmt!(
+                "replay_corrupt_dropped {}\n",
+                u8::from(r.corrupt_discarded)
+            ))?;
         }
         Ok(w.bytes_written())
     }
@@ -350,6 +363,7 @@ impl AttributeOperations<5> for Volume {
                 let params = Params {
                     width: cfg.swarm_width as usize,
                     discard_skipped: cfg.discard_skipped,
+                    discard_corrupt: cfg.discard_corrupt,
                     trace: &this.trace,
                 };
                 let res = Active::new(
@@ -365,6 +379,7 @@ impl AttributeOperations<5> for Volume {
                 }
                 cfg.active = Some(res?);
                 cfg.discard_skipped = false;
+                cfg.discard_corrupt = false;
                 Ok(())
             }
             (false, true) => {
@@ -393,28 +408,63 @@ impl AttributeOperations<6> for Volume {
     }
 }
 
+/// Shows a flag as `0` or `1`.
+fn show_flag(on: bool, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+    let mut w = kernel::str::Formatter::new(page);
+    w.write_fmt(fmt!("{}\n", u8::from(on)))?;
+    Ok(w.bytes_written())
+}
+
+/// Sets flag `pick(cfg)` from a boolean written to its attribute, with a
+/// warning naming what it does when it is set.
+fn store_flag(
+    this: &Volume,
+    page: &[u8],
+    pick: fn(&mut VolumeConfig) -> &mut bool,
+    what: &str,
+) -> Result {
+    let on = kstrtobool_bytes(page)?;
+    let mut cfg = this.inner.lock();
+    if on {
+        pr_warn!("{}: {what}\n", cfg.name.to_str().unwrap_or("?"));
+    }
+    *pick(&mut cfg) = on;
+    Ok(())
+}
+
 #[vtable]
 impl AttributeOperations<7> for Volume {
     type Data = Volume;
 
     fn show(this: &Volume, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
-        let mut w = kernel::str::Formatter::new(page);
-        let on = u8::from(this.inner.lock().discard_skipped);
-        w.write_fmt(fmt!("{on}\n"))?;
-        Ok(w.bytes_written())
+        show_flag(this.inner.lock().discard_skipped, page)
     }
 
     fn store(this: &Volume, page: &[u8]) -> Result {
-        let on = kstrtobool_bytes(page)?;
-        let mut cfg = this.inner.lock();
-        if on {
-            pr_warn!(
-                "{}: the next replay drops the records it has to skip\n",
-                cfg.name.to_str().unwrap_or("?")
-            );
-        }
-        cfg.discard_skipped = on;
-        Ok(())
+        store_flag(
+            this,
+            page,
+            |c| &mut c.discard_skipped,
+            "the next replay drops the records it has to skip",
+        )
+    }
+}
+
+#[vtable]
+impl AttributeOperations<8> for Volume {
+    type Data = Volume;
+
+    fn show(this: &Volume, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+        show_flag(this.inner.lock().discard_corrupt, page)
+    }
+
+    fn store(this: &Volume, page: &[u8]) -> Result {
+        store_flag(
+            this,
+            page,
+            |c| &mut c.discard_corrupt,
+            "the next replay stops at a corrupt record and drops it and every record after it",
+        )
     }
 }
 

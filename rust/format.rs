@@ -525,6 +525,58 @@ where
     })
 }
 
+/// After a scan that ended at `end`: the offset of a valid record carrying
+/// the next sequence number, `end.seq + 1`, within a largest record's
+/// length after `end.offset` or at the start of the area (after a wrap
+/// record), if there is one.
+///
+/// A torn last record never has one: appends are serial, and each (a wrap
+/// record included) is durable before the next begins. So a valid record
+/// there means the record at `end` was complete once and is now corrupt:
+/// replaying up to it would silently drop it and everything after it.
+pub(crate) fn valid_record_after<L>(
+    log: &L,
+    geo: Geometry,
+    log_id: u64,
+    end: &ScanEnd,
+    data: &mut [u8],
+) -> Option<u64>
+where
+    L: LogRead + ?Sized,
+{
+    if matches!(end.stop, Invalid::Range) {
+        return None;
+    }
+    let seq = end.seq.checked_add(1)?;
+    let last = geo
+        .end
+        .saturating_sub(LINE)
+        .min(end.offset + RECORD_HEADER_SIZE as u64 + u64::from(MAX_RECORD_DATA));
+    let valid_at = |off: u64, data: &mut [u8]| -> bool {
+        let mut line = [0u8; 64];
+        if log.read_at(off, &mut line).is_err() {
+            return false;
+        }
+        let Ok(h) = RecordHeader::decode(&line, log_id, seq) else {
+            return false;
+        };
+        let Some(buf) = data.get_mut(..h.data_len() as usize) else {
+            return false;
+        };
+        (h.op == Op::Wrap || off + h.log_len() <= geo.end)
+            && log.read_at(off + RECORD_HEADER_SIZE as u64, buf).is_ok()
+            && RecordHeader::check_data(&line, buf).is_ok()
+    };
+    let mut off = end.offset + LINE;
+    while off <= last {
+        if valid_at(off, data) {
+            return Some(off);
+        }
+        off += LINE;
+    }
+    (end.offset != AREA_START && valid_at(AREA_START, data)).then_some(AREA_START)
+}
+
 #[kernel::prelude::kunit_tests(swarmlog_format)]
 mod tests {
     use super::*;
@@ -707,6 +759,56 @@ mod tests {
         assert_eq!(end.records, 1);
         assert_eq!(end.offset, off2);
         assert_eq!(end.stop, Invalid::Checksum);
+        Ok(())
+    }
+
+    fn after(log: &[u8], end: &ScanEnd) -> Result<Option<u64>> {
+        let geo = Geometry::new(SIZE).ok_or(EINVAL)?;
+        let mut scratch = KVec::new();
+        scratch.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)?;
+        Ok(valid_record_after(log, geo, LOG_ID, end, &mut scratch))
+    }
+
+    #[test]
+    fn corrupt_record_is_told_from_a_torn_one() -> Result {
+        let mut log = new_log()?;
+        let h1 = wr(1, 0, 8);
+        write_record(&mut log, AREA_START, &h1, &[1; 4096]);
+        let off2 = AREA_START + h1.log_len();
+        let h2 = wr(2, 8, 8);
+        write_record(&mut log, off2, &h2, &[2; 4096]);
+        let off3 = off2 + h2.log_len();
+        let h3 = wr(3, 16, 1);
+        write_record(&mut log, off3, &h3, &[3; 512]);
+        let mut found = KVec::new();
+        // Clean end: nothing follows.
+        let end = scan_all(&log, &CP0, &mut found)?;
+        assert_eq!(end.records, 3);
+        assert_eq!(after(&log, &end)?, None);
+        // A bit flip in record 2's data: the scan stops there, and record 3
+        // follows it: corrupt, not torn.
+        let flip = (off2 + 64 + 100) as usize;
+        let b = log.get(flip).copied().ok_or(EINVAL)?;
+        put(&mut log, flip, &[b ^ 0x10]);
+        let end = scan_all(&log, &CP0, &mut found)?;
+        assert_eq!(
+            (end.records, end.offset, end.stop),
+            (1, off2, Invalid::Checksum)
+        );
+        assert_eq!(after(&log, &end)?, Some(off3));
+        // A flip in record 2's header: the same.
+        put(&mut log, flip, &[b]);
+        put(&mut log, (off2 + 24) as usize, &[0xff]);
+        let end = scan_all(&log, &CP0, &mut found)?;
+        assert_eq!(end.records, 1);
+        assert_eq!(after(&log, &end)?, Some(off3));
+        // Record 3 torn instead (the last one, as a power cut leaves it):
+        // nothing valid follows record 2, which is whole again.
+        write_record(&mut log, off2, &h2, &[2; 4096]);
+        put(&mut log, (off3 + 64) as usize, &[0; 64]);
+        let end = scan_all(&log, &CP0, &mut found)?;
+        assert_eq!((end.records, end.offset), (2, off3));
+        assert_eq!(after(&log, &end)?, None);
         Ok(())
     }
 

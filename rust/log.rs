@@ -22,8 +22,8 @@ use kernel::prelude::*;
 
 use crate::checksum::crc32c;
 use crate::format::{
-    scan, CpMarker, Found, Geometry, Invalid, LogHeader, LogRead, Op, RecordHeader, ScanEnd,
-    AREA_START, LINE, RECORD_HEADER_SIZE,
+    scan, valid_record_after, CpMarker, Found, Geometry, Invalid, LogHeader, LogRead, Op,
+    RecordHeader, ScanEnd, AREA_START, LINE, RECORD_HEADER_SIZE,
 };
 use crate::pmem::Media;
 
@@ -216,6 +216,10 @@ impl<M: Media> Log<M> {
             };
             let line = w.encode(&[]).map_err(|_| EINVAL)?;
             self.media.write(head.offset, &line)?;
+            // Durable before the record after it begins, like every record:
+            // so a valid record behind an invalid one always means the
+            // invalid one is corrupt, never torn (`valid_record_after`).
+            self.media.drain();
             seq += 1;
         }
         let rec = RecordHeader { seq, ..rec };
@@ -253,6 +257,19 @@ impl<M: Media> Log<M> {
     /// Reads `buf.len()` bytes of the log at `off` (a record's data).
     pub(crate) fn read(&self, off: u64, buf: &mut [u8]) -> Result {
         self.media.read(off, buf)
+    }
+
+    /// After a scan that ended at `end`: where a valid record follows the
+    /// invalid one, which means that one is corrupt (see
+    /// [`valid_record_after`]).
+    pub(crate) fn valid_record_after(&self, end: &ScanEnd, scratch: &mut [u8]) -> Option<u64> {
+        valid_record_after(
+            &MediaReader(&self.media),
+            self.geo,
+            self.header.log_id,
+            end,
+            scratch,
+        )
     }
 
     /// Scans from `from` to the valid end, calling `each` for every record

@@ -761,6 +761,22 @@ pub(crate) struct Report {
     pub(crate) first_skipped: u64,
     pub(crate) last_skipped: u64,
     pub(crate) discarded: bool,
+    /// The corrupt record found, if any.
+    pub(crate) corrupt: Option<Corrupt>,
+    /// Whether it and the records after it were dropped on request.
+    pub(crate) corrupt_discarded: bool,
+}
+
+/// A corrupt record: where the scan of the log ended although a valid
+/// record follows.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Corrupt {
+    /// The sequence number the corrupt record should carry.
+    pub(crate) seq: u64,
+    /// Its log offset.
+    pub(crate) offset: u64,
+    /// The log offset of the valid record after it.
+    pub(crate) next_offset: u64,
 }
 
 /// LOAD completions, from the workers to the MODIFY path.
@@ -840,6 +856,8 @@ pub(crate) struct Params<'a> {
     pub(crate) width: usize,
     /// Drop the records that have to be skipped.
     pub(crate) discard_skipped: bool,
+    /// Replay up to a corrupt record and drop it and the records after it.
+    pub(crate) discard_corrupt: bool,
     /// Where the transitions go.
     pub(crate) trace: &'a Trace,
 }
@@ -941,6 +959,9 @@ pub(crate) enum Stop {
     Panic(Panic),
     /// Messages were skipped and not discarded: the log is kept.
     Skipped,
+    /// A complete record is corrupt (valid records follow it): the log is
+    /// kept.
+    Corrupt(Corrupt),
 }
 
 /// Replays the log from `from` with at most `p.width` LOADs in flight. With
@@ -1056,9 +1077,32 @@ pub(crate) fn replay(
                 stop = Some(Stop::Error(ENOMEM));
             })
         });
+    // A valid record behind the end: the record there is corrupt, not torn.
+    let corrupt = match &end {
+        Ok(e) => core
+            .log
+            .valid_record_after(e, &mut scratch)
+            .map(|next| Corrupt {
+                seq: e.seq,
+                offset: e.offset,
+                next_offset: next,
+            }),
+        Err(()) => None,
+    };
+    if let Some(c) = corrupt {
+        let mut r = report.borrow_mut();
+        r.ran = true;
+        r.corrupt = Some(c);
+        if !p.discard_corrupt {
+            // Before anything is replayed, or after the swarms so far.
+            r.counters = counters;
+            return Err(Stop::Corrupt(c));
+        }
+        r.corrupt_discarded = true;
+    }
     let end = match end {
         // A clean log: nothing to replay, nothing to report.
-        Ok(end) if first => return Ok(end),
+        Ok(end) if first && corrupt.is_none() => return Ok(end),
         Ok(end) => Some(end),
         Err(()) => None,
     };

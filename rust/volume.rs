@@ -713,6 +713,13 @@ impl Active {
             if r.borrow().ran {
                 *report = r.into_inner();
             }
+            if let (Some(c), true) = (report.corrupt, report.corrupt_discarded) {
+                pr_warn!(
+                    "{vname}: as asked (discard_corrupt), dropping the corrupt record at log offset {} (seq {}) and every record after it\n",
+                    c.offset,
+                    c.seq
+                );
+            }
             match res {
                 Ok(end) => {
                     let c = report.counters;
@@ -740,6 +747,15 @@ impl Active {
                         p.waits_for
                     );
                     return Err(EIO);
+                }
+                Err(Stop::Corrupt(c)) => {
+                    pr_err!(
+                        "{vname}: log corrupt: the record at log offset {} (seq {}) fails its check, yet a valid record follows at offset {}: it was complete once. Nothing replayed past it, nothing written to the log; save the log device, then write 1 to discard_corrupt and enable to replay up to it and drop it and every record after it\n",
+                        c.offset,
+                        c.seq,
+                        c.next_offset
+                    );
+                    return Err(EUCLEAN);
                 }
                 Err(Stop::Skipped) => {
                     pr_err!(

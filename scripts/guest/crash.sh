@@ -1,16 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0
-# One power-cut cycle, guest side: replay what the previous cycle left (with
-# swarm_width WIDTH), verify every write acknowledged so far, then start
-# concurrent random writes of 1 to 16 sectors (crossing block boundaries)
-# and print START/ACK lines for the host to keep, until the power is cut.
-#   crash.sh CYCLE WIDTH LEVEL [expect-file [final]]
-# With "final", it only replays and verifies.
+# One torture cycle, guest side (scripts/torture): replay what the previous
+# cycle left (with swarm_width WIDTH), verify every write acknowledged so
+# far, then start WRITERS concurrent random writes of 1 to 16 sectors
+# (crossing block boundaries) and print START/ACK lines for the host to
+# keep, until the power is cut (MODE cut); or stop them after 12 s and
+# disable the volume (MODE clean); or only replay and verify (MODE final).
+#   crash.sh CYCLE WIDTH LEVEL SEED MODE WRITERS [expect-file]
 # The expect file (made by the host from all earlier START/ACK lines) has a
 # line "SECTOR TAG..." per sector: the tags it may hold (ZERO: unwritten).
 . /guest/lib.sh
 set -e
-cycle=$1 width=$2 level=$3 expect=$4 final=$5
-WRITERS=4 REGION=8192
+cycle=$1 width=$2 level=$3 seed=$4 mode=$5 WRITERS=$6 expect=$7
+REGION=8192
+RANDOM=$seed
 load_module
 if [ "$cycle" = 1 ]; then
 	make_array "$level"
@@ -39,13 +41,14 @@ if [ -n "$expect" ]; then
 		END { print "verified " checked + 0 " sectors, " bad + 0 " wrong"; exit bad > 0 || checked == 0 }
 	' /tmp/sectors || fail "acknowledged writes lost"
 fi
-if [ "$final" = final ]; then
+if [ "$mode" = final ]; then
 	echo 0 > $c/v0/enable
 	exit 0
 fi
 writer() {
 	j=$1 i=0 base=$(($1 * REGION))
-	while :; do
+	RANDOM=$((seed + j))
+	while [ ! -e /tmp/stop ]; do
 		i=$((i + 1))
 		n=$((1 + RANDOM % 16))
 		s=$((base + RANDOM % (REGION - 16)))
@@ -56,6 +59,14 @@ writer() {
 			echo "ACK $s $n $tag"
 	done
 }
-echo "cycle $cycle: writing until the power is cut"
+echo "cycle $cycle: writing ($mode)"
 for j in $(seq 0 $((WRITERS - 1))); do writer $j & done
+if [ "$mode" = clean ]; then
+	sleep 12
+	touch /tmp/stop
+	wait
+	echo 0 > $c/v0/enable || fail "disable"
+	echo "clean: writers stopped, volume disabled"
+	exit 0
+fi
 wait

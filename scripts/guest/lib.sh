@@ -38,16 +38,17 @@ assemble_array() {
 		mdadm --assemble --scan >/dev/null 2>&1 || fail "mdadm --assemble"
 }
 
-# delayed_members MS: each of the VM's disks behind dm-delay, reads delayed
-# by MS milliseconds (writes not); prints the new devices. MS 0: the disks.
+# delayed_members MS [WRITE_MS]: each of the VM's disks behind dm-delay,
+# reads delayed by MS milliseconds, writes by WRITE_MS (default 0); prints
+# the new devices. MS 0 and no WRITE_MS: the disks themselves.
 delayed_members() {
 	for d in /dev/vd?; do
-		if [ "$1" = 0 ]; then
+		if [ "$1" = 0 ] && [ "${2:-0}" = 0 ]; then
 			echo "$d"
 			continue
 		fi
 		n=delay_${d#/dev/}
-		dmsetup create "$n" --table "0 $(cat /sys/block/${d#/dev/}/size) delay $d 0 $1 $d 0 0" ||
+		dmsetup create "$n" --table "0 $(cat /sys/block/${d#/dev/}/size) delay $d 0 $1 $d 0 ${2:-0}" ||
 			fail "dm-delay on $d"
 		# No udev here: make the /dev/mapper node.
 		dmsetup mknodes "$n"

@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: GPL-2.0
+# A damaged log, guest side (scenarios/log-corrupt).
+#   corrupt.sh write   raid1, format, enable, 20 writes of 4 KiB (block i
+#                      filled with byte i+1), each one record; then wait
+#                      for the power cut
+#   corrupt.sh flip    flip a bit in record 5's data (the middle of the
+#                      log): enable must refuse (EUCLEAN), name the record,
+#                      expose nothing and leave the log as it was; then the
+#                      documented recovery: discard_corrupt, enable: blocks
+#                      0-3 replayed, the rest dropped
+#   corrupt.sh torn    tear the last record (its last data line zeroed, as
+#                      a power cut mid-append leaves it): enable replays
+#                      records 1-19
+. /guest/lib.sh
+set -e
+insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000
+v=$c/x
+# Record k (from 1) of 4 KiB: 64-byte header + 4096 bytes, from offset 4096.
+rec() { echo $((4096 + ($1 - 1) * 4160)); }
+block_is() { # block_is BLOCK BYTE: block BLOCK of the volume holds BYTE
+	want=$(printf "\\$(printf %03o "$2")" | awk '{ for (i = 0; i < 4096; i++) printf "%s", $0 }' | md5sum)
+	got=$(dd if=$dev bs=4096 skip="$1" count=1 iflag=direct 2>/dev/null | md5sum)
+	[ "$want" = "$got" ]
+}
+pmem_sum() { dd if=/dev/pmem0 bs=1M count=1 2>/dev/null | md5sum; }
+
+case "$1" in
+write)
+	make_array 1
+	volume x
+	echo 1 > $v/format
+	echo 1 > $v/enable
+	dev=/dev/$(cat $v/disk)
+	for i in $(seq 0 19); do
+		printf "\\$(printf %03o $((i + 1)))" | awk '{ for (i = 0; i < 4096; i++) printf "%s", $0 }' > /tmp/b
+		dd if=/tmp/b of=$dev bs=4096 seek=$i count=1 oflag=direct,dsync 2>/dev/null || fail "write $i"
+	done
+	[ "$(status x writes)" = 20 ] && [ "$(status x cp_count)" = 0 ] || fail "not 20 records in the log"
+	echo "CORRUPT-WRITTEN"
+	sleep 3600
+	;;
+flip)
+	assemble_array
+	# One bit of record 5's data.
+	off=$(($(rec 5) + 64 + 1000))
+	b=$(dd if=/dev/pmem0 bs=1 skip=$off count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
+	printf "\\$(printf %03o $((b ^ 4)))" | dd of=/dev/pmem0 bs=1 seek=$off conv=notrunc 2>/dev/null
+	before=$(pmem_sum)
+	volume x
+	if echo 1 > $v/enable 2>/tmp/err; then fail "enable accepted a corrupt log"; fi
+	grep -q "Structure needs cleaning" /tmp/err || fail "enable failed, but not with EUCLEAN: $(cat /tmp/err)"
+	dmesg | grep "log corrupt" | tail -1
+	dmesg | grep -q "log corrupt: the record at log offset $(rec 5) (seq 5)" || fail "the kernel log does not name record 5"
+	[ "$(status x replay_state)" = corrupt ] || fail "replay_state $(status x replay_state)"
+	[ "$(status x replay_corrupt_seq)" = 5 ] || fail "replay_corrupt_seq $(status x replay_corrupt_seq)"
+	[ -z "$(cat $v/disk)" ] && [ ! -e /sys/block/swarmlog0 ] || fail "a disk was exposed"
+	[ "$(pmem_sum)" = "$before" ] || fail "the log changed"
+	echo "refused: EUCLEAN, record 5 named, no disk, log unchanged"
+	echo 1 > $v/discard_corrupt
+	echo 1 > $v/enable || fail "enable with discard_corrupt"
+	dev=/dev/$(cat $v/disk)
+	for i in 0 1 2 3; do block_is $i $((i + 1)) || fail "block $i lost"; done
+	for i in 4 5 19; do block_is $i 0 || fail "block $i: a dropped record was applied"; done
+	[ "$(status x replay_corrupt_dropped)" = 1 ] || fail "replay_corrupt_dropped"
+	echo "recovered: records 1-4 replayed, 5-20 dropped as asked"
+	echo 0 > $v/enable
+	;;
+torn)
+	assemble_array
+	dd if=/dev/zero of=/dev/pmem0 bs=64 seek=$((($(rec 20) + 4160 - 64) / 64)) count=1 conv=notrunc 2>/dev/null
+	volume x
+	echo 1 > $v/enable || fail "enable after a torn last record"
+	dev=/dev/$(cat $v/disk)
+	[ "$(status x replay_messages)" = 19 ] || fail "replayed $(status x replay_messages) records, not 19"
+	for i in $(seq 0 18); do block_is $i $((i + 1)) || fail "block $i lost"; done
+	block_is 19 0 || fail "the torn record was applied"
+	echo "torn last record: records 1-19 replayed, the torn one not"
+	echo 0 > $v/enable
+	;;
+esac

@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: GPL-2.0
+# Array faults at replay, guest side (scenarios/replay-read-errors,
+# scenarios/raid1-member-lost). 40 writes of 4 KiB, each acknowledged
+# (O_DIRECT|O_DSYNC) before the next, to blocks 0, 1000, ..., 39000; the
+# power is cut with all of them in the log.
+#   faults.sh write LEVEL     md0 (raid0 over dm-linear members, or raid1
+#                             over the disks), format, enable, write, cut
+#   faults.sh error-member    raid0 whose second member then turns into a
+#                             dm-error device (all I/O fails): enable must
+#                             skip and keep (EIO, skipped-kept, log as it
+#                             was); then the member back: enable replays
+#                             everything, every write is there
+#   faults.sh degraded        raid1 with one disk blank: assembled degraded,
+#                             enable replays, every write is there
+. /guest/lib.sh
+set -e
+insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000
+v=$c/f
+N=40
+block() { awk -v t="blk-$1" 'BEGIN { printf "%-4095s\n", t }'; }
+verify_all() {
+	dev=/dev/$(cat $v/disk)
+	for i in $(seq 0 $((N - 1))); do
+		b=$((i * 1000))
+		[ "$(dd if=$dev bs=4096 skip=$b count=1 iflag=direct 2>/dev/null | md5sum)" = "$(block $b | md5sum)" ] ||
+			fail "block $b: the acknowledged write is not there"
+	done
+	echo "all $N acknowledged writes verified"
+}
+# linear_members: each disk behind dm-linear, so that a member can be
+# swapped for dm-error and back.
+member_table() { echo "0 $(cat /sys/block/$1/size) $2"; }
+linear_members() {
+	for d in vda vdb; do
+		dmsetup create "m_$d" --table "$(member_table $d "linear /dev/$d 0")" || fail "dm-linear $d"
+		dmsetup mknodes "m_$d"
+	done
+}
+pmem_head() { dd if=/dev/pmem0 bs=4096 count=1 2>/dev/null | md5sum; }
+
+case "$1" in
+write)
+	if [ "$2" = 0 ]; then
+		linear_members
+		make_array 0 /dev/mapper/m_vda /dev/mapper/m_vdb
+	else
+		make_array 1
+	fi
+	volume f
+	echo 1 > $v/format
+	echo 1 > $v/enable
+	dev=/dev/$(cat $v/disk)
+	for i in $(seq 0 $((N - 1))); do
+		block $((i * 1000)) > /tmp/b
+		dd if=/tmp/b of=$dev bs=4096 seek=$((i * 1000)) count=1 oflag=direct,dsync 2>/dev/null ||
+			fail "write $i"
+	done
+	[ "$(status f writes)" = $N ] && [ "$(status f cp_count)" = 0 ] || fail "not all $N writes in the log"
+	echo "FAULTS-WRITTEN"
+	sleep 3600
+	;;
+error-member)
+	linear_members
+	assemble_array /dev/mapper/m_vda /dev/mapper/m_vdb
+	# Then the second member fails every I/O, as a member gone bad would
+	# (before assembly, mdadm could not read its superblock).
+	dmsetup suspend m_vdb
+	dmsetup reload m_vdb --table "$(member_table vdb error)"
+	dmsetup resume m_vdb
+	before=$(pmem_head)
+	volume f
+	if echo 1 > $v/enable 2>/dev/null; then fail "enable succeeded with a failed member"; fi
+	dmesg | grep "skipped" | tail -2
+	[ "$(status f replay_state)" = skipped-kept ] || fail "replay_state $(status f replay_state)"
+	skipped=$(status f replay_skipped)
+	[ "$skipped" -gt 0 ] && [ "$skipped" -lt $N ] || fail "replay_skipped $skipped"
+	[ -z "$(cat $v/disk)" ] || fail "a disk was exposed"
+	[ "$(pmem_head)" = "$before" ] || fail "the log's CP marker moved"
+	echo "member failed: $skipped of $N records skipped and kept, no disk, log unchanged"
+	dmsetup suspend m_vdb
+	dmsetup reload m_vdb --table "$(member_table vdb "linear /dev/vdb 0")"
+	dmsetup resume m_vdb
+	echo 1 > $v/enable || fail "enable with the member back"
+	[ "$(status f replay_state)" = done ] && [ "$(status f replay_skipped)" = 0 ] ||
+		fail "second replay: $(status f replay_state), $(status f replay_skipped) skipped"
+	verify_all
+	echo 0 > $v/enable
+	;;
+degraded)
+	# vdb is blank now: md0 from vda alone.
+	mdadm --assemble --run /dev/md0 /dev/vda >/dev/null 2>&1 || fail "mdadm --assemble --run"
+	grep -A1 '^md0' /proc/mdstat | tr -s ' \n' ' '
+	echo
+	grep -q '\[2/1\]' /proc/mdstat || fail "md0 is not degraded"
+	volume f
+	echo 1 > $v/enable || fail "enable on the degraded array"
+	[ "$(status f replay_messages)" -ge $N ] || fail "replayed $(status f replay_messages)"
+	verify_all
+	echo 0 > $v/enable
+	;;
+esac

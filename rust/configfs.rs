@@ -15,7 +15,7 @@ use kernel::{
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    str::{kstrtobool_bytes, CString},
+    str::CString,
     sync::Mutex,
 };
 
@@ -165,6 +165,18 @@ pub(crate) fn parse_u32(page: &[u8]) -> Result<u32> {
         .map_err(|_| EINVAL)
 }
 
+/// Parses `enable` and `discard_skipped`: `0` or `1` with an optional
+/// trailing newline. Not `kstrtobool`, which reads only the first bytes and
+/// so takes "0x10" or "01" as 0 (an enabled volume would be disabled) and
+/// "1 2" or "1e3" as 1.
+pub(crate) fn parse_bool(page: &[u8]) -> Result<bool> {
+    match page.strip_suffix(b"\n").unwrap_or(page) {
+        b"0" => Ok(false),
+        b"1" => Ok(true),
+        _ => Err(EINVAL),
+    }
+}
+
 fn show_path(p: &Option<CString>, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
     let mut w = kernel::str::Formatter::new(page);
     if let Some(p) = p {
@@ -228,7 +240,7 @@ impl AttributeOperations<2> for Volume {
     }
 
     fn store(this: &Volume, page: &[u8]) -> Result {
-        let width = parse_u32(page)?;
+        let width = parse_u32(page).inspect_err(|_| pr_err!("swarm_width: not a number\n"))?;
         if !(1..=MAX_SWARM_WIDTH).contains(&width) {
             pr_err!("swarm_width: {width} is out of range 1..={MAX_SWARM_WIDTH}\n");
             return Err(ERANGE);
@@ -336,8 +348,13 @@ impl AttributeOperations<5> for Volume {
     }
 
     fn store(this: &Volume, page: &[u8]) -> Result {
-        let on = kstrtobool_bytes(page)?;
         let mut cfg = this.inner.lock();
+        let on = parse_bool(page).inspect_err(|_| {
+            pr_err!(
+                "{}: enable: write 0 or 1\n",
+                cfg.name.to_str().unwrap_or("?")
+            )
+        })?;
         match (on, cfg.active.is_some()) {
             (true, true) => {
                 pr_err!("{}: already enabled\n", cfg.name.to_str().unwrap_or("?"));
@@ -405,8 +422,13 @@ impl AttributeOperations<7> for Volume {
     }
 
     fn store(this: &Volume, page: &[u8]) -> Result {
-        let on = kstrtobool_bytes(page)?;
         let mut cfg = this.inner.lock();
+        let on = parse_bool(page).inspect_err(|_| {
+            pr_err!(
+                "{}: discard_skipped: write 0 or 1\n",
+                cfg.name.to_str().unwrap_or("?")
+            )
+        })?;
         if on {
             pr_warn!(
                 "{}: the next replay drops the records it has to skip\n",
@@ -431,6 +453,34 @@ mod tests {
         assert!(parse_u32(b"x").is_err());
         assert!(parse_u32(b"\xff").is_err());
         assert!(parse_u32(b"").is_err());
+    }
+
+    #[test]
+    fn parses_booleans() {
+        assert_eq!(parse_bool(b"1\n").ok(), Some(true));
+        assert_eq!(parse_bool(b"1").ok(), Some(true));
+        assert_eq!(parse_bool(b"0\n").ok(), Some(false));
+        assert_eq!(parse_bool(b"0").ok(), Some(false));
+        for bad in [
+            &b""[..],
+            b"\n",
+            b"0x10",
+            b"01",
+            b"0 1",
+            b"1e3",
+            b"1 2",
+            b" 1",
+            b"1\n\n",
+            b"-0",
+            b"2",
+            b"y",
+            b"off",
+            b"\x001",
+            b"1\x00",
+            b"\xff\xfe",
+        ] {
+            assert!(parse_bool(bad).is_err());
+        }
     }
 
     #[test]

@@ -193,10 +193,11 @@ fn store_path(
     attr: &str,
     which: fn(&mut VolumeConfig) -> &mut Option<CString>,
 ) -> Result {
-    let path = parse_path(page).inspect_err(|_| pr_err!("{attr}: not a device path\n"))?;
     let mut cfg = this.inner.lock();
+    let name = cfg.name.to_str().unwrap_or("?");
+    let path = parse_path(page).inspect_err(|_| pr_err!("{name}: {attr}: not a device path\n"))?;
     if cfg.active.is_some() {
-        pr_err!("{attr}: cannot change while enabled\n");
+        pr_err!("{name}: {attr}: cannot change while enabled\n");
         return Err(EBUSY);
     }
     *which(&mut cfg) = Some(path);
@@ -240,12 +241,15 @@ impl AttributeOperations<2> for Volume {
     }
 
     fn store(this: &Volume, page: &[u8]) -> Result {
-        let width = parse_u32(page).inspect_err(|_| pr_err!("swarm_width: not a number\n"))?;
+        let mut cfg = this.inner.lock();
+        let name = cfg.name.to_str().unwrap_or("?");
+        let width =
+            parse_u32(page).inspect_err(|_| pr_err!("{name}: swarm_width: not a number\n"))?;
         if !(1..=MAX_SWARM_WIDTH).contains(&width) {
-            pr_err!("swarm_width: {width} is out of range 1..={MAX_SWARM_WIDTH}\n");
+            pr_err!("{name}: swarm_width: {width} is out of range 1..={MAX_SWARM_WIDTH}\n");
             return Err(ERANGE);
         }
-        this.inner.lock().swarm_width = width;
+        cfg.swarm_width = width;
         Ok(())
     }
 }
@@ -319,11 +323,15 @@ impl AttributeOperations<4> for Volume {
     }
 
     fn store(this: &Volume, page: &[u8]) -> Result {
-        if parse_u32(page).ok() != Some(1) {
-            pr_err!("format: write 1 to format\n");
+        let cfg = this.inner.lock();
+        // Exactly "1": not "01" or "+1", which a number parse takes as 1.
+        if parse_bool(page).ok() != Some(true) {
+            pr_err!(
+                "{}: format: write 1 to format\n",
+                cfg.name.to_str().unwrap_or("?")
+            );
             return Err(EINVAL);
         }
-        let cfg = this.inner.lock();
         if cfg.active.is_some() {
             pr_err!(
                 "{}: format: disable the volume first\n",
@@ -472,6 +480,7 @@ mod tests {
             b" 1",
             b"1\n\n",
             b"-0",
+            b"+1",
             b"2",
             b"y",
             b"off",

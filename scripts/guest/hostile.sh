@@ -46,6 +46,10 @@ printf ' 1\n' > $h/lead
 printf '1 2\n' > $h/two
 printf '1\n\n' > $h/twonl
 printf 'abc\n' > $h/abc
+printf '01\n' > $h/zeroone
+printf '0 1\n' > $h/zerospace
+printf 'off\n' > $h/off
+printf '+1\n' > $h/plus1
 printf '4097\n' > $h/over
 printf '99999999999999999999\n' > $h/u64
 printf '\377\376' > $h/bin
@@ -148,8 +152,12 @@ dmesg | grep -q "cannot open log device /dev/nonexistent" || fail "no kernel log
 dmesg | grep -q "the log and the array are the same device" || fail "log = array not reported"
 
 # None of those refusals left a device held: the right pair formats, enables.
+# format takes exactly 1: not "01" or "+1" (a number parse's 1).
 accept $v/log /dev/pmem0
 accept $v/array /dev/md0
+for f in plus1 zeroone hex exp two twonl lead nul1; do
+	refuse $v/format $h/$f
+done
 accept $v/format 1
 accept $v/enable 1
 same $v/enable 1
@@ -158,9 +166,6 @@ accept $v/swarm_width 8 # not a device setting: allowed while enabled
 for f in huge5000 neg1 bin; do refuse $v/swarm_width $h/$f; done
 same $v/swarm_width 8
 # Nothing but 0 or 1 turns it off or on: "0x10" or "01" must not disable.
-printf '01\n' > $h/zeroone
-printf '0 1\n' > $h/zerospace
-printf 'off\n' > $h/off
 for f in hex zeroone zerospace neg0 nul0 off exp two twonl lead abc bin huge4096; do
 	refuse $v/enable $h/$f
 	same $v/enable 1

@@ -15,7 +15,7 @@ use kernel::{
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    str::{kstrtobool_bytes, CString},
+    str::CString,
     sync::Mutex,
 };
 
@@ -169,6 +169,18 @@ pub(crate) fn parse_u32(page: &[u8]) -> Result<u32> {
         .map_err(|_| EINVAL)
 }
 
+/// Parses `enable` and `discard_skipped`: `0` or `1` with an optional
+/// trailing newline. Not `kstrtobool`, which reads only the first bytes and
+/// so takes "0x10" or "01" as 0 (an enabled volume would be disabled) and
+/// "1 2" or "1e3" as 1.
+pub(crate) fn parse_bool(page: &[u8]) -> Result<bool> {
+    match page.strip_suffix(b"\n").unwrap_or(page) {
+        b"0" => Ok(false),
+        b"1" => Ok(true),
+        _ => Err(EINVAL),
+    }
+}
+
 fn show_path(p: &Option<CString>, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
     let mut w = kernel::str::Formatter::new(page);
     if let Some(p) = p {
@@ -185,10 +197,11 @@ fn store_path(
     attr: &str,
     which: fn(&mut VolumeConfig) -> &mut Option<CString>,
 ) -> Result {
-    let path = parse_path(page).inspect_err(|_| pr_err!("{attr}: not a device path\n"))?;
     let mut cfg = this.inner.lock();
+    let name = cfg.name.to_str().unwrap_or("?");
+    let path = parse_path(page).inspect_err(|_| pr_err!("{name}: {attr}: not a device path\n"))?;
     if cfg.active.is_some() {
-        pr_err!("{attr}: cannot change while enabled\n");
+        pr_err!("{name}: {attr}: cannot change while enabled\n");
         return Err(EBUSY);
     }
     *which(&mut cfg) = Some(path);
@@ -232,12 +245,15 @@ impl AttributeOperations<2> for Volume {
     }
 
     fn store(this: &Volume, page: &[u8]) -> Result {
-        let width = parse_u32(page)?;
+        let mut cfg = this.inner.lock();
+        let name = cfg.name.to_str().unwrap_or("?");
+        let width =
+            parse_u32(page).inspect_err(|_| pr_err!("{name}: swarm_width: not a number\n"))?;
         if !(1..=MAX_SWARM_WIDTH).contains(&width) {
-            pr_err!("swarm_width: {width} is out of range 1..={MAX_SWARM_WIDTH}\n");
+            pr_err!("{name}: swarm_width: {width} is out of range 1..={MAX_SWARM_WIDTH}\n");
             return Err(ERANGE);
         }
-        this.inner.lock().swarm_width = width;
+        cfg.swarm_width = width;
         Ok(())
     }
 }
@@ -320,11 +336,15 @@ impl AttributeOperations<4> for Volume {
     }
 
     fn store(this: &Volume, page: &[u8]) -> Result {
-        if parse_u32(page).ok() != Some(1) {
-            pr_err!("format: write 1 to format\n");
+        let cfg = this.inner.lock();
+        // Exactly "1": not "01" or "+1", which a number parse takes as 1.
+        if parse_bool(page).ok() != Some(true) {
+            pr_err!(
+                "{}: format: write 1 to format\n",
+                cfg.name.to_str().unwrap_or("?")
+            );
             return Err(EINVAL);
         }
-        let cfg = this.inner.lock();
         if cfg.active.is_some() {
             pr_err!(
                 "{}: format: disable the volume first\n",
@@ -349,8 +369,13 @@ impl AttributeOperations<5> for Volume {
     }
 
     fn store(this: &Volume, page: &[u8]) -> Result {
-        let on = kstrtobool_bytes(page)?;
         let mut cfg = this.inner.lock();
+        let on = parse_bool(page).inspect_err(|_| {
+            pr_err!(
+                "{}: enable: write 0 or 1\n",
+                cfg.name.to_str().unwrap_or("?")
+            )
+        })?;
         match (on, cfg.active.is_some()) {
             (true, true) => {
                 pr_err!("{}: already enabled\n", cfg.name.to_str().unwrap_or("?"));
@@ -415,16 +440,21 @@ fn show_flag(on: bool, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
     Ok(w.bytes_written())
 }
 
-/// Sets flag `pick(cfg)` from a boolean written to its attribute, with a
-/// warning naming what it does when it is set.
+/// Sets flag `pick(cfg)` from `0` or `1` written to attribute `attr`, with
+/// a warning naming what it does when it is set.
 fn store_flag(
     this: &Volume,
     page: &[u8],
-    pick: fn(&mut VolumeConfig) -> &mut bool,
+    (attr, pick): (&str, fn(&mut VolumeConfig) -> &mut bool),
     what: &str,
 ) -> Result {
-    let on = kstrtobool_bytes(page)?;
     let mut cfg = this.inner.lock();
+    let on = parse_bool(page).inspect_err(|_| {
+        pr_err!(
+            "{}: {attr}: write 0 or 1\n",
+            cfg.name.to_str().unwrap_or("?")
+        )
+    })?;
     if on {
         pr_warn!("{}: {what}\n", cfg.name.to_str().unwrap_or("?"));
     }
@@ -444,7 +474,7 @@ impl AttributeOperations<7> for Volume {
         store_flag(
             this,
             page,
-            |c| &mut c.discard_skipped,
+            ("discard_skipped", |c| &mut c.discard_skipped),
             "the next replay drops the records it has to skip",
         )
     }
@@ -462,7 +492,7 @@ impl AttributeOperations<8> for Volume {
         store_flag(
             this,
             page,
-            |c| &mut c.discard_corrupt,
+            ("discard_corrupt", |c| &mut c.discard_corrupt),
             "the next replay stops at a corrupt record and drops it and every record after it",
         )
     }
@@ -481,6 +511,35 @@ mod tests {
         assert!(parse_u32(b"x").is_err());
         assert!(parse_u32(b"\xff").is_err());
         assert!(parse_u32(b"").is_err());
+    }
+
+    #[test]
+    fn parses_booleans() {
+        assert_eq!(parse_bool(b"1\n").ok(), Some(true));
+        assert_eq!(parse_bool(b"1").ok(), Some(true));
+        assert_eq!(parse_bool(b"0\n").ok(), Some(false));
+        assert_eq!(parse_bool(b"0").ok(), Some(false));
+        for bad in [
+            &b""[..],
+            b"\n",
+            b"0x10",
+            b"01",
+            b"0 1",
+            b"1e3",
+            b"1 2",
+            b" 1",
+            b"1\n\n",
+            b"-0",
+            b"+1",
+            b"2",
+            b"y",
+            b"off",
+            b"\x001",
+            b"1\x00",
+            b"\xff\xfe",
+        ] {
+            assert!(parse_bool(bad).is_err());
+        }
     }
 
     #[test]

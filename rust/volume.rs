@@ -217,15 +217,24 @@ impl Core {
             return Err(EINVAL);
         }
         let mut st = self.state.lock();
+        let mut waited = false;
         while !(self.log.fits(&st.head, &st.tail, data_len)
             && st.cache.blocks() < crate::max_cache_blocks())
         {
             if st.stop {
                 return Err(EIO);
             }
-            self.stats.log_full_waits.fetch_add(1, Relaxed);
-            st.kick = true;
-            self.changed.notify_all();
+            if !waited {
+                waited = true;
+                self.stats.log_full_waits.fetch_add(1, Relaxed);
+            }
+            // Wake the CP worker once; waking everyone at every wakeup had
+            // the waiting writers wake each other without end, burning the
+            // CPU the CP needs.
+            if !st.kick {
+                st.kick = true;
+                self.changed.notify_all();
+            }
             self.changed.wait(&mut st);
         }
         // The cache first: if it cannot take the data, nothing is logged.
@@ -529,7 +538,7 @@ pub(crate) struct Active {
 /// Why a device cannot be used, for the kernel log.
 fn invalid_reason(i: Invalid) -> &'static str {
     match i {
-        Invalid::Magic => "no swarmlog log on it (write 1 to format)",
+        Invalid::Magic => "nothing of swarmlog's on it (write 1 to format)",
         Invalid::Version => "an unknown format version",
         Invalid::Checksum => "a corrupt header",
         Invalid::Field | Invalid::LogId | Invalid::Sequence => "an inconsistent header",

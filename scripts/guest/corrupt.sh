@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # A damaged log, guest side (scenarios/log-corrupt).
 #   corrupt.sh write   raid1, format, enable, 20 writes of 4 KiB (block i
-#                      filled with byte i+1), each one record; then wait
+#                      filled with letter i: A, B, ...), each one record;
+#                      then wait
 #                      for the power cut
 #   corrupt.sh flip    flip a bit in record 5's data (the middle of the
 #                      log): enable must refuse (EUCLEAN), name the record,
@@ -17,8 +18,14 @@ insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000
 v=$c/x
 # Record k (from 1) of 4 KiB: 64-byte header + 4096 bytes, from offset 4096.
 rec() { echo $((4096 + ($1 - 1) * 4160)); }
-block_is() { # block_is BLOCK BYTE: block BLOCK of the volume holds BYTE
-	want=$(printf "\\$(printf %03o "$2")" | awk '{ for (i = 0; i < 4096; i++) printf "%s", $0 }' | md5sum)
+# Block i is written full of the letter number i (A, B, ...).
+fill() { awk -v c="$1" 'BEGIN { s = sprintf("%c", 65 + c); for (i = 0; i < 4096; i++) printf "%s", s }'; }
+block_is() { # block_is BLOCK N|zero: block BLOCK of the volume holds fill N, or zeroes
+	if [ "$2" = zero ]; then
+		want=$(dd if=/dev/zero bs=4096 count=1 2>/dev/null | md5sum)
+	else
+		want=$(fill "$2" | md5sum)
+	fi
 	got=$(dd if=$dev bs=4096 skip="$1" count=1 iflag=direct 2>/dev/null | md5sum)
 	[ "$want" = "$got" ]
 }
@@ -32,7 +39,7 @@ write)
 	echo 1 > $v/enable
 	dev=/dev/$(cat $v/disk)
 	for i in $(seq 0 19); do
-		printf "\\$(printf %03o $((i + 1)))" | awk '{ for (i = 0; i < 4096; i++) printf "%s", $0 }' > /tmp/b
+		fill $i > /tmp/b
 		dd if=/tmp/b of=$dev bs=4096 seek=$i count=1 oflag=direct,dsync 2>/dev/null || fail "write $i"
 	done
 	[ "$(status x writes)" = 20 ] && [ "$(status x cp_count)" = 0 ] || fail "not 20 records in the log"
@@ -59,8 +66,8 @@ flip)
 	echo 1 > $v/discard_corrupt
 	echo 1 > $v/enable || fail "enable with discard_corrupt"
 	dev=/dev/$(cat $v/disk)
-	for i in 0 1 2 3; do block_is $i $((i + 1)) || fail "block $i lost"; done
-	for i in 4 5 19; do block_is $i 0 || fail "block $i: a dropped record was applied"; done
+	for i in 0 1 2 3; do block_is $i $i || fail "block $i lost"; done
+	for i in 4 5 19; do block_is $i zero || fail "block $i: a dropped record was applied"; done
 	[ "$(status x replay_corrupt_dropped)" = 1 ] || fail "replay_corrupt_dropped"
 	echo "recovered: records 1-4 replayed, 5-20 dropped as asked"
 	echo 0 > $v/enable
@@ -72,8 +79,8 @@ torn)
 	echo 1 > $v/enable || fail "enable after a torn last record"
 	dev=/dev/$(cat $v/disk)
 	[ "$(status x replay_messages)" = 19 ] || fail "replayed $(status x replay_messages) records, not 19"
-	for i in $(seq 0 18); do block_is $i $((i + 1)) || fail "block $i lost"; done
-	block_is 19 0 || fail "the torn record was applied"
+	for i in $(seq 0 18); do block_is $i $i || fail "block $i lost"; done
+	block_is 19 zero || fail "the torn record was applied"
 	echo "torn last record: records 1-19 replayed, the torn one not"
 	echo 0 > $v/enable
 	;;

@@ -23,6 +23,13 @@ mdadm --create /dev/md1 --run --assume-clean --level=1 --raid-devices=2 --metada
 half=$(($(sectors md0) / 2))
 linear md0half /dev/md0 $half
 
+# md1 formatted with pmem0 first (volume b), so that it has swarmlog
+# metadata of its own; formatting volume a then binds pmem0 to md0half.
+volume b
+echo /dev/md1 > $c/b/array
+echo 1 > $c/b/format
+rmdir $c/b
+
 # Volume a: log pmem0 on half of md0 (so that md0 itself is the same array
 # grown); a known block written and committed.
 volume a

@@ -54,7 +54,8 @@ if echo 1 > $v/enable 2>/tmp/err; then fail "enable on a shrunk array"; fi
 refused "array shrunk since format" "Invalid argument"
 dmesg | grep -q "smaller than when it was formatted" || fail "the kernel log does not say why"
 
-# A log device without DAX.
+# A log device without DAX (vdc, free once md1 is stopped).
+mdadm --stop /dev/md1 >/dev/null 2>&1 || fail "mdadm --stop md1"
 echo /dev/vdc > $v/log
 echo /dev/mapper/md0half > $v/array
 if echo 1 > $v/enable 2>/tmp/err; then fail "enable with a log without DAX"; fi
@@ -76,7 +77,10 @@ echo 1 > $v/enable
 echo 0 > $v/enable
 echo "log and data unchanged after the refusals"
 
-# The array grown: all of md0 (the first half is the formatted array).
+# The array grown: all of md0 (the first half is the formatted array),
+# once the dm devices over it are gone (they hold it open).
+dmsetup remove md0quarter
+dmsetup remove md0half
 echo /dev/md0 > $v/array
 echo 1 > $v/enable || fail "enable on the grown array"
 [ "$(dd if=/dev/$(cat $v/disk) bs=4096 skip=7 count=1 iflag=direct 2>/dev/null | md5sum)" = "$(pattern 7 | md5sum)" ] ||

@@ -306,6 +306,7 @@ impl AttributeOperations<3> for Volume {
             ("peak_in_flight", c.peak_in_flight),
             ("unverified", r.unverified),
             ("duration_us", r.duration_us),
+            ("peak_bytes", r.peak_bytes),
         ] {
             w.write_fmt(fmt!("replay_{key} {v}\n"))?;
         }

@@ -15,6 +15,10 @@
 //! 4. writes the CP marker (new generation, target) to the log and drains.
 //!
 //! Only then are the blocks dropped from the cache and the log space freed.
+//! Table blocks stay cached after a CP, clean, up to [`max_table_blocks`];
+//! beyond that a CP (a timed one too, when nothing was logged) drops clean
+//! ones, which are read again when needed, so the memory they take does
+//! not grow with the array or the log.
 //! Writes go on meanwhile into the new dirty set and free log space. A CP
 //! that fails keeps its committing set and target, and the next one retries
 //! them; the log keeps the data all along.
@@ -25,10 +29,54 @@ use kernel::prelude::*;
 use crate::cache::SECTORS;
 use crate::metadata::{Entry, TableBlock, BLOCK_SIZE};
 use crate::noio::NoIo;
-use crate::volume::Core;
+use crate::volume::{Core, Table};
+use kernel::rbtree::RBTree;
 
 /// Blocks in one CP write: 1 MiB.
 const RUN_BLOCKS: usize = 256;
+
+/// Most table blocks kept cached after a CP: a quarter of the cache's
+/// budget (`cache_max_mb`).
+pub(crate) fn max_table_blocks() -> usize {
+    (crate::max_cache_blocks() / 4).max(1)
+}
+
+/// The number of cached table blocks.
+pub(crate) fn table_count(tables: &RBTree<u64, Table>) -> usize {
+    tables.iter().count()
+}
+
+/// Past [`max_table_blocks`], drops clean table blocks down to half of it.
+/// Only a CP may (it holds `cp_lock`): a running CP needs the table blocks
+/// it changes to stay cached.
+fn trim_tables(tables: &mut RBTree<u64, Table>) {
+    let budget = max_table_blocks();
+    if table_count(tables) > budget {
+        evict_clean_tables(tables, budget / 2);
+    }
+}
+
+/// Drops clean table blocks, lowest index first, until at most `keep` are
+/// cached or only dirty ones are left; returns how many it dropped.
+fn evict_clean_tables(tables: &mut RBTree<u64, Table>, keep: usize) -> usize {
+    let mut n = table_count(tables);
+    let mut dropped = 0;
+    let mut cur = tables.cursor_front_mut();
+    while let Some(c) = cur {
+        if n <= keep {
+            break;
+        }
+        if c.current().1.dirty {
+            cur = c.move_next();
+            continue;
+        }
+        let (next, _node) = c.remove_current();
+        n -= 1;
+        dropped += 1;
+        cur = next;
+    }
+    dropped
+}
 
 impl Core {
     /// Takes a consistency point (a no-op when nothing was logged since the
@@ -42,6 +90,9 @@ impl Core {
                 Some(t) => t,
                 None => {
                     if st.head == st.tail {
+                        // Reads load table blocks too: keep them in
+                        // budget when there is nothing to commit.
+                        trim_tables(&mut st.tables);
                         return Ok(());
                     }
                     st.cache.begin_commit()?;
@@ -130,6 +181,7 @@ impl Core {
                 }
                 cur = c.move_next();
             }
+            trim_tables(&mut st.tables);
         }
         self.changed.notify_all();
         self.stats.cp_count.fetch_add(1, Relaxed);
@@ -155,19 +207,74 @@ impl Core {
         let mut buf = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
         let mut from = 0u64;
         loop {
+            // From where the last one was found: one walk over the tables
+            // per CP, not one per table written.
             let (index, copy) = {
-                let st = self.state.lock();
-                let Some((k, t)) = st.tables.iter().find(|(k, t)| **k >= from && t.dirty) else {
-                    return Ok(());
-                };
-                buf.clear();
-                buf.extend_from_slice(&t.data, GFP_KERNEL)?;
-                (*k, 1 - t.current.min(1))
+                let mut st = self.state.lock();
+                let mut cur = st.tables.cursor_lower_bound_mut(&from);
+                loop {
+                    let Some(c) = cur else {
+                        return Ok(());
+                    };
+                    let (k, t) = c.current();
+                    if t.dirty {
+                        buf.clear();
+                        buf.extend_from_slice(&t.data, GFP_KERNEL)?;
+                        break (*k, 1 - t.current.min(1));
+                    }
+                    cur = c.move_next();
+                }
             };
             TableBlock(&mut buf).seal(index, generation);
             let at = (self.layout.table_block_location(index) + copy as u64) * SECTORS;
             self.array.write(at, &buf, false)?;
             from = index + 1;
         }
+    }
+}
+
+#[kernel::prelude::kunit_tests(swarmlog_cp)]
+mod tests {
+    use super::*;
+
+    fn tables(dirty: &[bool]) -> Result<RBTree<u64, Table>> {
+        let mut t = RBTree::new();
+        for (i, &d) in dirty.iter().enumerate() {
+            let mut data = KVec::new();
+            data.resize(BLOCK_SIZE, i as u8, GFP_KERNEL)?;
+            let table = Table {
+                data,
+                current: 0,
+                dirty: d,
+            };
+            t.try_create_and_insert(i as u64, table, GFP_KERNEL)?;
+        }
+        Ok(t)
+    }
+
+    #[test]
+    fn eviction_drops_clean_tables_down_to_the_budget() -> Result {
+        let mut t = tables(&[false, true, false, false, true, false, false, false])?;
+        assert_eq!(evict_clean_tables(&mut t, 4), 4);
+        assert_eq!(table_count(&t), 4);
+        // Both dirty ones are kept, and the clean ones kept are the highest.
+        for k in [1u64, 4, 6, 7] {
+            assert!(t.get(&k).is_some());
+        }
+        assert!(t
+            .get(&1)
+            .is_some_and(|x| x.dirty && x.data.first() == Some(&1)));
+        Ok(())
+    }
+
+    #[test]
+    fn eviction_never_drops_a_dirty_table() -> Result {
+        let mut t = tables(&[true, false, true, true])?;
+        assert_eq!(evict_clean_tables(&mut t, 0), 1);
+        assert_eq!(table_count(&t), 3);
+        assert!(t.iter().all(|(_, x)| x.dirty));
+        // Under the budget: nothing to do.
+        assert_eq!(evict_clean_tables(&mut t, 8), 0);
+        Ok(())
     }
 }

@@ -18,6 +18,8 @@
 #include <linux/uio.h>
 #include <linux/vmalloc.h>
 
+#include "helpers.h"
+
 /* blockdev.rs: BlockDevice */
 
 struct file *swl_bdev_open(const char *path, void *holder)

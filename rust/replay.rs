@@ -749,12 +749,25 @@ fn swarm_size(width: usize) -> usize {
     (16 * width).clamp(1024, 4096)
 }
 
+/// The memory a replay holds besides the cache: the swarm, its queues and
+/// waiter lists, the completion list, two record buffers, and a LOAD (work
+/// item and block buffer) per slot of `width`.
+fn working_set(size: usize, width: usize) -> usize {
+    use core::mem::size_of;
+    size * (size_of::<Message>() + 3 * size_of::<usize>() + size_of::<(usize, Result)>())
+        + 2 * MAX_RECORD_DATA as usize
+        + width * (size_of::<LoadWork>() + BLOCK_SIZE)
+}
+
 /// The last replay, for `status`.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Report {
     pub(crate) ran: bool,
     pub(crate) counters: Counters,
     pub(crate) duration_us: u64,
+    /// The most memory the replay held at a swarm's end: its own buffers
+    /// and the cached blocks and table blocks (bytes).
+    pub(crate) peak_bytes: u64,
     pub(crate) unverified: u64,
     pub(crate) panic: Option<Panic>,
     /// Sequence numbers of the first and last skipped messages.
@@ -1012,9 +1025,10 @@ pub(crate) fn replay(
         .resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)
         .map_err(|_| Stop::Error(ENOMEM))?;
 
-    let run = |swarm: &mut KVec<Message>,
-               next: Option<Position>,
-               counters: &mut Counters|
+    let mut peak = 0usize;
+    let mut run = |swarm: &mut KVec<Message>,
+                   next: Option<Position>,
+                   counters: &mut Counters|
      -> Result<(), Stop> {
         if swarm.is_empty() {
             return Ok(());
@@ -1026,6 +1040,11 @@ pub(crate) fn replay(
             Err(e) => return Err(Stop::Error(e)),
         }
         swarm.clear();
+        let cached = {
+            let st = core.state.lock();
+            st.cache.blocks() + crate::cp::table_count(&st.tables)
+        };
+        peak = peak.max(working_set(size, width) + cached * BLOCK_SIZE);
         if counters.messages / 10000
             != (counters.messages - counters.messages.min(size as u64)) / 10000
         {
@@ -1039,7 +1058,7 @@ pub(crate) fn replay(
         // Keep memory bounded: commit what is replayed so far, unless a
         // skipped record must be kept in the log.
         if let Some(pos) = next {
-            let big = core.state.lock().cache.blocks() >= crate::max_cache_blocks() / 2;
+            let big = cached >= crate::max_cache_blocks() / 2;
             if big && counters.skipped == 0 {
                 core.state.lock().head = pos;
                 core.checkpoint().map_err(Stop::Error)?;
@@ -1117,6 +1136,7 @@ pub(crate) fn replay(
         r.ran = true;
         r.counters = counters;
         r.duration_us = start.elapsed().as_micros_ceil().max(0) as u64;
+        r.peak_bytes = peak as u64;
         r.unverified = core.stats.replay_unverified.load(Relaxed);
         if let Some(Stop::Panic(p)) = &stop {
             r.panic = Some(*p);

@@ -161,13 +161,14 @@ impl Core {
     /// Writes the `status` lines of a running volume.
     pub(crate) fn write_status(&self, w: &mut kernel::str::Formatter<'_>) -> Result {
         use kernel::fmt::Write as _;
-        let (used, last_cp_seq, blocks, cp_gen) = {
+        let (used, last_cp_seq, blocks, cp_gen, tables) = {
             let st = self.state.lock();
             (
                 self.log.used(&st.head, &st.tail),
                 st.tail.seq.saturating_sub(1),
                 st.cache.blocks(),
                 st.cp_gen,
+                crate::cp::table_count(&st.tables),
             )
         };
         let s = &self.stats;
@@ -182,6 +183,7 @@ impl Core {
         w.write_fmt(fmt!("cp_blocks {}\n", s.cp_blocks.load(Relaxed)))?;
         w.write_fmt(fmt!("cp_errors {}\n", s.cp_errors.load(Relaxed)))?;
         w.write_fmt(fmt!("cache_blocks {blocks}\n"))?;
+        w.write_fmt(fmt!("table_blocks {tables}\n"))?;
         w.write_fmt(fmt!("data_blocks {}\n", self.layout.data_blocks))?;
         w.write_fmt(fmt!(
             "data_offset_bytes {}\n",

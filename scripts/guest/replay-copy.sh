@@ -68,7 +68,7 @@ replay)
 	head -n 3000 /sys/kernel/debug/swarmlog/r/replay_trace
 	echo "TRACE-END"
 	line="RESULT width=$width"
-	for k in messages swarms loads cache_hits suspended retransferred skipped peak_in_flight duration_us; do
+	for k in messages swarms loads cache_hits suspended retransferred skipped peak_in_flight duration_us peak_bytes; do
 		line="$line $k=$(status r replay_$k)"
 	done
 	line="$line enable_ms=$((t1 - t0))"

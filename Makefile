@@ -5,6 +5,9 @@
 #
 #   make demo     the main job, end to end, for a person to watch
 #   make check    every test; ends with "N passed, N failed"
+#   make bench    swarmlog against the raw array and dm-writecache: QD1
+#                 latency, IOPS, MB/s, CP bandwidth (a benchmark: prints and
+#                 keeps a table; BENCH="--delay-ms 10 ..." to change it)
 #   make bench-replay   replay time against swarm_width and the physical
 #                 limit (a benchmark: prints and keeps a table)
 #   make torture  power cuts at random moments, replay, every acknowledged
@@ -17,13 +20,16 @@
 #
 # Big artefacts live in $(SWARMLOG_CACHE) (default /var/cache/swarmlog).
 
-.PHONY: demo check bench-replay torture module kernel vm clean
+.PHONY: demo check bench bench-replay torture module kernel vm clean
 
 demo:
 	scripts/demo
 
 check:
 	scripts/check
+
+bench:
+	scripts/bench $(BENCH)
 
 bench-replay:
 	scripts/bench-replay

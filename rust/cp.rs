@@ -102,6 +102,7 @@ impl Core {
             };
             (target, st.cp_gen + 1)
         };
+        let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
 
         let mut run = KVec::with_capacity(RUN_BLOCKS * BLOCK_SIZE, GFP_KERNEL)?;
         let mut old = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
@@ -186,6 +187,9 @@ impl Core {
         self.changed.notify_all();
         self.stats.cp_count.fetch_add(1, Relaxed);
         self.stats.cp_blocks.fetch_add(blocks, Relaxed);
+        self.stats
+            .cp_duration_us
+            .fetch_add(start.elapsed().as_micros_ceil().max(0) as u64, Relaxed);
         Ok(())
     }
 

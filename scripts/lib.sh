@@ -28,13 +28,38 @@ hash_of() { printf '%s\n' "$@" | sha256sum | cut -c1-12; }
 root_key() { hash_of "${ROOT_PACKAGES[@]}" "${ROOT_SUITES[@]}"; }
 root_dir() { echo "$SWARMLOG_CACHE/root-$(root_key)"; }
 
-# kernel_key: the build root, the kernel config fragment and the kernel
+# Which kernel: "test" (debugging options on: every test) or "bench"
+# (kernel-bench.config turns them off: the benchmarks).
+SWARMLOG_KERNEL=${SWARMLOG_KERNEL:-test}
+case "$SWARMLOG_KERNEL" in
+test|bench) ;;
+*) die "SWARMLOG_KERNEL is test or bench, not $SWARMLOG_KERNEL" ;;
+esac
+
+# kernel_key: the build root, the kernel config fragments and the kernel
 # build script.
 kernel_key() {
-	hash_of "$(root_key)" "$(cat "$SWARMLOG_TOP/scripts/kernel.config" \
-		"$SWARMLOG_TOP/scripts/kernel-required" "$SWARMLOG_TOP/scripts/build-kernel")"
+	if [ "$SWARMLOG_KERNEL" = test ]; then
+		hash_of "$(root_key)" "$(cat "$SWARMLOG_TOP/scripts/kernel.config" \
+			"$SWARMLOG_TOP/scripts/kernel-required" "$SWARMLOG_TOP/scripts/build-kernel")"
+	else
+		hash_of "$(root_key)" bench "$(cat "$SWARMLOG_TOP/scripts/kernel.config" \
+			"$SWARMLOG_TOP/scripts/kernel-bench.config" \
+			"$SWARMLOG_TOP/scripts/kernel-required" "$SWARMLOG_TOP/scripts/build-kernel")"
+	fi
 }
 kernel_dir() { echo "$SWARMLOG_CACHE/kernel-$(kernel_key)"; }
+
+# module_ko: where scripts/build-module leaves swarmlog.ko for this kernel
+# (the source tree for the test kernel, the kernel's build folder for the
+# benchmark kernel, so the two never overwrite each other).
+module_ko() {
+	if [ "$SWARMLOG_KERNEL" = test ]; then
+		echo "$SWARMLOG_TOP/swarmlog.ko"
+	else
+		echo "$(kernel_dir)/swarmlog-src/swarmlog.ko"
+	fi
+}
 
 # inroot CMD... : run CMD inside the build root, in a private mount
 # namespace so /proc, /dev, /sys and the bind mounts vanish with it.

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Array I/O: a block device opened by path, held exclusively, with
-//! synchronous reads, writes and flushes of kernel buffers.
+//! synchronous reads, writes and flushes of kernel buffers, and batches of
+//! writes in flight together ([`IoBatch`]).
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
-use kernel::{bindings, error::from_err_ptr, prelude::*, str::CStr};
+use kernel::{alloc::KVVec, bindings, error::from_err_ptr, prelude::*, str::CStr};
 
 use crate::sys;
 
@@ -105,5 +106,90 @@ impl Drop for BlockDevice {
     fn drop(&mut self) {
         // SAFETY: by the type invariant `file` is open; it is released once.
         unsafe { bindings::bdev_fput(self.file.as_ptr()) };
+    }
+}
+
+/// Writes to one device in flight together: each is submitted at once and
+/// the batch keeps its buffer until [`IoBatch::wait`] has seen every write
+/// end. A CP writes its runs so, instead of one at a time.
+///
+/// # Invariants
+///
+/// `batch` came from `swl_batch_new` and is freed only by `drop`. Every
+/// write in flight on it has its buffer in `bufs`, which drops buffers only
+/// after `swl_batch_wait` returned (no write of the batch in flight then).
+pub(crate) struct IoBatch<'a> {
+    dev: &'a BlockDevice,
+    batch: NonNull<sys::Batch>,
+    bufs: KVec<KVVec<u8>>,
+    bytes: usize,
+}
+
+impl<'a> IoBatch<'a> {
+    /// An empty batch of writes to `dev`.
+    pub(crate) fn new(dev: &'a BlockDevice) -> Result<Self> {
+        // SAFETY: no precondition; the result is checked for NULL.
+        let batch = NonNull::new(unsafe { sys::swl_batch_new() }).ok_or(ENOMEM)?;
+        // INVARIANT: `batch` is new, nothing is in flight.
+        Ok(Self {
+            dev,
+            batch,
+            bufs: KVec::new(),
+            bytes: 0,
+        })
+    }
+
+    /// Starts writing `buf` at `sector`; the batch keeps `buf` until the
+    /// write has ended.
+    pub(crate) fn write(&mut self, sector: u64, buf: KVVec<u8>) -> Result {
+        let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
+        let n = buf.len();
+        // Kept first: once submitted, the buffer must outlive the write.
+        self.bufs.push(buf, GFP_KERNEL)?;
+        let ptr = self.bufs.last_mut().ok_or(EINVAL)?.as_mut_ptr();
+        // SAFETY: `batch` is live by the type invariant, `bdev` is valid as
+        // long as `self.dev`; `ptr` points to `len` bytes of kmalloc
+        // or vmalloc memory held in `bufs` (moving a `KVVec` does not move
+        // its bytes) until
+        // `wait` has seen this write end.
+        let ret = unsafe {
+            sys::swl_batch_write(
+                self.batch.as_ptr(),
+                self.dev.as_raw(),
+                sector,
+                ptr.cast(),
+                len,
+            )
+        };
+        kernel::error::to_result(ret)?;
+        self.bytes += n;
+        Ok(())
+    }
+
+    /// Bytes written since the last [`Self::wait`].
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Waits for every write started so far, frees their buffers, and
+    /// returns the first error any of them had.
+    pub(crate) fn wait(&mut self) -> Result {
+        // SAFETY: `batch` is live by the type invariant.
+        let ret = unsafe { sys::swl_batch_wait(self.batch.as_ptr()) };
+        // No write is in flight now: the buffers may go.
+        self.bufs.clear();
+        self.bytes = 0;
+        kernel::error::to_result(ret)
+    }
+}
+
+impl Drop for IoBatch<'_> {
+    fn drop(&mut self) {
+        // A batch dropped early (an error on the way) still waits for its
+        // writes before their buffers and the batch go.
+        let _ = self.wait();
+        // SAFETY: `batch` came from `swl_batch_new`, nothing is in flight
+        // after `wait`, and it is freed once, here.
+        unsafe { sys::swl_batch_free(self.batch.as_ptr()) };
     }
 }

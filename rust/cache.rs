@@ -14,6 +14,7 @@
 
 use kernel::{prelude::*, rbtree::RBTree};
 
+use crate::checksum::crc32c;
 use crate::metadata::BLOCK_SIZE;
 
 /// Sectors per block.
@@ -27,13 +28,21 @@ pub(crate) struct Block {
     pub(crate) data: KVec<u8>,
     /// Bit `i` set: sector `i` of the block holds the newest data.
     pub(crate) valid: u8,
+    /// `crc32c(0, data)` when one write gave the whole block and the write
+    /// path checksummed it ([`Cache::feed`]): the CP makes the block's table
+    /// entry from it instead of checksumming the block again.
+    pub(crate) crc0: Option<u32>,
 }
 
 impl Block {
     fn new(flags: kernel::alloc::Flags) -> Result<Self> {
         let mut data = KVec::with_capacity(BLOCK_SIZE, flags)?;
         data.resize(BLOCK_SIZE, 0, flags)?;
-        Ok(Self { data, valid: 0 })
+        Ok(Self {
+            data,
+            valid: 0,
+            crc0: None,
+        })
     }
 
     fn copy(&self, flags: kernel::alloc::Flags) -> Result<Self> {
@@ -42,6 +51,7 @@ impl Block {
         Ok(Self {
             data,
             valid: self.valid,
+            crc0: self.crc0,
         })
     }
 
@@ -71,6 +81,8 @@ pub(crate) struct Cache {
     committing: RBTree<u64, Block>,
     /// Blocks in both sets.
     blocks: usize,
+    /// Blocks in `committing`.
+    committing_blocks: usize,
 }
 
 impl Cache {
@@ -79,6 +91,7 @@ impl Cache {
             dirty: RBTree::new(),
             committing: RBTree::new(),
             blocks: 0,
+            committing_blocks: 0,
         }
     }
 
@@ -146,9 +159,49 @@ impl Cache {
             for i in first..first + n {
                 b.valid |= 1 << i;
             }
+            b.crc0 = None;
             s += n as u64;
         }
         Ok(())
+    }
+
+    /// Hands the cached data of sectors `[sector, sector + nr_sectors)`, just
+    /// written by [`Self::apply`], to `sink` a piece per block, each with its
+    /// CRC-32C from zero; a whole block's is kept for the CP. The log takes
+    /// its record from here, so the record, its checksum and the cache hold
+    /// the same bytes even if the writer changes its buffer meanwhile.
+    pub(crate) fn feed(
+        &mut self,
+        sector: u64,
+        nr_sectors: u64,
+        sink: &mut dyn FnMut(&[u8], u32) -> Result,
+    ) -> Result {
+        let mut s = sector;
+        let end = sector.checked_add(nr_sectors).ok_or(EINVAL)?;
+        while s < end {
+            let first = (s % SECTORS) as usize;
+            let n = ((SECTORS - s % SECTORS).min(end - s)) as usize;
+            let b = self.dirty.get_mut(&(s / SECTORS)).ok_or(EINVAL)?;
+            let piece = b.data.get(first * 512..(first + n) * 512).ok_or(EINVAL)?;
+            let crc0 = crc32c(0, piece);
+            if n as u64 == SECTORS {
+                b.crc0 = Some(crc0);
+            }
+            sink(piece, crc0)?;
+            s += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Records `crc0`, `crc32c(0, data)` of dirty `block`'s whole contents as
+    /// just applied: replay's MODIFY of a one-block record, whose checksum
+    /// the scan checked. Ignored unless the block is whole.
+    pub(crate) fn set_block_crc0(&mut self, block: u64, crc0: u32) {
+        if let Some(b) = self.dirty.get_mut(&block) {
+            if b.is_full() {
+                b.crc0 = Some(crc0);
+            }
+        }
     }
 
     /// Gives `block` its old contents `old` (from the array), under what is
@@ -172,6 +225,7 @@ impl Cache {
             return Err(EBUSY);
         }
         core::mem::swap(&mut self.dirty, &mut self.committing);
+        self.committing_blocks = self.blocks;
         Ok(())
     }
 
@@ -196,15 +250,13 @@ impl Cache {
         self.committing.get_mut(&block)
     }
 
-    /// Ends a CP: the committing blocks are on the array now.
-    pub(crate) fn end_commit(&mut self) {
-        let mut n = 0;
-        while let Some(cur) = self.committing.cursor_front_mut() {
-            let (_, node) = cur.remove_current();
-            drop(node);
-            n += 1;
-        }
-        self.blocks -= n;
+    /// Ends a CP: the committing blocks are on the array now. Returns them,
+    /// for the caller to free after it drops the state lock (freeing a large
+    /// CP's blocks under it stalled writers for milliseconds).
+    pub(crate) fn end_commit(&mut self) -> RBTree<u64, Block> {
+        self.blocks -= self.committing_blocks;
+        self.committing_blocks = 0;
+        core::mem::replace(&mut self.committing, RBTree::new())
     }
 }
 
@@ -265,10 +317,50 @@ mod tests {
         assert_eq!(c.committing_run(1, 8), Some((2, 1)));
         assert_eq!(c.committing_run(3, 8), Some((5, 1)));
         assert_eq!(c.committing_run(6, 8), None);
-        c.end_commit();
+        drop(c.end_commit());
         assert_eq!(c.blocks(), 1);
         assert!(c.committing(0).is_none());
         assert!(c.get(2).is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn feed_checksums_each_piece_and_keeps_whole_blocks() -> Result {
+        let mut c = Cache::new();
+        // Sectors 4..20: half of block 0, all of block 1, half of block 2.
+        let mut data = KVec::new();
+        for i in 0..16 * 512 {
+            data.push((i % 251) as u8, GFP_KERNEL)?;
+        }
+        c.apply(4, 16, Some(&data), GFP_KERNEL)?;
+        let mut pieces = KVec::new();
+        let mut crc = crate::checksum::SEED;
+        c.feed(4, 16, &mut |p, crc0| {
+            assert_eq!(crc0, crc32c(0, p));
+            crc = crate::checksum::shift(crc, p.len() as u64) ^ crc0;
+            pieces.push(p.len(), GFP_KERNEL)?;
+            Ok(())
+        })?;
+        assert_eq!(&pieces[..], &[2048, 4096, 2048]);
+        // The pieces' checksums make the whole write's.
+        assert_eq!(crc, crc32c(crate::checksum::SEED, &data));
+        assert_eq!(c.get(0).and_then(|b| b.crc0), None);
+        let whole = data.get(2048..6144).ok_or(EINVAL)?;
+        assert_eq!(c.get(1).and_then(|b| b.crc0), Some(crc32c(0, whole)));
+        assert_eq!(c.get(2).and_then(|b| b.crc0), None);
+        // The CP's copy keeps it; a later partial write drops it.
+        c.begin_commit()?;
+        c.apply(9, 1, Some(&[1u8; 512]), GFP_KERNEL)?;
+        assert!(c.committing(1).is_some_and(|b| b.crc0.is_some()));
+        assert_eq!(c.get(1).and_then(|b| b.crc0), None);
+        // Nothing cached there: an error, not a panic.
+        assert_eq!(c.feed(800, 8, &mut |_, _| Ok(())), Err(EINVAL));
+        // Replay's MODIFY: taken for a whole block only.
+        c.set_block_crc0(0, 5);
+        assert_eq!(c.get(0).and_then(|b| b.crc0), None);
+        c.apply(16, 8, Some(whole), GFP_KERNEL)?;
+        c.set_block_crc0(2, 6);
+        assert_eq!(c.get(2).and_then(|b| b.crc0), Some(6));
         Ok(())
     }
 

@@ -7,14 +7,18 @@
 //! committing set, then, without holding the state lock across I/O:
 //!
 //! 1. writes the committing blocks to the array in runs of consecutive
-//!    blocks (up to 1 MiB, in block order), filling the sectors of partly
-//!    written blocks from the array first;
+//!    blocks (up to 1 MiB, in block order, up to 8 MiB of them in flight at
+//!    once), filling the sectors of partly written blocks from the array
+//!    first; a block's table entry takes the checksum the write path made
+//!    of it when one write gave the whole block, else the block is
+//!    checksummed here;
 //! 2. writes every table block it changed to the copy that is not in force,
 //!    sealed with the new CP generation;
 //! 3. flushes the array;
 //! 4. writes the CP marker (new generation, target) to the log and drains.
 //!
-//! Only then are the blocks dropped from the cache and the log space freed.
+//! Only then are the blocks dropped from the cache (and freed after the state
+//! lock is let go) and the log space freed.
 //! Table blocks stay cached after a CP, clean, up to [`max_table_blocks`];
 //! beyond that a CP (a timed one too, when nothing was logged) drops clean
 //! ones, which are read again when needed, so the memory they take does
@@ -26,14 +30,35 @@
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::prelude::*;
 
+use crate::blockdev::IoBatch;
 use crate::cache::SECTORS;
+use crate::checksum::seeded;
 use crate::metadata::{Entry, TableBlock, BLOCK_SIZE};
 use crate::noio::NoIo;
 use crate::volume::{Core, Table};
-use kernel::rbtree::RBTree;
+use kernel::{alloc::KVVec, rbtree::RBTree};
 
 /// Blocks in one CP write: 1 MiB.
 const RUN_BLOCKS: usize = 256;
+
+/// Bytes of CP writes in flight at once, before the CP waits for them.
+const IN_FLIGHT_BYTES: usize = 8 << 20;
+
+/// The table entry of a block holding `data` written at `generation`; a
+/// block of zeroes is recorded as unwritten. `crc0`, if known, is
+/// `crc32c(0, data)`, from the write path: it saves checksumming the block.
+fn entry_for(data: &[u8], crc0: Option<u32>, generation: u64) -> Entry {
+    match crc0 {
+        // A block of zeroes has a CRC from zero of 0: anything else is not
+        // zeroes.
+        Some(c) if c != 0 => Entry {
+            generation,
+            crc: seeded(c, data.len() as u64),
+        },
+        _ if data.iter().all(|&b| b == 0) => Entry::default(),
+        _ => Entry::for_data(data, generation),
+    }
+}
 
 /// Most table blocks kept cached after a CP: a quarter of the cache's
 /// budget (`cache_max_mb`).
@@ -104,29 +129,29 @@ impl Core {
         };
         let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
 
-        let mut run = KVec::with_capacity(RUN_BLOCKS * BLOCK_SIZE, GFP_KERNEL)?;
+        let mut batch = IoBatch::new(&self.array)?;
         let mut old = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
         old.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
-        let mut partial = [0u8; RUN_BLOCKS];
         let mut next = 0u64;
         let mut blocks = 0u64;
         loop {
-            // Copy a run of committing blocks out under the lock.
-            run.clear();
-            let (first, n) = {
-                let st = self.state.lock();
-                let Some((first, n)) = st.cache.committing_run(next, RUN_BLOCKS) else {
-                    break;
-                };
-                for i in 0..n {
-                    let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
-                    run.extend_from_slice(&b.data, GFP_KERNEL)?;
-                    if let Some(p) = partial.get_mut(i) {
-                        *p = !b.valid;
-                    }
-                }
-                (first, n)
+            let Some((first, n)) = self.state.lock().cache.committing_run(next, RUN_BLOCKS) else {
+                break;
             };
+            // Copy the run out a block at a time: the lock is held for one
+            // block's copy, not a run's. Committing blocks do not change.
+            let mut run = KVVec::with_capacity(n * BLOCK_SIZE, GFP_KERNEL)?;
+            let mut partial = [0u8; RUN_BLOCKS];
+            let mut crcs = [None; RUN_BLOCKS];
+            for i in 0..n {
+                let st = self.state.lock();
+                let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
+                run.extend_from_slice(&b.data, GFP_KERNEL)?;
+                if let (Some(p), Some(c)) = (partial.get_mut(i), crcs.get_mut(i)) {
+                    *p = !b.valid;
+                    *c = b.crc0;
+                }
+            }
             // Complete partly written blocks from the array.
             for i in 0..n {
                 let missing = partial.get(i).copied().unwrap_or(0);
@@ -146,18 +171,18 @@ impl Core {
             }
             // New table entries; a block of zeroes is recorded as unwritten.
             for (i, data) in run.chunks(BLOCK_SIZE).enumerate() {
-                let e = if data.iter().all(|&b| b == 0) {
-                    Entry::default()
-                } else {
-                    Entry::for_data(data, generation)
-                };
+                let e = entry_for(data, crcs.get(i).copied().flatten(), generation);
                 self.set_entry(first + i as u64, &e)?;
             }
             let sector = self.layout.data_block_location(first) * SECTORS;
-            self.array.write(sector, &run, false)?;
+            batch.write(sector, run)?;
+            if batch.bytes() >= IN_FLIGHT_BYTES {
+                batch.wait()?;
+            }
             blocks += n as u64;
             next = first + n as u64;
         }
+        batch.wait()?;
 
         self.write_tables(generation)?;
         self.array.flush()?;
@@ -166,13 +191,13 @@ impl Core {
             st.cp_slot
         };
         let slot = self.log.write_cp(slot, generation, target)?;
-        {
+        let committed = {
             let mut st = self.state.lock();
             st.cp_slot = slot;
             st.cp_gen = generation;
             st.tail = target;
             st.cp_target = None;
-            st.cache.end_commit();
+            let committed = st.cache.end_commit();
             let mut cur = st.tables.cursor_front_mut();
             while let Some(mut c) = cur {
                 let t = c.current_mut().1;
@@ -183,8 +208,11 @@ impl Core {
                 cur = c.move_next();
             }
             trim_tables(&mut st.tables);
-        }
+            committed
+        };
         self.changed.notify_all();
+        // Freed without the lock: a large CP has many blocks to free.
+        drop(committed);
         self.stats.cp_count.fetch_add(1, Relaxed);
         self.stats.cp_blocks.fetch_add(blocks, Relaxed);
         self.stats
@@ -268,6 +296,24 @@ mod tests {
         assert!(t
             .get(&1)
             .is_some_and(|x| x.dirty && x.data.first() == Some(&1)));
+        Ok(())
+    }
+
+    #[test]
+    fn entries_from_the_write_paths_checksum_match_a_fresh_one() -> Result {
+        let mut data = KVec::new();
+        data.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+        // Zeroes: unwritten, whether the write path checksummed them or not.
+        assert_eq!(entry_for(&data, Some(0), 7), Entry::default());
+        assert_eq!(entry_for(&data, None, 7), Entry::default());
+        if let Some(b) = data.get_mut(100) {
+            *b = 9;
+        }
+        let fresh = Entry::for_data(&data, 7);
+        assert_eq!(entry_for(&data, None, 7), fresh);
+        let crc0 = crate::checksum::crc32c(0, &data);
+        assert_eq!(entry_for(&data, Some(crc0), 7), fresh);
+        assert!(fresh.verifies(&data));
         Ok(())
     }
 

@@ -13,7 +13,7 @@
 //! end of the log is the first record, counted from the CP marker, that does
 //! not.
 
-use crate::checksum::{crc32c, SEED};
+use crate::checksum::{crc32c, shift, SEED};
 
 /// Size of a sector, the unit of block-layer addresses.
 pub(crate) const SECTOR_SIZE: u64 = 512;
@@ -359,10 +359,13 @@ impl RecordHeader {
         Ok(h)
     }
 
-    /// Checks the record's checksum over the header line `b` and `data`.
-    pub(crate) fn check_data(b: &[u8; 64], data: &[u8]) -> Result<(), Invalid> {
-        if crc32c(line_crc(b), data) == get_u32(b, 60) {
-            Ok(())
+    /// Checks the record's checksum over the header line `b` and `data`;
+    /// returns the data's CRC-32C from zero (`crc32c(0, data)`), which the
+    /// checksum is combined from.
+    pub(crate) fn check_data(b: &[u8; 64], data: &[u8]) -> Result<u32, Invalid> {
+        let crc0 = crc32c(0, data);
+        if shift(line_crc(b), data.len() as u64) ^ crc0 == get_u32(b, 60) {
+            Ok(crc0)
         } else {
             Err(Invalid::Checksum)
         }
@@ -438,6 +441,8 @@ pub(crate) struct Found {
     pub(crate) offset: u64,
     /// Its header.
     pub(crate) header: RecordHeader,
+    /// CRC-32C from zero of its data (`crc32c(0, data)`).
+    pub(crate) data_crc0: u32,
 }
 
 /// The result of a scan: the valid end of the log.
@@ -497,12 +502,14 @@ where
         if let Err(e) = log.read_at(off + RECORD_HEADER_SIZE as u64, buf) {
             break e;
         }
-        if let Err(e) = RecordHeader::check_data(&line, buf) {
-            break e;
-        }
+        let data_crc0 = match RecordHeader::check_data(&line, buf) {
+            Ok(c) => c,
+            Err(e) => break e,
+        };
         each(&Found {
             offset: off,
             header,
+            data_crc0,
         })?;
         records += 1;
         seq += 1;
@@ -687,7 +694,7 @@ mod tests {
         let h = wr(9, 100, 2);
         let line = h.encode(&data).unwrap_or([0; 64]);
         assert_eq!(RecordHeader::decode(&line, LOG_ID, 9), Ok(h));
-        assert_eq!(RecordHeader::check_data(&line, &data), Ok(()));
+        assert_eq!(RecordHeader::check_data(&line, &data), Ok(crc32c(0, &data)));
         assert_eq!(
             RecordHeader::decode(&line, LOG_ID, 10),
             Err(Invalid::Sequence)

@@ -42,17 +42,17 @@ unsigned int swl_bdev_logical_block_size(struct block_device *bdev)
  * memory). op is REQ_OP_READ or REQ_OP_WRITE, flags may add REQ_FUA or
  * REQ_PREFLUSH.
  */
-int swl_bdev_rw(struct block_device *bdev, u64 sector, void *buf, unsigned int len,
-		unsigned int op, unsigned int flags)
+/* A bio over len bytes of the kernel buffer buf (kmalloc or vmalloc memory). */
+static struct bio *swl_buf_bio(struct block_device *bdev, u64 sector, void *buf, unsigned int len,
+			       blk_opf_t opf)
 {
 	unsigned int nr_vecs = DIV_ROUND_UP(offset_in_page(buf) + len, PAGE_SIZE);
 	struct bio *bio;
 	unsigned int done = 0;
-	int ret;
 
 	if (nr_vecs > BIO_MAX_VECS)
-		return -EINVAL;
-	bio = bio_alloc(bdev, nr_vecs, op | flags, GFP_NOIO);
+		return ERR_PTR(-EINVAL);
+	bio = bio_alloc(bdev, nr_vecs, opf, GFP_NOIO);
 	bio->bi_iter.bi_sector = sector;
 	while (done < len) {
 		void *p = buf + done;
@@ -62,13 +62,90 @@ int swl_bdev_rw(struct block_device *bdev, u64 sector, void *buf, unsigned int l
 
 		if (bio_add_page(bio, page, n, off) != n) {
 			bio_put(bio);
-			return -EIO;
+			return ERR_PTR(-EIO);
 		}
 		done += n;
 	}
+	return bio;
+}
+
+int swl_bdev_rw(struct block_device *bdev, u64 sector, void *buf, unsigned int len,
+		unsigned int op, unsigned int flags)
+{
+	struct bio *bio = swl_buf_bio(bdev, sector, buf, len, op | flags);
+	int ret;
+
+	if (IS_ERR(bio))
+		return PTR_ERR(bio);
 	ret = submit_bio_wait(bio);
 	bio_put(bio);
 	return ret;
+}
+
+/*
+ * blockdev.rs: IoBatch, writes in flight together. pending counts the bios
+ * in flight plus one for the submitter, so done completes only once the
+ * submitter waits and the last bio has ended.
+ */
+struct swl_batch {
+	atomic_t pending;
+	int error;
+	struct completion done;
+};
+
+struct swl_batch *swl_batch_new(void)
+{
+	struct swl_batch *b = kmalloc(sizeof(*b), GFP_NOIO);
+
+	if (!b)
+		return NULL;
+	atomic_set(&b->pending, 1);
+	b->error = 0;
+	init_completion(&b->done);
+	return b;
+}
+
+static void swl_batch_end_io(struct bio *bio)
+{
+	struct swl_batch *b = bio->bi_private;
+
+	if (bio->bi_status)
+		cmpxchg(&b->error, 0, blk_status_to_errno(bio->bi_status));
+	bio_put(bio);
+	if (atomic_dec_and_test(&b->pending))
+		complete(&b->done);
+}
+
+int swl_batch_write(struct swl_batch *b, struct block_device *bdev, u64 sector, void *buf,
+		    unsigned int len)
+{
+	struct bio *bio = swl_buf_bio(bdev, sector, buf, len, REQ_OP_WRITE);
+
+	if (IS_ERR(bio))
+		return PTR_ERR(bio);
+	bio->bi_private = b;
+	bio->bi_end_io = swl_batch_end_io;
+	atomic_inc(&b->pending);
+	submit_bio(bio);
+	return 0;
+}
+
+int swl_batch_wait(struct swl_batch *b)
+{
+	int err;
+
+	if (!atomic_dec_and_test(&b->pending))
+		wait_for_completion_io(&b->done);
+	err = READ_ONCE(b->error);
+	b->error = 0;
+	atomic_set(&b->pending, 1);
+	reinit_completion(&b->done);
+	return err;
+}
+
+void swl_batch_free(struct swl_batch *b)
+{
+	kfree(b);
 }
 
 int swl_bdev_flush(struct block_device *bdev)

@@ -21,6 +21,12 @@ unsigned int swl_bdev_logical_block_size(struct block_device *bdev);
 int swl_bdev_rw(struct block_device *bdev, u64 sector, void *buf, unsigned int len,
 		unsigned int op, unsigned int flags);
 int swl_bdev_flush(struct block_device *bdev);
+struct swl_batch;
+struct swl_batch *swl_batch_new(void);
+int swl_batch_write(struct swl_batch *b, struct block_device *bdev, u64 sector, void *buf,
+		    unsigned int len);
+int swl_batch_wait(struct swl_batch *b);
+void swl_batch_free(struct swl_batch *b);
 struct dax_device *swl_dax_get(struct block_device *bdev, u64 *start_off, void *holder);
 void swl_dax_put(struct dax_device *dax, void *holder);
 long swl_dax_map(struct dax_device *dax, u64 pgoff, long nr_pages, void **kaddr);

@@ -20,7 +20,7 @@
 
 use kernel::prelude::*;
 
-use crate::checksum::crc32c;
+use crate::checksum::shift;
 use crate::format::{
     scan, valid_record_after, CpMarker, Found, Geometry, Invalid, LogHeader, LogRead, Op,
     RecordHeader, ScanEnd, AREA_START, LINE, RECORD_HEADER_SIZE,
@@ -184,7 +184,9 @@ impl<M: Media> Log<M> {
 
     /// Appends a record at `head` and advances it. `fill` is called with a
     /// sink that takes the record's data in order, exactly `data_len` bytes
-    /// of it for a write. The record is durable when this returns `Ok`.
+    /// of it for a write, each piece with its CRC-32C from zero
+    /// (`crc32c(0, piece)`), which the record's checksum is combined from.
+    /// The record is durable when this returns `Ok`.
     /// The caller checked [`Self::fits`] and serialises appends.
     pub(crate) fn append<F>(
         &self,
@@ -195,7 +197,7 @@ impl<M: Media> Log<M> {
         fill: F,
     ) -> Result
     where
-        F: FnOnce(&mut dyn FnMut(&[u8]) -> Result) -> Result,
+        F: FnOnce(&mut dyn FnMut(&[u8], u32) -> Result) -> Result,
     {
         let rec = RecordHeader {
             op,
@@ -227,12 +229,12 @@ impl<M: Media> Log<M> {
         let mut pos = at + RECORD_HEADER_SIZE as u64;
         let end = pos + u64::from(rec.data_len());
         let media = &self.media;
-        fill(&mut |chunk: &[u8]| {
+        fill(&mut |chunk: &[u8], crc0: u32| {
             if pos + chunk.len() as u64 > end {
                 return Err(EINVAL);
             }
             media.write(pos, chunk)?;
-            crc = crc32c(crc, chunk);
+            crc = shift(crc, chunk.len() as u64) ^ crc0;
             pos += chunk.len() as u64;
             Ok(())
         })?;
@@ -297,6 +299,7 @@ impl<M: Media> Log<M> {
 #[kernel::prelude::kunit_tests(swarmlog_log)]
 mod tests {
     use super::*;
+    use crate::checksum::crc32c;
     use crate::format::MAX_RECORD_DATA;
     use crate::pmem::RamMedia;
 
@@ -365,7 +368,9 @@ mod tests {
         // Largest records until the log is full.
         let mut n = 0u64;
         while log.fits(&head, &tail, MAX_RECORD_DATA) {
-            log.append(&mut head, Op::Write, n * 2048, 2048, |sink| sink(&data))?;
+            log.append(&mut head, Op::Write, n * 2048, 2048, |sink| {
+                sink(&data, crc32c(0, &data))
+            })?;
             n += 1;
         }
         assert_eq!(n, 3);
@@ -382,7 +387,9 @@ mod tests {
         let (s, m) = log.cp_marker()?;
         assert_eq!((s, m.generation, m.seq), (slot, 1, 4));
         assert!(log.fits(&head, &tail, MAX_RECORD_DATA));
-        log.append(&mut head, Op::Write, 0, 2048, |sink| sink(&data))?;
+        log.append(&mut head, Op::Write, 0, 2048, |sink| {
+            sink(&data, crc32c(0, &data))
+        })?;
         assert_eq!(head.offset, AREA_START + 64 + u64::from(MAX_RECORD_DATA));
         assert_eq!(head.seq, 6); // record 4 was the wrap record
         let end = count(&log, &m)?;
@@ -398,11 +405,11 @@ mod tests {
             offset: AREA_START,
             seq: 1,
         };
-        let r = log.append(&mut head, Op::Write, 0, 2, |sink| sink(&[0; 512]));
+        let r = log.append(&mut head, Op::Write, 0, 2, |sink| sink(&[0; 512], 0));
         assert!(r.is_err());
         let r = log.append(&mut head, Op::Write, 0, 1, |sink| {
-            sink(&[0; 512])?;
-            sink(&[0; 1])
+            sink(&[0; 512], 0)?;
+            sink(&[0; 1], 0)
         });
         assert!(r.is_err());
         assert_eq!(head.seq, 1);

@@ -381,6 +381,7 @@ where
 #[kernel::prelude::kunit_tests(swarmlog_persist)]
 mod tests {
     use super::*;
+    use crate::checksum::crc32c;
     use crate::format::{CpMarker, Invalid, Op, AREA_START, MAX_RECORD_DATA};
     use crate::log::{Log, Position};
 
@@ -519,7 +520,7 @@ mod tests {
             }
             self.log.append(&mut self.head, op, sector, nr, |sink| {
                 for c in data.chunks(chunk.max(1)) {
-                    sink(c)?;
+                    sink(c, crc32c(0, c))?;
                 }
                 Ok(())
             })?;

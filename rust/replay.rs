@@ -71,6 +71,10 @@ pub(crate) struct Message {
     pub(crate) prerequisite: Option<usize>,
     /// Whether the initiator retransferred it.
     pub(crate) retransferred: bool,
+    /// For a write of exactly one whole block: `crc32c(0, data)`, checked by
+    /// the scan, which the MODIFY hands to the cache for the CP's table
+    /// entry (saving the CP a checksum of the block).
+    pub(crate) block_crc0: Option<u32>,
 }
 
 impl Message {
@@ -85,6 +89,7 @@ impl Message {
             state: State::New,
             prerequisite: None,
             retransferred: false,
+            block_crc0: None,
         }
     }
 
@@ -934,11 +939,12 @@ impl FileSystem for VolumeFs<'_> {
         self.core
             .log
             .read(m.offset + RECORD_HEADER_SIZE as u64, buf)?;
-        self.core
-            .state
-            .lock()
-            .cache
-            .apply(m.sector, nr, Some(buf), GFP_KERNEL)
+        let mut st = self.core.state.lock();
+        st.cache.apply(m.sector, nr, Some(buf), GFP_KERNEL)?;
+        if let Some(c) = m.block_crc0 {
+            st.cache.set_block_crc0(m.sector / SECTORS, c);
+        }
+        Ok(())
     }
 
     fn skipped(&self, m: &Message, err: Error) {
@@ -1091,7 +1097,10 @@ pub(crate) fn replay(
                 }
             }
             let h = f.header;
-            let m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
+            let mut m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
+            if h.op == Op::Write && h.sector % SECTORS == 0 && u64::from(h.nr_sectors) == SECTORS {
+                m.block_crc0 = Some(f.data_crc0);
+            }
             swarm.push(m, GFP_KERNEL).map_err(|_| {
                 stop = Some(Stop::Error(ENOMEM));
             })

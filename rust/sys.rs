@@ -17,6 +17,12 @@ pub(crate) struct DaxDevice {
     _opaque: [u8; 0],
 }
 
+/// `struct swl_batch` of `rust/helpers.c`, opaque.
+#[repr(C)]
+pub(crate) struct Batch {
+    _opaque: [u8; 0],
+}
+
 /// `REQ_OP_*` values of `include/linux/blk_types.h`.
 pub(crate) const REQ_OP_READ: c_uint = kernel::bindings::req_op_REQ_OP_READ;
 pub(crate) const REQ_OP_WRITE: c_uint = kernel::bindings::req_op_REQ_OP_WRITE;
@@ -46,6 +52,16 @@ extern "C" {
         flags: c_uint,
     ) -> c_int;
     pub(crate) fn swl_bdev_flush(bdev: *mut block_device) -> c_int;
+    pub(crate) fn swl_batch_new() -> *mut Batch;
+    pub(crate) fn swl_batch_write(
+        b: *mut Batch,
+        bdev: *mut block_device,
+        sector: u64,
+        buf: *mut c_void,
+        len: c_uint,
+    ) -> c_int;
+    pub(crate) fn swl_batch_wait(b: *mut Batch) -> c_int;
+    pub(crate) fn swl_batch_free(b: *mut Batch);
 
     // pmem.rs
     pub(crate) fn swl_dax_get(

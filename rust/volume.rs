@@ -258,10 +258,13 @@ impl Core {
         } else {
             st.cache.apply(sector, u64::from(nr), None, GFP_KERNEL)?;
         }
+        // The record's data comes from the cache, checksummed once per block
+        // (see `Cache::feed`).
         let mut head = st.head;
+        let cache = &mut st.cache;
         self.log.append(&mut head, op, sector, nr, |sink| {
             if op == Op::Write {
-                bio.for_each_chunk(|chunk| sink(chunk))
+                cache.feed(sector, u64::from(nr), sink)
             } else {
                 Ok(())
             }

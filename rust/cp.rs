@@ -159,6 +159,12 @@ impl Core {
                     continue;
                 }
                 self.read_array_block(first + i as u64, &mut old)?;
+                // The committing block too, before its entry changes: a
+                // reader that finds the array in flux takes it from there
+                // (`Core::load_block`).
+                if let Some(b) = self.state.lock().cache.committing_mut(first + i as u64) {
+                    b.merge_under(&old);
+                }
                 for s in 0..SECTORS as usize {
                     if missing & (1 << s) != 0 {
                         let at = i * BLOCK_SIZE + s * 512;

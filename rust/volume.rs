@@ -333,13 +333,26 @@ impl Core {
                     None => false,
                 }
             };
-            self.read_array_block(block, buf)?;
-            if !partial {
+            let read = self.read_array_block(block, buf);
+            if read.is_ok() && !partial {
                 return Ok(());
+            }
+            let st = self.state.lock();
+            if let Err(e) = read {
+                if e != EAGAIN {
+                    return Err(e);
+                }
+                // A CP is writing the block: its committing version, which
+                // the CP completed from the array before it changed the
+                // block's entry, is what the array holds once it is done.
+                // If the CP ended meanwhile, the array holds it now.
+                let Some(c) = st.cache.committing(block) else {
+                    continue;
+                };
+                buf.copy_from_slice(&c.data);
             }
             // Lay the cached sectors over the array's block; if the block
             // left the cache meanwhile (a CP wrote it), read it again.
-            let st = self.state.lock();
             if let Some(b) = st.cache.get(block) {
                 for s in 0..SECTORS as usize {
                     if b.valid & (1 << s) != 0 {
@@ -388,6 +401,18 @@ impl Core {
             if in_replay {
                 self.stats.replay_unverified.fetch_add(1, Relaxed);
                 return Ok(());
+            }
+            // A CP changed the entry and its write has not landed yet (or
+            // landed before the entry changed): the committing version,
+            // complete, is the block's contents ([`Self::load_block`]).
+            if self
+                .state
+                .lock()
+                .cache
+                .committing(block)
+                .is_some_and(|c| c.is_full())
+            {
+                return Err(EAGAIN);
             }
             self.stats.checksum_errors.fetch_add(1, Relaxed);
             pr_err!(

@@ -22,6 +22,27 @@ pub(crate) const SECTORS: u64 = (BLOCK_SIZE / 512) as u64;
 /// `valid` of a block with all its sectors.
 pub(crate) const ALL_VALID: u8 = 0xff;
 
+/// The pieces of a write of `nr_sectors` sectors at `sector`, one per block
+/// it touches, in order: the block, the piece's bytes within the write's
+/// data, and whether the piece is the whole block.
+pub(crate) fn block_pieces(
+    sector: u64,
+    nr_sectors: u64,
+) -> impl Iterator<Item = (u64, core::ops::Range<usize>, bool)> {
+    let end = sector.saturating_add(nr_sectors);
+    let mut s = sector;
+    core::iter::from_fn(move || {
+        if s >= end {
+            return None;
+        }
+        let n = (SECTORS - s % SECTORS).min(end - s);
+        let off = ((s - sector) * 512) as usize;
+        let piece = (s / SECTORS, off..off + (n * 512) as usize, n == SECTORS);
+        s += n;
+        Some(piece)
+    })
+}
+
 /// One cached block.
 pub(crate) struct Block {
     /// The block's bytes; only sectors marked in `valid` are meaningful.
@@ -29,8 +50,8 @@ pub(crate) struct Block {
     /// Bit `i` set: sector `i` of the block holds the newest data.
     pub(crate) valid: u8,
     /// `crc32c(0, data)` when one write gave the whole block and the write
-    /// path checksummed it ([`Cache::feed`]): the CP makes the block's table
-    /// entry from it instead of checksumming the block again.
+    /// path checksummed it ([`Cache::set_block_crc0`]): the CP makes the
+    /// block's table entry from it instead of checksumming the block again.
     pub(crate) crc0: Option<u32>,
 }
 
@@ -165,37 +186,10 @@ impl Cache {
         Ok(())
     }
 
-    /// Hands the cached data of sectors `[sector, sector + nr_sectors)`, just
-    /// written by [`Self::apply`], to `sink` a piece per block, each with its
-    /// CRC-32C from zero; a whole block's is kept for the CP. The log takes
-    /// its record from here, so the record, its checksum and the cache hold
-    /// the same bytes even if the writer changes its buffer meanwhile.
-    pub(crate) fn feed(
-        &mut self,
-        sector: u64,
-        nr_sectors: u64,
-        sink: &mut dyn FnMut(&[u8], u32) -> Result,
-    ) -> Result {
-        let mut s = sector;
-        let end = sector.checked_add(nr_sectors).ok_or(EINVAL)?;
-        while s < end {
-            let first = (s % SECTORS) as usize;
-            let n = ((SECTORS - s % SECTORS).min(end - s)) as usize;
-            let b = self.dirty.get_mut(&(s / SECTORS)).ok_or(EINVAL)?;
-            let piece = b.data.get(first * 512..(first + n) * 512).ok_or(EINVAL)?;
-            let crc0 = crc32c(0, piece);
-            if n as u64 == SECTORS {
-                b.crc0 = Some(crc0);
-            }
-            sink(piece, crc0)?;
-            s += n as u64;
-        }
-        Ok(())
-    }
-
     /// Records `crc0`, `crc32c(0, data)` of dirty `block`'s whole contents as
-    /// just applied: replay's MODIFY of a one-block record, whose checksum
-    /// the scan checked. Ignored unless the block is whole.
+    /// just applied: by the write path for a piece of a write that is a
+    /// whole block, by replay's MODIFY for a one-block record (whose
+    /// checksum the scan checked). Ignored unless the block is whole.
     pub(crate) fn set_block_crc0(&mut self, block: u64, crc0: u32) {
         if let Some(b) = self.dirty.get_mut(&block) {
             if b.is_full() {
@@ -325,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn feed_checksums_each_piece_and_keeps_whole_blocks() -> Result {
+    fn block_pieces_and_their_checksums() -> Result {
         let mut c = Cache::new();
         // Sectors 4..20: half of block 0, all of block 1, half of block 2.
         let mut data = KVec::new();
@@ -333,17 +327,21 @@ mod tests {
             data.push((i % 251) as u8, GFP_KERNEL)?;
         }
         c.apply(4, 16, Some(&data), GFP_KERNEL)?;
-        let mut pieces = KVec::new();
         let mut crc = crate::checksum::SEED;
-        c.feed(4, 16, &mut |p, crc0| {
-            assert_eq!(crc0, crc32c(0, p));
-            crc = crate::checksum::shift(crc, p.len() as u64) ^ crc0;
-            pieces.push(p.len(), GFP_KERNEL)?;
-            Ok(())
-        })?;
-        assert_eq!(&pieces[..], &[2048, 4096, 2048]);
+        let mut n = 0;
+        for (block, range, whole) in block_pieces(4, 16) {
+            let piece = data.get(range.clone()).ok_or(EINVAL)?;
+            let crc0 = crc32c(0, piece);
+            crc = crate::checksum::shift(crc, piece.len() as u64) ^ crc0;
+            assert_eq!(whole, block == 1);
+            assert_eq!(range.len(), if whole { 4096 } else { 2048 });
+            c.set_block_crc0(block, crc0);
+            n += 1;
+        }
+        assert_eq!(n, 3);
         // The pieces' checksums make the whole write's.
         assert_eq!(crc, crc32c(crate::checksum::SEED, &data));
+        // Only the whole block keeps its checksum.
         assert_eq!(c.get(0).and_then(|b| b.crc0), None);
         let whole = data.get(2048..6144).ok_or(EINVAL)?;
         assert_eq!(c.get(1).and_then(|b| b.crc0), Some(crc32c(0, whole)));
@@ -353,14 +351,8 @@ mod tests {
         c.apply(9, 1, Some(&[1u8; 512]), GFP_KERNEL)?;
         assert!(c.committing(1).is_some_and(|b| b.crc0.is_some()));
         assert_eq!(c.get(1).and_then(|b| b.crc0), None);
-        // Nothing cached there: an error, not a panic.
-        assert_eq!(c.feed(800, 8, &mut |_, _| Ok(())), Err(EINVAL));
-        // Replay's MODIFY: taken for a whole block only.
-        c.set_block_crc0(0, 5);
-        assert_eq!(c.get(0).and_then(|b| b.crc0), None);
-        c.apply(16, 8, Some(whole), GFP_KERNEL)?;
-        c.set_block_crc0(2, 6);
-        assert_eq!(c.get(2).and_then(|b| b.crc0), Some(6));
+        assert_eq!(block_pieces(8, 0).count(), 0);
+        assert_eq!(block_pieces(u64::MAX - 1, 8).count(), 1);
         Ok(())
     }
 

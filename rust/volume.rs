@@ -13,6 +13,7 @@
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
+    alloc::KVVec,
     new_condvar, new_mutex, new_work,
     prelude::*,
     rbtree::RBTree,
@@ -23,7 +24,8 @@ use kernel::{
 
 use crate::bio::{Bio, Op as BioOp};
 use crate::blockdev::BlockDevice;
-use crate::cache::{Cache, SECTORS};
+use crate::cache::{block_pieces, Cache, SECTORS};
+use crate::checksum::crc32c;
 use crate::disk::Disk;
 use crate::format::{Invalid, Op, MAX_RECORD_DATA};
 use crate::log::{Log, Position};
@@ -221,6 +223,24 @@ impl Core {
         if data_len > MAX_RECORD_DATA {
             return Err(EINVAL);
         }
+        // Outside the state lock, so that writers checksum in parallel: a
+        // copy of the data (the writer may change its buffer while the
+        // write is in flight; cache, record and checksum all come from this
+        // copy) and the CRC-32C of each block's piece of it, from which the
+        // record's checksum is combined and a whole block's table entry is
+        // made at the CP.
+        let mut data = KVVec::new();
+        let mut crcs = KVec::new();
+        if op == Op::Write {
+            data = KVVec::with_capacity(data_len as usize, GFP_KERNEL)?;
+            bio.for_each_chunk(|chunk| {
+                data.extend_from_slice(chunk, GFP_KERNEL)?;
+                Ok(())
+            })?;
+            for (_, range, _) in block_pieces(sector, u64::from(nr)) {
+                crcs.push(crc32c(0, data.get(range).ok_or(EINVAL)?), GFP_KERNEL)?;
+            }
+        }
         let mut st = self.state.lock();
         let mut waited = false;
         while !(self.log.fits(&st.head, &st.tail, data_len)
@@ -244,30 +264,22 @@ impl Core {
         }
         // The cache first: if it cannot take the data, nothing is logged.
         if op == Op::Write {
-            let mut at = sector;
-            let cache = &mut st.cache;
-            bio.for_each_chunk(|chunk| {
-                if chunk.len() % 512 != 0 {
-                    return Err(EINVAL);
+            st.cache
+                .apply(sector, u64::from(nr), Some(&data), GFP_KERNEL)?;
+            for ((block, _, whole), crc0) in block_pieces(sector, u64::from(nr)).zip(crcs.iter()) {
+                if whole {
+                    st.cache.set_block_crc0(block, *crc0);
                 }
-                let n = (chunk.len() / 512) as u64;
-                cache.apply(at, n, Some(chunk), GFP_KERNEL)?;
-                at += n;
-                Ok(())
-            })?;
+            }
         } else {
             st.cache.apply(sector, u64::from(nr), None, GFP_KERNEL)?;
         }
-        // The record's data comes from the cache, checksummed once per block
-        // (see `Cache::feed`).
         let mut head = st.head;
-        let cache = &mut st.cache;
         self.log.append(&mut head, op, sector, nr, |sink| {
-            if op == Op::Write {
-                cache.feed(sector, u64::from(nr), sink)
-            } else {
-                Ok(())
+            for ((_, range, _), crc0) in block_pieces(sector, u64::from(nr)).zip(crcs.iter()) {
+                sink(data.get(range).ok_or(EINVAL)?, *crc0)?;
             }
+            Ok(())
         })?;
         st.head = head;
         if self.log.used(&st.head, &st.tail) > self.log.geometry().capacity() / 2 {

@@ -148,10 +148,9 @@ impl<'a> IoBatch<'a> {
         self.bufs.push(buf, GFP_KERNEL)?;
         let ptr = self.bufs.last_mut().ok_or(EINVAL)?.as_mut_ptr();
         // SAFETY: `batch` is live by the type invariant, `bdev` is valid as
-        // long as `self.dev`; `ptr` points to `len` bytes of kmalloc
-        // or vmalloc memory held in `bufs` (moving a `KVVec` does not move
-        // its bytes) until
-        // `wait` has seen this write end.
+        // long as `self.dev`; `ptr` points to `len` bytes of kmalloc or
+        // vmalloc memory held in `bufs` (moving a `KVVec` does not move its
+        // bytes) until `wait` has seen this write end.
         let ret = unsafe {
             sys::swl_batch_write(
                 self.batch.as_ptr(),

@@ -14,7 +14,6 @@
 
 use kernel::{prelude::*, rbtree::RBTree};
 
-use crate::checksum::crc32c;
 use crate::metadata::BLOCK_SIZE;
 
 /// Sectors per block.
@@ -257,6 +256,7 @@ impl Cache {
 #[kernel::prelude::kunit_tests(swarmlog_cache)]
 mod tests {
     use super::*;
+    use crate::checksum::crc32c;
 
     #[test]
     fn partial_writes_track_sectors() -> Result {

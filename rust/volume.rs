@@ -229,16 +229,18 @@ impl Core {
         // copy) and the CRC-32C of each block's piece of it, from which the
         // record's checksum is combined and a whole block's table entry is
         // made at the CP.
-        let mut data = KVVec::new();
-        let mut crcs = KVec::new();
+        // Each piece: its block, its range in `data`, whether it is the
+        // whole block, and its CRC-32C (seed 0).
+        let mut data = KVVec::with_capacity(data_len as usize, GFP_KERNEL)?;
+        let mut pieces = KVec::new();
         if op == Op::Write {
-            data = KVVec::with_capacity(data_len as usize, GFP_KERNEL)?;
             bio.for_each_chunk(|chunk| {
                 data.extend_from_slice(chunk, GFP_KERNEL)?;
                 Ok(())
             })?;
-            for (_, range, _) in block_pieces(sector, u64::from(nr)) {
-                crcs.push(crc32c(0, data.get(range).ok_or(EINVAL)?), GFP_KERNEL)?;
+            for (block, range, whole) in block_pieces(sector, u64::from(nr)) {
+                let crc0 = crc32c(0, data.get(range.clone()).ok_or(EINVAL)?);
+                pieces.push((block, range, whole, crc0), GFP_KERNEL)?;
             }
         }
         let mut st = self.state.lock();
@@ -263,21 +265,17 @@ impl Core {
             self.changed.wait(&mut st);
         }
         // The cache first: if it cannot take the data, nothing is logged.
-        if op == Op::Write {
-            st.cache
-                .apply(sector, u64::from(nr), Some(&data), GFP_KERNEL)?;
-            for ((block, _, whole), crc0) in block_pieces(sector, u64::from(nr)).zip(crcs.iter()) {
-                if whole {
-                    st.cache.set_block_crc0(block, *crc0);
-                }
+        let written = (op == Op::Write).then_some(data.as_slice());
+        st.cache.apply(sector, u64::from(nr), written, GFP_KERNEL)?;
+        for (block, _, whole, crc0) in pieces.iter() {
+            if *whole {
+                st.cache.set_block_crc0(*block, *crc0);
             }
-        } else {
-            st.cache.apply(sector, u64::from(nr), None, GFP_KERNEL)?;
         }
         let mut head = st.head;
         self.log.append(&mut head, op, sector, nr, |sink| {
-            for ((_, range, _), crc0) in block_pieces(sector, u64::from(nr)).zip(crcs.iter()) {
-                sink(data.get(range).ok_or(EINVAL)?, *crc0)?;
+            for (_, range, _, crc0) in pieces.iter() {
+                sink(data.get(range.clone()).ok_or(EINVAL)?, *crc0)?;
             }
             Ok(())
         })?;

@@ -20,6 +20,14 @@ members=$(delayed_members "$delay")
 [ -n "$members" ] && [ -z "${members##/dev/*}" ] || fail "members: $members"
 v=$c/r
 uptime_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+# cpu_snapshot: "TID COMM TICKS" (user + system clock ticks) of every
+# thread, digits in COMM made "N" (kworker/u9:2 -> kworker/uN:N).
+cpu_snapshot() {
+	for f in /proc/[0-9]*/task/[0-9]*/stat; do cat "$f" 2>/dev/null; done |
+		awk '{ tid = $1; c = $0; sub(/^[0-9]+ \(/, "", c); comm = c; sub(/\) .*/, "", comm)
+		       sub(/.*\) /, "", c); split(c, f, " "); gsub(/[0-9]+/, "N", comm); gsub(/ /, "_", comm)
+		       print tid, comm, f[12] + f[13] }'
+}
 
 case "$mode" in
 write)
@@ -56,13 +64,29 @@ replay)
 	assemble_array $members
 	volume r
 	echo "$width" > $v/swarm_width
+	cpu_snapshot > /tmp/cpu0
 	t0=$(uptime_ms)
 	echo 1 > $v/enable || { dmesg | grep swarmlog | tail -5; fail "enable (replay)"; }
 	t1=$(uptime_ms)
+	cpu_snapshot > /tmp/cpu1
+	# Where the CPU went during the enable: the threads that used most.
+	awk 'NR == FNR { t[$1] = $3; next } { u[$2] += $3 - t[$1] }
+		END { for (c in u) if (u[c] > 0) print u[c] * 1000 / hz, c }' hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" \
+		/tmp/cpu0 /tmp/cpu1 | sort -rn | head -6 |
+		awk '{ printf "%s%s %d ms", (NR > 1 ? ", " : "cpu: "), $2, $1 } END { print "" }'
 	events=$(sed -n 's/^# swarmlog replay trace: \([0-9]*\) events.*/\1/p' /sys/kernel/debug/swarmlog/r/replay_trace)
 	[ "${events:-0}" -gt 0 ] || fail "the replay trace is empty"
 	sed -n '3,$p' /sys/kernel/debug/swarmlog/r/replay_trace | awk '
 		{ n[$4]++ } END { printf "trace:"; for (s in n) printf " %s=%d", s, n[s]; print "" }'
+	# Per swarm, from the whole trace: when its messages were made (NEW),
+	# its LOADs ran, and its MODIFYs ran (ms from the trace's start).
+	sed -n '3,$p' /sys/kernel/debug/swarmlog/r/replay_trace | awk '
+		{ k = $2 SUBSEP $4; t = $1 / 1e6; if (!(k in f)) f[k] = t; l[k] = t; if ($4 == "LOADING") n[$2]++
+		  if ($2 > m) m = $2 }
+		END { for (s = 1; s <= m; s++)
+			printf "swarm %d: new %.0f-%.0f, %d loads %.0f-%.0f, modified %.0f-%.0f\n", s,
+				f[s, "NEW"], l[s, "NEW"], n[s], f[s, "LOADING"], l[s, "LOADED"],
+				f[s, "MODIFIED"], l[s, "MODIFIED"] }'
 	# The trace's start, for a timeline (the console is slow).
 	echo "TRACE-BEGIN"
 	head -n 3000 /sys/kernel/debug/swarmlog/r/replay_trace

@@ -305,6 +305,8 @@ impl AttributeOperations<3> for Volume {
             ("skipped", c.skipped),
             ("peak_in_flight", c.peak_in_flight),
             ("unverified", r.unverified),
+            ("load_wait_us", r.load_wait_us),
+            ("load_us", r.load_run_us),
             ("duration_us", r.duration_us),
             ("peak_bytes", r.peak_bytes),
         ] {

@@ -731,10 +731,11 @@ mod tests {
 // of `swarm_width` workers, each reading with bios; MODIFY applies records to
 // the cache; the CP at the end commits them.
 
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
     new_condvar, new_mutex, new_work,
     sync::{Arc, CondVar, Mutex},
+    time::{Instant, Monotonic},
     workqueue::{Work, WorkItem},
 };
 
@@ -754,12 +755,13 @@ fn swarm_size(width: usize) -> usize {
     (16 * width).clamp(1024, 4096)
 }
 
-/// The memory a replay holds besides the cache: the swarm, its queues and
-/// waiter lists, the completion list, two record buffers, and a LOAD (work
-/// item and block buffer) per slot of `width`.
+/// The memory a replay holds besides the cache: the swarm (and the two the
+/// initiator has ahead), its queues and waiter lists, the completion list,
+/// two record buffers (the initiator's and MODIFY's), and a LOAD (work item
+/// and block buffer) per slot of `width`.
 fn working_set(size: usize, width: usize) -> usize {
     use core::mem::size_of;
-    size * (size_of::<Message>() + 3 * size_of::<usize>() + size_of::<(usize, Result)>())
+    size * (3 * size_of::<Message>() + 3 * size_of::<usize>() + size_of::<(usize, Result)>())
         + 2 * MAX_RECORD_DATA as usize
         + width * (size_of::<LoadWork>() + BLOCK_SIZE)
 }
@@ -774,6 +776,10 @@ pub(crate) struct Report {
     /// and the cached blocks and table blocks (bytes).
     pub(crate) peak_bytes: u64,
     pub(crate) unverified: u64,
+    /// Mean time a LOAD waited for a worker, and spent in it (reads and
+    /// checks), in microseconds.
+    pub(crate) load_wait_us: u64,
+    pub(crate) load_run_us: u64,
     pub(crate) panic: Option<Panic>,
     /// Sequence numbers of the first and last skipped messages.
     pub(crate) first_skipped: u64,
@@ -804,6 +810,11 @@ struct Completions {
     list: Mutex<KVec<(usize, Result)>>,
     #[pin]
     arrived: CondVar,
+    /// Nanoseconds LOADs spent queued, from their transfer to a worker
+    /// taking them.
+    queued_ns: AtomicU64,
+    /// Nanoseconds LOADs spent in their workers (reads, checks).
+    run_ns: AtomicU64,
 }
 
 #[pin_data]
@@ -812,6 +823,7 @@ struct LoadWork {
     done: Arc<Completions>,
     idx: usize,
     msg: Message,
+    queued: Instant<Monotonic>,
     #[pin]
     work: Work<LoadWork>,
 }
@@ -825,12 +837,146 @@ impl WorkItem for LoadWork {
 
     fn run(this: Arc<LoadWork>) {
         let _noio = NoIo::new();
+        let started = Instant::<Monotonic>::now();
         let res = this.core.load(&this.msg);
+        let nanos = |d: kernel::time::Delta| d.as_nanos().max(0) as u64;
+        let queued = nanos(started - this.queued);
+        this.done.queued_ns.fetch_add(queued, Relaxed);
+        this.done
+            .run_ns
+            .fetch_add(nanos(started.elapsed()), Relaxed);
         let mut list = this.done.list.lock();
         // Capacity for every message of the swarm was reserved up front.
         if list.push((this.idx, res), GFP_ATOMIC).is_ok() {
             this.done.arrived.notify_all();
         }
+    }
+}
+
+/// A swarm the initiator scanned, for the MODIFY path.
+struct Scanned {
+    msgs: KVec<Message>,
+    /// Where the record after the swarm is; `None` for the last swarm.
+    next: Option<Position>,
+}
+
+/// What the initiator hands to the MODIFY path.
+#[derive(Default)]
+struct Handover {
+    /// The next swarm, in log order.
+    ready: Option<Scanned>,
+    /// Set when the scan is over: its end and the offset of a valid record
+    /// behind that end (the record at the end is then corrupt), or why it
+    /// failed (`ECANCELED` when told to stop).
+    end: Option<Result<(ScanEnd, Option<u64>)>>,
+    stop: bool,
+}
+
+/// The initiator: scans the log from the CP marker on its own thread and
+/// delivers the records as swarms of messages, one swarm ahead of the one
+/// the MODIFY path runs (two with the one it is filling), so that the scan
+/// overlaps LOADs and MODIFYs instead of running between swarms.
+#[pin_data]
+struct Initiator {
+    core: Arc<Core>,
+    from: crate::format::CpMarker,
+    /// Messages per swarm.
+    size: usize,
+    #[pin]
+    inner: Mutex<Handover>,
+    #[pin]
+    changed: CondVar,
+    #[pin]
+    work: Work<Initiator>,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Self> for Initiator { self.work }
+}
+
+impl Initiator {
+    /// Tells the initiator to stop scanning (and not to wait for the
+    /// MODIFY path any more).
+    fn stop(&self) {
+        self.inner.lock().stop = true;
+        self.changed.notify_all();
+    }
+
+    /// Hands `msgs` over once the MODIFY path has taken the swarm before
+    /// it; with `end`, as the last swarm. Fails if told to stop.
+    fn hand_over(
+        &self,
+        msgs: KVec<Message>,
+        next: Option<Position>,
+        end: Option<Result<(ScanEnd, Option<u64>)>>,
+    ) -> Result {
+        let mut h = self.inner.lock();
+        while h.ready.is_some() && !h.stop {
+            self.changed.wait(&mut h);
+        }
+        if h.stop {
+            h.end = Some(Err(ECANCELED));
+            return Err(ECANCELED);
+        }
+        if !msgs.is_empty() {
+            h.ready = Some(Scanned { msgs, next });
+        }
+        if end.is_some() {
+            h.end = end;
+        }
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    fn scan(&self) -> Result {
+        let mut scratch = KVec::new();
+        scratch.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)?;
+        let mut swarm = KVec::with_capacity(self.size, GFP_KERNEL)?;
+        let end = self.core.log.scan(&self.from, &mut scratch, |f: &Found| {
+            if swarm.len() >= self.size {
+                let full =
+                    core::mem::replace(&mut swarm, KVec::with_capacity(self.size, GFP_KERNEL)?);
+                let next = Position {
+                    offset: f.offset,
+                    seq: f.header.seq,
+                };
+                self.hand_over(full, Some(next), None)?;
+            }
+            let h = f.header;
+            let mut m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
+            if h.op == Op::Write && h.sector % SECTORS == 0 && u64::from(h.nr_sectors) == SECTORS {
+                m.block_crc0 = Some(f.data_crc0);
+            }
+            swarm.push(m, GFP_KERNEL)?;
+            Ok::<(), Error>(())
+        })?;
+        let behind = self.core.log.valid_record_after(&end, &mut scratch);
+        self.hand_over(swarm, None, Some(Ok((end, behind))))
+    }
+}
+
+impl WorkItem for Initiator {
+    type Pointer = Arc<Initiator>;
+
+    fn run(this: Arc<Initiator>) {
+        let _noio = NoIo::new();
+        if let Err(e) = this.scan() {
+            let mut h = this.inner.lock();
+            if h.end.is_none() {
+                h.end = Some(Err(e));
+            }
+            drop(h);
+            this.changed.notify_all();
+        }
+    }
+}
+
+/// Stops the initiator when dropped, whatever way replay ends.
+struct StopOnDrop(Arc<Initiator>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 
@@ -855,12 +1001,14 @@ impl Core {
         for b in m.blocks() {
             self.entry(b)?;
         }
-        let mut buf = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
-        buf.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+        // Allocated only for a block changed in part (most LOADs read only
+        // a table block).
+        let mut buf = KVec::new();
         for b in m.partial_blocks().into_iter().flatten() {
             if self.state.lock().cache.get(b).is_some_and(|c| c.is_full()) {
                 continue;
             }
+            buf.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
             self.read_array_block_as(b, &mut buf, true)?;
             self.state.lock().cache.load_base(b, &buf, GFP_KERNEL)?;
         }
@@ -905,6 +1053,7 @@ impl FileSystem for VolumeFs<'_> {
                 done: self.done.clone(),
                 idx,
                 msg: *m,
+                queued: Instant::now(),
                 work <- new_work!("swarmlog::load"),
             }),
             GFP_KERNEL,
@@ -1003,6 +1152,8 @@ pub(crate) fn replay(
         pin_init!(Completions {
             list <- new_mutex!(KVec::new()),
             arrived <- new_condvar!(),
+            queued_ns: AtomicU64::new(0),
+            run_ns: AtomicU64::new(0),
         }),
         GFP_KERNEL,
     )
@@ -1014,6 +1165,7 @@ pub(crate) fn replay(
     let mut data = KVec::new();
     data.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)
         .map_err(|_| Stop::Error(ENOMEM))?;
+    let timing = done.clone();
     let fs = VolumeFs {
         trace: p.trace,
         core,
@@ -1022,30 +1174,20 @@ pub(crate) fn replay(
         data: core::cell::RefCell::new(data),
         report,
     };
-    let mut swarm: KVec<Message> =
-        KVec::with_capacity(size, GFP_KERNEL).map_err(|_| Stop::Error(ENOMEM))?;
     let mut counters = Counters::default();
     let mut stop: Option<Stop> = None;
-    let mut scratch = KVec::new();
-    scratch
-        .resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)
-        .map_err(|_| Stop::Error(ENOMEM))?;
 
     let mut peak = 0usize;
     let mut run = |swarm: &mut KVec<Message>,
                    next: Option<Position>,
                    counters: &mut Counters|
      -> Result<(), Stop> {
-        if swarm.is_empty() {
-            return Ok(());
-        }
         p.trace.next_swarm();
         match run_swarm(&fs, swarm, width, counters, Fault::None) {
             Ok(Ok(())) => {}
             Ok(Err(p)) => return Err(Stop::Panic(p)),
             Err(e) => return Err(Stop::Error(e)),
         }
-        swarm.clear();
         let cached = {
             let st = core.state.lock();
             st.cache.blocks() + crate::cp::table_count(&st.tables)
@@ -1062,7 +1204,8 @@ pub(crate) fn replay(
             );
         }
         // Keep memory bounded: commit what is replayed so far, unless a
-        // skipped record must be kept in the log.
+        // skipped record must be kept in the log. The initiator reads
+        // ahead of `next`, which a CP does not change.
         if let Some(pos) = next {
             let big = cached >= crate::max_cache_blocks() / 2;
             if big && counters.skipped == 0 {
@@ -1073,49 +1216,89 @@ pub(crate) fn replay(
         Ok(())
     };
 
+    // The initiator scans on its own thread, a swarm or two ahead of the
+    // MODIFY path (this thread), which takes its swarms in log order.
+    let scan_queue = OwnedQueue::new_io(c"swarmlog-scan", 1).map_err(Stop::Error)?;
+    let initiator = Arc::pin_init(
+        pin_init!(Initiator {
+            core: core.clone(),
+            from: *from,
+            size,
+            inner <- new_mutex!(Handover::default()),
+            changed <- new_condvar!(),
+            work <- new_work!("swarmlog::scan"),
+        }),
+        GFP_KERNEL,
+    )
+    .map_err(Stop::Error)?;
+    // Whatever way this function ends, the initiator is told to stop
+    // (before `scan_queue` is dropped, which waits for it).
+    let _stop_initiator = StopOnDrop(initiator.clone());
+    scan_queue
+        .enqueue(initiator.clone())
+        .map_err(|_| Stop::Error(EBUSY))?;
     let mut first = true;
-    let end = core
-        .log
-        .scan(from, &mut scratch, |f: &Found| -> Result<(), ()> {
-            if first {
-                first = false;
-                p.trace.start();
-                pr_info!(
-                    "{}: replaying the log from seq {} with swarm_width {width}\n",
-                    core.name.to_str().unwrap_or("?"),
-                    f.header.seq
-                );
-            }
-            if swarm.len() >= size {
-                let next = Position {
-                    offset: f.offset,
-                    seq: f.header.seq,
-                };
-                if let Err(s) = run(&mut swarm, Some(next), &mut counters) {
-                    stop = Some(s);
-                    return Err(());
+    let mut corrupt = None;
+    let as_corrupt = |e: &ScanEnd, next: Option<u64>| {
+        next.map(|next_offset| Corrupt {
+            seq: e.seq,
+            offset: e.offset,
+            next_offset,
+        })
+    };
+    let end = loop {
+        let (scanned, end) = {
+            let mut h = initiator.inner.lock();
+            loop {
+                if let Some(s) = h.ready.take() {
+                    initiator.changed.notify_all();
+                    break (Some(s), h.end);
                 }
+                if h.end.is_some() {
+                    break (None, h.end);
+                }
+                initiator.changed.wait(&mut h);
             }
-            let h = f.header;
-            let mut m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
-            if h.op == Op::Write && h.sector % SECTORS == 0 && u64::from(h.nr_sectors) == SECTORS {
-                m.block_crc0 = Some(f.data_crc0);
+        };
+        let Some(mut scanned) = scanned else {
+            match end {
+                Some(Ok((e, next))) => {
+                    corrupt = corrupt.or(as_corrupt(&e, next));
+                    break Ok(e);
+                }
+                Some(Err(e)) => {
+                    // The initiator failed (allocation) or was stopped.
+                    if stop.is_none() {
+                        stop = Some(Stop::Error(e));
+                    }
+                    break Err(());
+                }
+                None => break Err(()),
             }
-            swarm.push(m, GFP_KERNEL).map_err(|_| {
-                stop = Some(Stop::Error(ENOMEM));
-            })
-        });
-    // A valid record behind the end: the record there is corrupt, not torn.
-    let corrupt = match &end {
-        Ok(e) => core
-            .log
-            .valid_record_after(e, &mut scratch)
-            .map(|next| Corrupt {
-                seq: e.seq,
-                offset: e.offset,
-                next_offset: next,
-            }),
-        Err(()) => None,
+        };
+        // The last swarm comes with the scan's end. A valid record behind
+        // the end: the record there is corrupt, not torn, and the last
+        // swarm is replayed only if it and what follows are to be dropped.
+        if let (None, Some(Ok((e, next)))) = (scanned.next, end) {
+            corrupt = as_corrupt(&e, next);
+            if corrupt.is_some() && !p.discard_corrupt {
+                break Ok(e);
+            }
+        }
+        if first {
+            first = false;
+            p.trace.start();
+            pr_info!(
+                "{}: replaying the log from seq {} with swarm_width {width}\n",
+                core.name.to_str().unwrap_or("?"),
+                scanned.msgs.first().map_or(0, |m| m.seq)
+            );
+        }
+        if let Err(s) = run(&mut scanned.msgs, scanned.next, &mut counters) {
+            stop = Some(s);
+            initiator.stop();
+            break Err(());
+        }
     };
     if let Some(c) = corrupt {
         let mut r = report.borrow_mut();
@@ -1134,11 +1317,8 @@ pub(crate) fn replay(
         Ok(end) => Some(end),
         Err(()) => None,
     };
-    if stop.is_none() {
-        if let Err(s) = run(&mut swarm, None, &mut counters) {
-            stop = Some(s);
-        }
-    }
+    initiator.stop();
+    drop(scan_queue);
     drop(queue);
     {
         let mut r = report.borrow_mut();
@@ -1147,6 +1327,9 @@ pub(crate) fn replay(
         r.duration_us = start.elapsed().as_micros_ceil().max(0) as u64;
         r.peak_bytes = peak as u64;
         r.unverified = core.stats.replay_unverified.load(Relaxed);
+        let per_load = |ns: &AtomicU64| ns.load(Relaxed) / 1000 / counters.loads.max(1);
+        r.load_wait_us = per_load(&timing.queued_ns);
+        r.load_run_us = per_load(&timing.run_ns);
         if let Some(Stop::Panic(p)) = &stop {
             r.panic = Some(*p);
         }

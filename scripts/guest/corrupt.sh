@@ -12,6 +12,12 @@
 #   corrupt.sh torn    tear the last record (its last data line zeroed, as
 #                      a power cut mid-append leaves it): enable replays
 #                      records 1-19
+#   corrupt.sh write-long   2500 writes of 4 KiB (blocks 0-2499, block i
+#                      holding the numbers 512i to 512i+511 of `seq -w`),
+#                      each one record: more than two swarms
+#   corrupt.sh flip-long    a bit flipped in record 2000 (the second swarm
+#                      at the default swarm_width, after a whole one): as
+#                      flip, then discard_corrupt replays blocks 0-1998
 . /guest/lib.sh
 set -e
 insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000
@@ -30,6 +36,28 @@ block_is() { # block_is BLOCK N|zero: block BLOCK of the volume holds fill N, or
 	[ "$want" = "$got" ]
 }
 pmem_sum() { dd if=/dev/pmem0 bs=1M count=1 2>/dev/null | md5sum; }
+# The contents of write-long: 2500 blocks of `seq -w` numbers (8 bytes each).
+long_data() { seq -w 0 1279999; }
+# flip_bit OFFSET: flips a bit of the pmem byte at OFFSET.
+flip_bit() {
+	b=$(dd if=/dev/pmem0 bs=1 skip=$1 count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
+	printf "\\$(printf %03o $((b ^ 4)))" | dd of=/dev/pmem0 bs=1 seek=$1 conv=notrunc 2>/dev/null
+}
+# refused SEQ: enable must fail with EUCLEAN naming record SEQ, expose
+# nothing and leave the log unchanged.
+refused() {
+	before=$(pmem_sum)
+	volume x
+	if echo 1 > $v/enable 2>/tmp/err; then fail "enable accepted a corrupt log"; fi
+	grep -q "Structure needs cleaning" /tmp/err || fail "enable failed, but not with EUCLEAN: $(cat /tmp/err)"
+	dmesg | grep "log corrupt" | tail -1
+	dmesg | grep -q "log corrupt: the record at log offset $(rec $1) (seq $1)" || fail "the kernel log does not name record $1"
+	[ "$(status x replay_state)" = corrupt ] || fail "replay_state $(status x replay_state)"
+	[ "$(status x replay_corrupt_seq)" = $1 ] || fail "replay_corrupt_seq $(status x replay_corrupt_seq)"
+	[ -z "$(cat $v/disk)" ] && [ ! -e /sys/block/swarmlog0 ] || fail "a disk was exposed"
+	[ "$(pmem_sum)" = "$before" ] || fail "the log changed"
+	echo "refused: EUCLEAN, record $1 named, no disk, log unchanged"
+}
 
 case "$1" in
 write)
@@ -49,20 +77,8 @@ write)
 flip)
 	assemble_array
 	# One bit of record 5's data.
-	off=$(($(rec 5) + 64 + 1000))
-	b=$(dd if=/dev/pmem0 bs=1 skip=$off count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
-	printf "\\$(printf %03o $((b ^ 4)))" | dd of=/dev/pmem0 bs=1 seek=$off conv=notrunc 2>/dev/null
-	before=$(pmem_sum)
-	volume x
-	if echo 1 > $v/enable 2>/tmp/err; then fail "enable accepted a corrupt log"; fi
-	grep -q "Structure needs cleaning" /tmp/err || fail "enable failed, but not with EUCLEAN: $(cat /tmp/err)"
-	dmesg | grep "log corrupt" | tail -1
-	dmesg | grep -q "log corrupt: the record at log offset $(rec 5) (seq 5)" || fail "the kernel log does not name record 5"
-	[ "$(status x replay_state)" = corrupt ] || fail "replay_state $(status x replay_state)"
-	[ "$(status x replay_corrupt_seq)" = 5 ] || fail "replay_corrupt_seq $(status x replay_corrupt_seq)"
-	[ -z "$(cat $v/disk)" ] && [ ! -e /sys/block/swarmlog0 ] || fail "a disk was exposed"
-	[ "$(pmem_sum)" = "$before" ] || fail "the log changed"
-	echo "refused: EUCLEAN, record 5 named, no disk, log unchanged"
+	flip_bit $(($(rec 5) + 64 + 1000))
+	refused 5
 	echo 1 > $v/discard_corrupt
 	echo 1 > $v/enable || fail "enable with discard_corrupt"
 	dev=/dev/$(cat $v/disk)
@@ -82,6 +98,38 @@ torn)
 	for i in $(seq 0 18); do block_is $i $i || fail "block $i lost"; done
 	block_is 19 zero || fail "the torn record was applied"
 	echo "torn last record: records 1-19 replayed, the torn one not"
+	echo 0 > $v/enable
+	;;
+write-long)
+	make_array 1
+	volume x
+	echo 1 > $v/format
+	echo 1 > $v/enable
+	dev=/dev/$(cat $v/disk)
+	long_data > /tmp/long
+	dd if=/tmp/long of=$dev bs=4096 count=2500 oflag=direct 2>/dev/null || fail "write"
+	[ "$(status x writes)" = 2500 ] && [ "$(status x cp_count)" = 0 ] || fail "not 2500 records in the log"
+	echo "CORRUPT-WRITTEN"
+	sleep 3600
+	;;
+flip-long)
+	assemble_array
+	flip_bit $(($(rec 2000) + 64 + 3000))
+	refused 2000
+	# The first swarm (records 1-1024) ran; the one holding the corrupt
+	# record was held back.
+	[ "$(status x replay_swarms)/$(status x replay_messages)" = 1/1024 ] ||
+		fail "swarms/messages replayed before the refusal: $(status x replay_swarms)/$(status x replay_messages), not 1/1024"
+	echo 1 > $v/discard_corrupt
+	echo 1 > $v/enable || fail "enable with discard_corrupt"
+	dev=/dev/$(cat $v/disk)
+	[ "$(status x replay_messages)" = 1999 ] || fail "replayed $(status x replay_messages) records, not 1999"
+	long_data | head -c $((1999 * 4096)) | md5sum > /tmp/want
+	dd if=$dev bs=4096 count=1999 iflag=direct 2>/dev/null | md5sum > /tmp/got
+	cmp -s /tmp/want /tmp/got || fail "blocks 0-1998 are not what was written"
+	dd if=$dev bs=4096 skip=1999 count=501 iflag=direct 2>/dev/null | tr -d '\000' | head -c 1 > /tmp/nz
+	[ ! -s /tmp/nz ] || fail "a dropped record (2000-2500) was applied"
+	echo "recovered: records 1-1999 replayed over $(status x replay_swarms) swarms, 2000-2500 dropped as asked"
 	echo 0 > $v/enable
 	;;
 esac

@@ -28,6 +28,14 @@ cpu_snapshot() {
 		       sub(/.*\) /, "", c); split(c, f, " "); gsub(/[0-9]+/, "N", comm); gsub(/ /, "_", comm)
 		       print tid, comm, f[12] + f[13] }'
 }
+# cpu_top: the threads that used most CPU between the snapshots /tmp/cpu0
+# and /tmp/cpu1, on one line "cpu: COMM MS, ..." (clock ticks of 10 ms).
+cpu_top() {
+	awk 'NR == FNR { t[$1] = $3; next } { u[$2] += $3 - t[$1] }
+		END { for (c in u) if (u[c] > 0) print u[c] * 10, c }' /tmp/cpu0 /tmp/cpu1 |
+		sort -rn | head -6 |
+		awk '{ printf "%s%s %d ms", (NR > 1 ? ", " : "cpu: "), $2, $1 } END { print "" }'
+}
 
 case "$mode" in
 write)
@@ -69,11 +77,7 @@ replay)
 	echo 1 > $v/enable || { dmesg | grep swarmlog | tail -5; fail "enable (replay)"; }
 	t1=$(uptime_ms)
 	cpu_snapshot > /tmp/cpu1
-	# Where the CPU went during the enable: the threads that used most.
-	awk 'NR == FNR { t[$1] = $3; next } { u[$2] += $3 - t[$1] }
-		END { for (c in u) if (u[c] > 0) print u[c] * 1000 / hz, c }' hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" \
-		/tmp/cpu0 /tmp/cpu1 | sort -rn | head -6 |
-		awk '{ printf "%s%s %d ms", (NR > 1 ? ", " : "cpu: "), $2, $1 } END { print "" }'
+	cpu_top
 	events=$(sed -n 's/^# swarmlog replay trace: \([0-9]*\) events.*/\1/p' /sys/kernel/debug/swarmlog/r/replay_trace)
 	[ "${events:-0}" -gt 0 ] || fail "the replay trace is empty"
 	sed -n '3,$p' /sys/kernel/debug/swarmlog/r/replay_trace | awk '
@@ -92,7 +96,7 @@ replay)
 	head -n 3000 /sys/kernel/debug/swarmlog/r/replay_trace
 	echo "TRACE-END"
 	line="RESULT width=$width"
-	for k in messages swarms loads cache_hits suspended retransferred skipped peak_in_flight duration_us peak_bytes; do
+	for k in messages swarms loads cache_hits suspended retransferred skipped peak_in_flight duration_us peak_bytes load_wait_us load_us; do
 		line="$line $k=$(status r replay_$k)"
 	done
 	line="$line enable_ms=$((t1 - t0))"
@@ -110,9 +114,12 @@ limit)
 	ios=$4
 	# shellcheck disable=SC2086
 	assemble_array $members
+	cpu_snapshot > /tmp/cpu0
 	fio --name=limit --filename=/dev/md0 --rw=randread --bs=8k --direct=1 --ioengine=libaio \
 		--iodepth=64 --number_ios="$ios" --randseed=11 --output-format=terse \
 		--terse-version=3 > /tmp/fio || fail "fio"
+	cpu_snapshot > /tmp/cpu1
+	cpu_top
 	echo "LIMIT ios=$(awk -F';' '{ print $6 / 8 }' /tmp/fio) ms=$(awk -F';' '{ print $9 }' /tmp/fio)"
 	;;
 *)

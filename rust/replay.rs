@@ -749,8 +749,11 @@ use crate::wq::OwnedQueue;
 
 /// Messages in a swarm: enough to keep `swarm_width` LOADs busy (most
 /// messages of a long log need no read, their blocks' tables being cached
-/// already, and the swarm's last LOADs run with fewer in flight), bounded so
-/// memory does not grow with the log.
+/// already, and at each swarm's end the LOADs in flight drain to none),
+/// bounded so memory does not grow with the log. Not larger: the one
+/// thread that MODIFYs also starts the LOADs, and in a larger swarm it
+/// MODIFYs longer runs of messages that needed no read while LOAD slots
+/// sit free (swarms of 4096 at width 64 replayed 10 % slower under TCG).
 fn swarm_size(width: usize) -> usize {
     (16 * width).clamp(1024, 4096)
 }

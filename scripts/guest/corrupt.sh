@@ -16,8 +16,9 @@
 #                      holding the numbers 512i to 512i+511 of `seq -w`),
 #                      each one record: more than two swarms
 #   corrupt.sh flip-long    a bit flipped in record 2000 (the second swarm
-#                      at the default swarm_width, after a whole one): as
-#                      flip, then discard_corrupt replays blocks 0-1998
+#                      at swarm_width 16, swarms of 1024, after a whole
+#                      one): as flip, then discard_corrupt replays blocks
+#                      0-1998
 . /guest/lib.sh
 set -e
 insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000
@@ -48,6 +49,7 @@ flip_bit() {
 refused() {
 	before=$(pmem_sum)
 	volume x
+	[ -z "${WIDTH:-}" ] || echo "$WIDTH" > $v/swarm_width
 	if echo 1 > $v/enable 2>/tmp/err; then fail "enable accepted a corrupt log"; fi
 	grep -q "Structure needs cleaning" /tmp/err || fail "enable failed, but not with EUCLEAN: $(cat /tmp/err)"
 	dmesg | grep "log corrupt" | tail -1
@@ -115,7 +117,7 @@ write-long)
 flip-long)
 	assemble_array
 	flip_bit $(($(rec 2000) + 64 + 3000))
-	refused 2000
+	WIDTH=16 refused 2000
 	# The first swarm (records 1-1024) ran; the one holding the corrupt
 	# record was held back.
 	[ "$(status x replay_swarms)/$(status x replay_messages)" = 1/1024 ] ||

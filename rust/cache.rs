@@ -14,6 +14,7 @@
 
 use kernel::{prelude::*, rbtree::RBTree};
 
+use crate::bytes;
 use crate::metadata::BLOCK_SIZE;
 
 /// Sectors per block.
@@ -56,10 +57,8 @@ pub(crate) struct Block {
 
 impl Block {
     fn new(flags: kernel::alloc::Flags) -> Result<Self> {
-        let mut data = KVec::with_capacity(BLOCK_SIZE, flags)?;
-        data.resize(BLOCK_SIZE, 0, flags)?;
         Ok(Self {
-            data,
+            data: bytes::zeroed(BLOCK_SIZE, flags)?,
             valid: 0,
             crc0: None,
         })
@@ -67,7 +66,7 @@ impl Block {
 
     fn copy(&self, flags: kernel::alloc::Flags) -> Result<Self> {
         let mut data = KVec::with_capacity(BLOCK_SIZE, flags)?;
-        data.extend_from_slice(&self.data, flags)?;
+        bytes::extend(&mut data, &self.data, flags)?;
         Ok(Self {
             data,
             valid: self.valid,

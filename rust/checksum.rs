@@ -2,9 +2,14 @@
 
 //! CRC-32C, the checksum of every log record, log header and metadata block.
 //!
-//! The kernel's `crc32c()` (architecture-optimised with
-//! `CONFIG_CRC_OPTIMIZATIONS`) does the work; this file only gives it a safe,
-//! slice-based face so the format code stays free of `unsafe`.
+//! Where the kernel's `crc32c()` is architecture-optimised (the CPU has a
+//! CRC-32C instruction, `crc32_optimizations()` says so), it does the work.
+//! Elsewhere the kernel falls back to one table lookup per byte; this file
+//! then uses slicing-by-8 (eight lookups in eight tables per 8 bytes, the
+//! generic code the kernel had before 6.15), about 3.4 times faster per
+//! 4 KiB in the benchmark VM (`scripts/tcg-costs/run`: 7.2 against 24.2 us
+//! under TCG with QEMU's qemu64 CPU). Both give the same checksum; a test
+//! holds them to it.
 //!
 //! It also combines checksums: CRC-32C is linear, so the checksum of `a`
 //! followed by `b` can be made from the checksum of `a` and the checksum of
@@ -20,9 +25,75 @@ pub(crate) const SEED: u32 = !0;
 /// Continues a CRC-32C over `data`, starting from `crc`.
 #[inline]
 pub(crate) fn crc32c(crc: u32, data: &[u8]) -> u32 {
+    // SAFETY: `crc32_optimizations` only reads static keys set at boot.
+    if unsafe { sys::crc32_optimizations() } & sys::CRC32C_OPTIMIZATION != 0 {
+        kernel_crc32c(crc, data)
+    } else {
+        slice8(crc, data)
+    }
+}
+
+/// The kernel's `crc32c()`.
+fn kernel_crc32c(crc: u32, data: &[u8]) -> u32 {
     // SAFETY: `data` is a valid, initialised slice for its whole length, and
     // `crc32c` only reads `len` bytes from `p`.
     unsafe { sys::crc32c(crc, data.as_ptr().cast(), data.len()) }
+}
+
+/// `SLICE[0]` is the byte-at-a-time table; `SLICE[k][b]` is the CRC state
+/// after byte `b` followed by `k` zero bytes.
+const SLICE: [[u32; 256]; 8] = {
+    let mut t = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut j = 0;
+        while j < 8 {
+            c = if c & 1 != 0 { (c >> 1) ^ POLY } else { c >> 1 };
+            j += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+};
+
+/// CRC-32C by slicing-by-8.
+fn slice8(mut crc: u32, data: &[u8]) -> u32 {
+    let [t0, t1, t2, t3, t4, t5, t6, t7] = &SLICE;
+    // A byte always indexes a 256-entry table (the compiler drops the
+    // check).
+    let at = |t: &[u32; 256], v: u64, shift: u32| {
+        t.get(((v >> shift) & 0xff) as usize).copied().unwrap_or(0)
+    };
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let v = u64::from_le_bytes(b) ^ u64::from(crc);
+        crc = at(t7, v, 0)
+            ^ at(t6, v, 8)
+            ^ at(t5, v, 16)
+            ^ at(t4, v, 24)
+            ^ at(t3, v, 32)
+            ^ at(t2, v, 40)
+            ^ at(t1, v, 48)
+            ^ at(t0, v, 56);
+    }
+    for &b in words.remainder() {
+        crc = (crc >> 8) ^ at(t0, u64::from((crc as u8) ^ b), 0);
+    }
+    crc
 }
 
 /// The CRC-32C polynomial, bit-reflected.
@@ -91,6 +162,25 @@ mod tests {
             v.push((x >> 16) as u8, GFP_KERNEL)?;
         }
         Ok(v)
+    }
+
+    #[test]
+    fn slicing_by_8_equals_the_kernels_crc32c() -> Result {
+        for (i, len) in [0usize, 1, 7, 8, 9, 63, 512, 4096, 4099, 65_536]
+            .into_iter()
+            .enumerate()
+        {
+            let d = bytes(len, 77 + i as u32)?;
+            for seed in [0, SEED, 0x1234_5678] {
+                assert_eq!(slice8(seed, &d), kernel_crc32c(seed, &d));
+            }
+            // From an offset that is not 8-aligned as well.
+            let tail = d.get(len.min(3)..).unwrap_or(&[]);
+            assert_eq!(slice8(SEED, tail), kernel_crc32c(SEED, tail));
+        }
+        // The standard check value: CRC-32C of "123456789".
+        assert_eq!(!slice8(SEED, b"123456789"), 0xe306_9283);
+        Ok(())
     }
 
     #[test]

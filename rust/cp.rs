@@ -31,6 +31,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use kernel::prelude::*;
 
 use crate::blockdev::IoBatch;
+use crate::bytes;
 use crate::cache::SECTORS;
 use crate::checksum::seeded;
 use crate::metadata::{Entry, TableBlock, BLOCK_SIZE};
@@ -130,8 +131,7 @@ impl Core {
         let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
 
         let mut batch = IoBatch::new(&self.array)?;
-        let mut old = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
-        old.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+        let mut old = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
         let mut next = 0u64;
         let mut blocks = 0u64;
         loop {
@@ -146,7 +146,7 @@ impl Core {
             for i in 0..n {
                 let st = self.state.lock();
                 let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
-                run.extend_from_slice(&b.data, GFP_KERNEL)?;
+                bytes::extend(&mut run, &b.data, GFP_KERNEL)?;
                 if let (Some(p), Some(c)) = (partial.get_mut(i), crcs.get_mut(i)) {
                     *p = !b.valid;
                     *c = b.crc0;
@@ -257,7 +257,7 @@ impl Core {
                     let (k, t) = c.current();
                     if t.dirty {
                         buf.clear();
-                        buf.extend_from_slice(&t.data, GFP_KERNEL)?;
+                        bytes::extend(&mut buf, &t.data, GFP_KERNEL)?;
                         break (*k, 1 - t.current.min(1));
                     }
                     cur = c.move_next();

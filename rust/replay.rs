@@ -268,6 +268,17 @@ impl<F: FileSystem> Swarm<'_, F> {
         Ok(())
     }
 
+    /// `p`, if it is a message not yet done (MODIFIED or SKIPPED). A
+    /// prerequisite that is SKIPPED is done too: the message waiting for it
+    /// then reads what the array holds, as if it had never been logged.
+    fn unfinished(&self, p: Option<usize>) -> Option<usize> {
+        p.filter(|&p| {
+            self.msgs
+                .get(p)
+                .is_some_and(|pm| !matches!(pm.state, State::Modified | State::Skipped))
+        })
+    }
+
     /// Transfers messages and starts their LOADs, up to `width` in flight.
     fn transfer(&mut self) -> Result<Result<(), Panic>> {
         while self.in_flight < self.width {
@@ -277,13 +288,14 @@ impl<F: FileSystem> Swarm<'_, F> {
             let Some(m) = self.msgs.get(i).copied() else {
                 continue;
             };
-            // A prerequisite that is SKIPPED is done too: the message then
-            // reads what the array holds, as if it had never been logged.
-            let waits = m.prerequisite.filter(|&p| {
-                self.msgs
-                    .get(p)
-                    .is_some_and(|pm| !matches!(pm.state, State::Modified | State::Skipped))
-            });
+            let mut waits = self.unfinished(m.prerequisite);
+            if waits.is_some_and(|p| self.msgs.get(p).is_some_and(|pm| pm.state == State::Loaded)) {
+                // It may only be waiting for its turn to MODIFY: MODIFY
+                // what is ready first, so that nothing is suspended for
+                // nothing (and with `width` 1, nothing at all).
+                self.modify_ready()?;
+                waits = self.unfinished(m.prerequisite);
+            }
             let waits = match self.fault {
                 #[cfg(CONFIG_KUNIT = "y")]
                 Fault::SuspendFirst if i == 0 => Some(0),
@@ -313,11 +325,10 @@ impl<F: FileSystem> Swarm<'_, F> {
             }
             match self.fs.start_load(i, &m) {
                 Ok(true) => {
+                    // Not MODIFIED here: the LOADs behind it start first,
+                    // and the MODIFYs run while they are in flight.
                     self.c.no_load += 1;
                     self.set(i, State::Loaded);
-                    // MODIFY it now if it is next, so that what follows it
-                    // is not suspended for nothing.
-                    self.modify_ready()?;
                 }
                 Ok(false) => {
                     self.c.loads += 1;
@@ -335,9 +346,12 @@ impl<F: FileSystem> Swarm<'_, F> {
 /// Runs one swarm to the end: every message MODIFIED or SKIPPED, or the
 /// panic state. At most `width` LOADs are in flight.
 ///
-/// Each turn MODIFYs what is ready before transferring more, so a message
-/// is suspended only when its prerequisite is really still in progress:
-/// with `width` 1 nothing is ever suspended (an honest serial replay).
+/// Each turn transfers first, so that the LOADs start before the MODIFYs
+/// that need none run, then MODIFYs what is ready. A message whose
+/// prerequisite is LOADED has what is ready MODIFIED before it is judged,
+/// so it is suspended only when its prerequisite is really still in
+/// progress: with `width` 1 nothing is ever suspended (an honest serial
+/// replay).
 pub(crate) fn run_swarm<F: FileSystem>(
     fs: &F,
     msgs: &mut [Message],
@@ -374,12 +388,12 @@ pub(crate) fn run_swarm<F: FileSystem>(
         waiter_next,
     };
     loop {
+        if let Err(p) = s.transfer()? {
+            return Ok(Err(p));
+        }
         s.modify_ready()?;
         if s.next_modify >= n {
             return Ok(Ok(()));
-        }
-        if let Err(p) = s.transfer()? {
-            return Ok(Err(p));
         }
         if s.in_flight > 0 && (s.in_flight >= s.width || s.queue.is_empty()) {
             let (i, res) = fs.wait_load();
@@ -739,6 +753,7 @@ use kernel::{
     workqueue::{Work, WorkItem},
 };
 
+use crate::bytes;
 use crate::format::{Found, ScanEnd, MAX_RECORD_DATA, RECORD_HEADER_SIZE};
 use crate::log::Position;
 use crate::metadata::BLOCK_SIZE;
@@ -933,7 +948,7 @@ impl Initiator {
 
     fn scan(&self) -> Result {
         let mut scratch = KVec::new();
-        scratch.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)?;
+        bytes::resize_zeroed(&mut scratch, MAX_RECORD_DATA as usize, GFP_KERNEL)?;
         let mut swarm = KVec::with_capacity(self.size, GFP_KERNEL)?;
         let end = self.core.log.scan(&self.from, &mut scratch, |f: &Found| {
             if swarm.len() >= self.size {
@@ -1011,7 +1026,7 @@ impl Core {
             if self.state.lock().cache.get(b).is_some_and(|c| c.is_full()) {
                 continue;
             }
-            buf.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+            bytes::resize_zeroed(&mut buf, BLOCK_SIZE, GFP_KERNEL)?;
             self.read_array_block_as(b, &mut buf, true)?;
             self.state.lock().cache.load_base(b, &buf, GFP_KERNEL)?;
         }
@@ -1166,7 +1181,7 @@ pub(crate) fn replay(
         .reserve(size, GFP_KERNEL)
         .map_err(|_| Stop::Error(ENOMEM))?;
     let mut data = KVec::new();
-    data.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)
+    bytes::resize_zeroed(&mut data, MAX_RECORD_DATA as usize, GFP_KERNEL)
         .map_err(|_| Stop::Error(ENOMEM))?;
     let timing = done.clone();
     let fs = VolumeFs {

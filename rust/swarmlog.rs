@@ -10,6 +10,7 @@
 
 mod bio;
 mod blockdev;
+mod bytes;
 mod cache;
 mod checksum;
 mod configfs;

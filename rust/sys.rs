@@ -29,6 +29,9 @@ pub(crate) const REQ_OP_WRITE: c_uint = kernel::bindings::req_op_REQ_OP_WRITE;
 pub(crate) const REQ_OP_FLUSH: c_uint = kernel::bindings::req_op_REQ_OP_FLUSH;
 pub(crate) const REQ_OP_DISCARD: c_uint = kernel::bindings::req_op_REQ_OP_DISCARD;
 pub(crate) const REQ_OP_WRITE_ZEROES: c_uint = kernel::bindings::req_op_REQ_OP_WRITE_ZEROES;
+/// `CRC32C_OPTIMIZATION` of `crc32_optimizations()`: `crc32c()` is
+/// architecture-optimised.
+pub(crate) const CRC32C_OPTIMIZATION: u32 = 1 << 2;
 /// `REQ_FUA` as a flag of `bi_opf`.
 pub(crate) const REQ_FUA: c_uint = 1 << kernel::bindings::req_flag_bits___REQ_FUA;
 
@@ -38,6 +41,9 @@ pub(crate) const REQ_FUA: c_uint = 1 << kernel::bindings::req_flag_bits___REQ_FU
 extern "C" {
     /// `lib/crc/crc32-main.c`; wrapped by [`crate::checksum::crc32c`].
     pub(crate) fn crc32c(crc: u32, p: *const c_void, len: usize) -> u32;
+    /// `lib/crc/crc32-main.c`: which CRC-32 functions are
+    /// architecture-optimised on this CPU.
+    pub(crate) fn crc32_optimizations() -> u32;
 
     // blockdev.rs
     pub(crate) fn swl_bdev_open(path: *const c_char, holder: *mut c_void) -> *mut file;

@@ -24,6 +24,7 @@ use kernel::{
 
 use crate::bio::{Bio, Op as BioOp};
 use crate::blockdev::BlockDevice;
+use crate::bytes;
 use crate::cache::{block_pieces, Cache, SECTORS};
 use crate::checksum::crc32c;
 use crate::disk::Disk;
@@ -212,14 +213,14 @@ impl Core {
     /// The write path: log the request, apply it to the cache, done.
     fn write(&self, bio: &Bio, op: Op) -> Result {
         let sector = bio.sector();
-        let bytes = bio.size();
-        if bytes == 0 {
+        let size = bio.size();
+        if size == 0 {
             // An empty flush: every acknowledged write is durable already.
             self.stats.flushes.fetch_add(1, Relaxed);
             return Ok(());
         }
-        let nr = self.check_range(sector, bytes)?;
-        let data_len = if op == Op::Write { bytes } else { 0 };
+        let nr = self.check_range(sector, size)?;
+        let data_len = if op == Op::Write { size } else { 0 };
         if data_len > MAX_RECORD_DATA {
             return Err(EINVAL);
         }
@@ -235,7 +236,7 @@ impl Core {
         let mut pieces = KVec::new();
         if op == Op::Write {
             bio.for_each_chunk(|chunk| {
-                data.extend_from_slice(chunk, GFP_KERNEL)?;
+                bytes::extend(&mut data, chunk, GFP_KERNEL)?;
                 Ok(())
             })?;
             for (block, range, whole) in block_pieces(sector, u64::from(nr)) {
@@ -287,7 +288,7 @@ impl Core {
         drop(st);
         if op == Op::Write {
             self.stats.writes.fetch_add(1, Relaxed);
-            self.stats.write_bytes.fetch_add(u64::from(bytes), Relaxed);
+            self.stats.write_bytes.fetch_add(u64::from(size), Relaxed);
         } else {
             self.stats.discards.fetch_add(1, Relaxed);
         }
@@ -298,10 +299,9 @@ impl Core {
     /// array.
     fn read(&self, bio: &Bio) -> Result {
         let sector = bio.sector();
-        let bytes = bio.size();
-        self.check_range(sector, bytes)?;
-        let mut buf = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
-        buf.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+        let size = bio.size();
+        self.check_range(sector, size)?;
+        let mut buf = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
         let mut pos = sector * 512;
         let mut loaded: Option<u64> = None;
         bio.for_each_chunk(|chunk| {
@@ -325,7 +325,7 @@ impl Core {
             Ok(())
         })?;
         self.stats.reads.fetch_add(1, Relaxed);
-        self.stats.read_bytes.fetch_add(u64::from(bytes), Relaxed);
+        self.stats.read_bytes.fetch_add(u64::from(size), Relaxed);
         Ok(())
     }
 
@@ -461,8 +461,7 @@ impl Core {
 
     /// Reads both copies of table block `index` and keeps the one in force.
     fn load_table(&self, index: u64) -> Result<Table> {
-        let mut both = KVec::with_capacity(2 * BLOCK_SIZE, GFP_KERNEL)?;
-        both.resize(2 * BLOCK_SIZE, 0, GFP_KERNEL)?;
+        let mut both = bytes::zeroed(2 * BLOCK_SIZE, GFP_KERNEL)?;
         self.array
             .read(self.layout.table_block_location(index) * SECTORS, &mut both)?;
         let committed = self.state.lock().cp_gen;
@@ -479,7 +478,7 @@ impl Core {
             return Err(EIO);
         };
         let mut data = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
-        data.extend_from_slice(if current == 0 { a } else { b }, GFP_KERNEL)?;
+        bytes::extend(&mut data, if current == 0 { a } else { b }, GFP_KERNEL)?;
         Ok(Table {
             data,
             current,
@@ -645,8 +644,7 @@ pub(crate) fn format(log: &CStr, array: &CStr, holder: *mut c_void) -> Result {
 
     // Both copies of every table block, empty, generation 0; 1 MiB a write.
     const RUN: u64 = 256;
-    let mut buf = KVec::with_capacity(RUN as usize * BLOCK_SIZE, GFP_KERNEL)?;
-    buf.resize(RUN as usize * BLOCK_SIZE, 0, GFP_KERNEL)?;
+    let mut buf = bytes::zeroed(RUN as usize * BLOCK_SIZE, GFP_KERNEL)?;
     let copies = 2 * layout.table_blocks;
     let mut done = 0u64;
     while done < copies {
@@ -657,7 +655,7 @@ pub(crate) fn format(log: &CStr, array: &CStr, holder: *mut c_void) -> Result {
         }
         buf.truncate(n as usize * BLOCK_SIZE);
         array_dev.write((1 + done) * SECTORS, &buf, false)?;
-        buf.resize(RUN as usize * BLOCK_SIZE, 0, GFP_KERNEL)?;
+        bytes::resize_zeroed(&mut buf, RUN as usize * BLOCK_SIZE, GFP_KERNEL)?;
         done += n;
     }
     array_dev.flush()?;
@@ -667,8 +665,8 @@ pub(crate) fn format(log: &CStr, array: &CStr, holder: *mut c_void) -> Result {
         cp_generation: 0,
     };
     let mut block = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
-    block.extend_from_slice(&sb.encode(), GFP_KERNEL)?;
-    block.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+    bytes::extend(&mut block, &sb.encode(), GFP_KERNEL)?;
+    bytes::resize_zeroed(&mut block, BLOCK_SIZE, GFP_KERNEL)?;
     array_dev.write(0, &block, true)?;
     array_dev.flush()?;
     Log::format(media, uuid, log_id)?;
@@ -701,7 +699,7 @@ impl Active {
             EINVAL
         })?;
         let mut block = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
-        block.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+        bytes::resize_zeroed(&mut block, BLOCK_SIZE, GFP_KERNEL)?;
         array_dev.read(0, &mut block)?;
         let mut line = [0u8; 64];
         line.copy_from_slice(block.get(..64).ok_or(EINVAL)?);

@@ -94,6 +94,8 @@ replay)
 		echo PERF-BEGIN
 		perf report -i /tmp/perf.data --stdio --no-children --sort comm -g none --percent-limit 1 2>/dev/null | grep -v '^[#]*$'
 		perf report -i /tmp/perf.data --stdio --no-children --sort comm,sym -g none --percent-limit 0.4 2>/dev/null | grep -v '^[#]*$'
+		echo "PERF: the enabling thread (MODIFY, then the CP), time in each function"
+		perf report -i /tmp/perf.data --stdio --no-children --comm sh --sort sym -g none --percent-limit 0.1 2>/dev/null | grep -v '^[#]*$'
 		echo "PERF: the enabling thread (MODIFY, then the CP), time in and under each function"
 		perf report -i /tmp/perf.data --stdio --children --comm sh --sort sym -g none --percent-limit 0.5 2>/dev/null | grep -v '^[#]*$'
 		echo PERF-END

@@ -113,9 +113,12 @@ replay)
 			printf "swarm %d: new %.0f-%.0f, %d loads %.0f-%.0f, modified %.0f-%.0f\n", s,
 				f[s, "NEW"], l[s, "NEW"], n[s], f[s, "LOADING"], l[s, "LOADED"],
 				f[s, "MODIFIED"], l[s, "MODIFIED"] }'
-	# The trace's start, for a timeline (the console is slow).
+	# The events of the first 400 messages, for a timeline (the console is
+	# slow; a swarm's NEW events alone can be 4096 lines).
 	echo "TRACE-BEGIN"
-	head -n 3000 /sys/kernel/debug/swarmlog/r/replay_trace
+	awk 'NR <= 2 { print; next }
+		!($3 in seen) { if (n >= 400) next; seen[$3] = 1; n++ }
+		{ print }' /sys/kernel/debug/swarmlog/r/replay_trace
 	echo "TRACE-END"
 	line="RESULT width=$width"
 	for k in messages swarms loads cache_hits suspended retransferred skipped peak_in_flight duration_us peak_bytes load_wait_us load_us; do

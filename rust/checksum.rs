@@ -78,9 +78,12 @@ fn slice8(mut crc: u32, data: &[u8]) -> u32 {
     };
     let mut words = data.chunks_exact(8);
     for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        let v = u64::from_le_bytes(b) ^ u64::from(crc);
+        // A cast of the 8-byte chunk, not a copy (`copy_from_slice` into an
+        // array was an out-of-line call per 8 bytes).
+        let Ok(b) = <&[u8; 8]>::try_from(w) else {
+            continue;
+        };
+        let v = u64::from_le_bytes(*b) ^ u64::from(crc);
         crc = at(t7, v, 0)
             ^ at(t6, v, 8)
             ^ at(t5, v, 16)

@@ -79,3 +79,19 @@ inroot() {
 		exec chroot "$r" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
 	' sh "$root" "$kdir" "$SWARMLOG_TOP" "$@"
 }
+
+# perf_tarball OUT: perf from the build root (Debian's linux-perf, installed
+# there on first use) and every library it loads, as a tar.gz to unpack at
+# the guest's / (scripts/profile-replay, scripts/profile-write).
+perf_tarball() {
+	"$SWARMLOG_TOP/scripts/buildroot" >/dev/null
+	local root libs
+	root=$(root_dir)
+	if [ ! -x "$root/usr/bin/perf" ]; then
+		log "installing linux-perf in the build root"
+		inroot sh -c 'apt-get update -q && apt-get install -y -q linux-perf' >/dev/null
+	fi
+	libs=$(inroot ldd /usr/bin/perf | grep -o '/[^ ]*' | sort -u)
+	# shellcheck disable=SC2086
+	tar -C "$root" -czhf "$1" usr/bin/perf $(sed 's,^/,,' <<<"$libs")
+}

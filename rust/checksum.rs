@@ -5,8 +5,8 @@
 //! Where the kernel's `crc32c()` is architecture-optimised (the CPU has a
 //! CRC-32C instruction, `crc32_optimizations()` says so), it does the work.
 //! Elsewhere the kernel falls back to one table lookup per byte; this file
-//! then uses slicing-by-8 (eight lookups in eight tables per 8 bytes, the
-//! generic code the kernel had before 6.15), about 3.4 times faster per
+//! then uses slicing-by-8 (eight lookups in eight tables per 8 bytes, as
+//! the kernel's generic code once did), about 3.4 times faster per
 //! 4 KiB in the benchmark VM (`scripts/tcg-costs/run`: 7.2 against 24.2 us
 //! under TCG with QEMU's qemu64 CPU). Both give the same checksum; a test
 //! holds them to it.

@@ -160,27 +160,49 @@ impl Cache {
         let mut s = sector;
         let end = sector.checked_add(nr_sectors).ok_or(EINVAL)?;
         while s < end {
-            let block = s / SECTORS;
-            let first = (s % SECTORS) as usize;
-            let n = ((SECTORS - s % SECTORS).min(end - s)) as usize;
-            let b = self.dirty_block(block, flags)?;
-            let dst = b
-                .data
-                .get_mut(first * 512..(first + n) * 512)
-                .ok_or(EINVAL)?;
-            match data {
-                Some(d) => {
-                    let off = ((s - sector) * 512) as usize;
-                    dst.copy_from_slice(d.get(off..off + n * 512).ok_or(EINVAL)?);
+            let n = (SECTORS - s % SECTORS).min(end - s);
+            let off = ((s - sector) * 512) as usize;
+            self.apply_in_block(s, n, flags, |dst| {
+                match data {
+                    Some(d) => dst.copy_from_slice(d.get(off..off + dst.len()).ok_or(EINVAL)?),
+                    None => dst.fill(0),
                 }
-                None => dst.fill(0),
-            }
-            for i in first..first + n {
-                b.valid |= 1 << i;
-            }
-            b.crc0 = None;
-            s += n as u64;
+                Ok(())
+            })?;
+            s += n;
         }
+        Ok(())
+    }
+
+    /// Applies `nr_sectors` sectors at `sector`, all in one block, whose
+    /// new contents `fill` writes into the cached block: replay's MODIFY
+    /// reads a record from the pmem straight into its block so. If `fill`
+    /// fails, no sector of the block changes state.
+    pub(crate) fn apply_in_block<F>(
+        &mut self,
+        sector: u64,
+        nr_sectors: u64,
+        flags: kernel::alloc::Flags,
+        fill: F,
+    ) -> Result
+    where
+        F: FnOnce(&mut [u8]) -> Result,
+    {
+        let first = (sector % SECTORS) as usize;
+        let n = usize::try_from(nr_sectors).map_err(|_| EINVAL)?;
+        if n == 0 || first + n > SECTORS as usize {
+            return Err(EINVAL);
+        }
+        let b = self.dirty_block(sector / SECTORS, flags)?;
+        fill(
+            b.data
+                .get_mut(first * 512..(first + n) * 512)
+                .ok_or(EINVAL)?,
+        )?;
+        for i in first..first + n {
+            b.valid |= 1 << i;
+        }
+        b.crc0 = None;
         Ok(())
     }
 
@@ -271,6 +293,33 @@ mod tests {
             .get(1)
             .is_some_and(|b| b.is_full() && b.data.iter().all(|&x| x == 0)));
         assert!(c.apply(0, 2, Some(&[0; 512]), GFP_KERNEL).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn apply_in_block_fills_one_block() -> Result {
+        let mut a = Cache::new();
+        let mut b = Cache::new();
+        a.apply(9, 3, Some(&[5u8; 1536]), GFP_KERNEL)?;
+        b.apply_in_block(9, 3, GFP_KERNEL, |dst| {
+            dst.fill(5);
+            Ok(())
+        })?;
+        let (x, y) = (a.get(1).ok_or(EINVAL)?, b.get(1).ok_or(EINVAL)?);
+        assert_eq!((x.valid, &x.data[..]), (y.valid, &y.data[..]));
+        assert_eq!(y.valid, 0b0000_1110);
+        // Not within one block, or nothing: refused.
+        assert_eq!(b.apply_in_block(6, 4, GFP_KERNEL, |_| Ok(())), Err(EINVAL));
+        assert_eq!(b.apply_in_block(8, 0, GFP_KERNEL, |_| Ok(())), Err(EINVAL));
+        // A fill that fails leaves the block's sectors as they were.
+        assert_eq!(
+            b.apply_in_block(8, 8, GFP_KERNEL, |dst| {
+                dst.fill(9);
+                Err(EIO)
+            }),
+            Err(EIO)
+        );
+        assert_eq!(b.get(1).map(|c| c.valid), Some(0b0000_1110));
         Ok(())
     }
 

@@ -1101,12 +1101,23 @@ impl FileSystem for VolumeFs<'_> {
                 .cache
                 .apply(m.sector, nr, None, GFP_KERNEL);
         }
+        let data_at = m.offset + RECORD_HEADER_SIZE as u64;
+        if m.sector % SECTORS + nr <= SECTORS {
+            // One block (most records): read from the pmem straight into
+            // the cached block, not through a buffer.
+            let mut st = self.core.state.lock();
+            let log = &self.core.log;
+            st.cache
+                .apply_in_block(m.sector, nr, GFP_KERNEL, |dst| log.read(data_at, dst))?;
+            if let Some(c) = m.block_crc0 {
+                st.cache.set_block_crc0(m.sector / SECTORS, c);
+            }
+            return Ok(());
+        }
         let mut data = self.data.try_borrow_mut().map_err(|_| EBUSY)?;
         let len = (nr * 512) as usize;
         let buf = data.get_mut(..len).ok_or(EINVAL)?;
-        self.core
-            .log
-            .read(m.offset + RECORD_HEADER_SIZE as u64, buf)?;
+        self.core.log.read(data_at, buf)?;
         let mut st = self.core.state.lock();
         st.cache.apply(m.sector, nr, Some(buf), GFP_KERNEL)?;
         if let Some(c) = m.block_crc0 {

@@ -907,13 +907,15 @@ use crate::wq::OwnedQueue;
 /// Messages in a swarm: enough to keep `swarm_width` LOADs busy (most
 /// messages of a long log need no read, their blocks' tables being cached
 /// already, and at each swarm's end the LOADs in flight drain to none),
-/// bounded so memory does not grow with the log: 64 per LOAD slot, at least
-/// 1024, at most 4096. At width 64, swarms of 4096 replay bench-replay's
-/// log in 1352 ms against 1450 with swarms of 1024, now that the transfer
-/// starts a swarm's LOADs before it MODIFYs what needs none (before that
-/// they were 10 % slower: MODIFY runs held back the LOAD starts).
+/// bounded so memory does not grow with the log: 256 per LOAD slot, at
+/// least 1024, at most 16384 (about 4 MiB of messages; the initiator's
+/// first swarm is an eighth of that). At width 64, swarms of 4096 replayed
+/// bench-replay's log in 1352 ms against 1450 with swarms of 1024, once the
+/// transfer started a swarm's LOADs before it MODIFYs what needs none; with
+/// a short first swarm and joined LOADs, 16384 gave 1130-1160 ms against
+/// 1153-1202 with 4096 (fewer swarm ends, where the LOADs drain).
 fn swarm_size(width: usize) -> usize {
-    (64 * width).clamp(1024, 4096)
+    (256 * width).clamp(1024, 16384)
 }
 
 /// The memory a replay holds besides the cache: the swarm (and the two the

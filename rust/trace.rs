@@ -19,6 +19,7 @@
 //! its memory is bounded however long the log is.
 
 use core::fmt;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use kernel::{
     debugfs::{Dir, File},
     new_mutex,
@@ -54,6 +55,11 @@ struct Events {
 pub(crate) struct Trace {
     #[pin]
     inner: Mutex<Events>,
+    /// Set once [`MAX_EVENTS`] are kept: later events are only counted, in
+    /// `dropped_full`, without the lock (replay's MODIFY thread records
+    /// three or four events a message).
+    full: AtomicBool,
+    dropped_full: AtomicU64,
 }
 
 impl Trace {
@@ -66,6 +72,8 @@ impl Trace {
                 events: KVec::new(),
                 dropped: 0,
             }),
+            full: AtomicBool::new(false),
+            dropped_full: AtomicU64::new(0),
         }? Error)
     }
 
@@ -87,6 +95,8 @@ impl Trace {
         e.swarm = 0;
         e.events.clear();
         e.dropped = 0;
+        self.full.store(false, Relaxed);
+        self.dropped_full.store(0, Relaxed);
     }
 
     /// The events that follow belong to the next swarm.
@@ -96,6 +106,10 @@ impl Trace {
 
     /// Records that the message of record `seq` entered `state`.
     pub(crate) fn record(&self, seq: u64, state: State) {
+        if self.full.load(Relaxed) {
+            self.dropped_full.fetch_add(1, Relaxed);
+            return;
+        }
         let mut e = self.inner.lock();
         let t_ns = e.start.map_or(0, |s| s.elapsed().as_nanos().max(0) as u64);
         let ev = Event {
@@ -104,6 +118,9 @@ impl Trace {
             seq,
             state,
         };
+        if e.events.len() >= MAX_EVENTS {
+            self.full.store(true, Relaxed);
+        }
         if e.events.len() >= MAX_EVENTS || e.events.push(ev, GFP_KERNEL).is_err() {
             e.dropped += 1;
         }
@@ -113,7 +130,7 @@ impl Trace {
     #[cfg(CONFIG_KUNIT = "y")]
     fn counts(&self) -> (usize, u64) {
         let e = self.inner.lock();
-        (e.events.len(), e.dropped)
+        (e.events.len(), e.dropped + self.dropped_full.load(Relaxed))
     }
 
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -122,7 +139,7 @@ impl Trace {
             f,
             "# swarmlog replay trace: {} events, {} dropped",
             e.events.len(),
-            e.dropped
+            e.dropped + self.dropped_full.load(Relaxed)
         )?;
         writeln!(f, "# time_ns swarm seq state")?;
         for ev in e.events.iter() {
@@ -153,6 +170,9 @@ mod tests {
         }
         t.start();
         assert_eq!(t.counts(), (0, 0));
+        // Full no more: it keeps events again.
+        t.record(1, State::New);
+        assert_eq!(t.counts(), (1, 0));
         Ok(())
     }
 }

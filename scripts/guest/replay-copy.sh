@@ -98,6 +98,25 @@ replay)
 		perf report -i /tmp/perf.data --stdio --no-children --comm sh --sort sym -g none --percent-limit 0.1 2>/dev/null | grep -v '^[#]*$'
 		echo "PERF: the enabling thread (MODIFY, then the CP), time in and under each function"
 		perf report -i /tmp/perf.data --stdio --children --comm sh --sort sym -g none --percent-limit 0.5 2>/dev/null | grep -v '^[#]*$'
+		# The replay thread alone (samples with replay() on their stack, the
+		# CPs excluded): ms in each function, and in and under each.
+		perf script -i /tmp/perf.data -F comm,ip,sym 2>/dev/null | awk -v hz=2000 '
+			function flush() {
+				if (n > 0 && swarm && !cp) {
+					self[leaf]++; total++
+					for (s in seen) under[s]++
+				}
+				n = 0; swarm = 0; cp = 0; delete seen
+			}
+			!/^\t/ { flush(); next }
+			NF >= 2 { s = $2; sub(/\+0x.*/, "", s); gsub(/_R[A-Za-z0-9_]*8swarmlog/, "swarmlog::", s)
+				if (n == 0) leaf = s
+				n++; seen[s] = 1; if (s ~ /6replay6replay/) swarm = 1; if (s ~ /checkpoint/) cp = 1 }
+			END { flush()
+				printf "replay thread: %d ms on CPU\n", total * 1000 / hz
+				for (s in self) if (self[s] * 1000 / hz >= 3) printf "  self %6d ms  %s\n", self[s] * 1000 / hz, s
+				for (s in under) if (under[s] * 1000 / hz >= 5) printf "  total %5d ms  %s\n", under[s] * 1000 / hz, s }' |
+			sort -k3 -rn -s
 		echo PERF-END
 	fi
 	events=$(sed -n 's/^# swarmlog replay trace: \([0-9]*\) events.*/\1/p' /sys/kernel/debug/swarmlog/r/replay_trace)

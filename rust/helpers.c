@@ -148,6 +148,72 @@ void swl_batch_free(struct swl_batch *b)
 	kfree(b);
 }
 
+/*
+ * blockdev.rs: AsyncReads, reads whose end queues a work item. The batch
+ * counts them (as for writes), so that the reads' owner can wait for every
+ * one to have ended (and queued its item) before the queue goes. The
+ * item's work_struct, the buffer and the status stay valid until the item
+ * runs: the caller guarantees it.
+ */
+struct swl_queued_read {
+	struct swl_batch *batch;
+	struct workqueue_struct *wq;
+	struct work_struct *work;
+	int *status;
+};
+
+static void swl_queued_read_end(struct swl_queued_read *r, int err)
+{
+	struct swl_batch *b = r->batch;
+
+	/* The buffer is filled: the item may look at it once it sees this. */
+	smp_store_release(r->status, err);
+	queue_work(r->wq, r->work);
+	kfree(r);
+	if (atomic_dec_and_test(&b->pending))
+		complete(&b->done);
+}
+
+static void swl_queued_read_end_io(struct bio *bio)
+{
+	struct swl_queued_read *r = bio->bi_private;
+	int err = blk_status_to_errno(bio->bi_status);
+
+	bio_put(bio);
+	swl_queued_read_end(r, err);
+}
+
+/* Always queues the item: at once, with the error, if the read cannot start. */
+int swl_read_then_queue(struct swl_batch *b, struct block_device *bdev, u64 sector, void *buf,
+			unsigned int len, struct workqueue_struct *wq, struct work_struct *work,
+			int *status)
+{
+	struct swl_queued_read *r = kmalloc(sizeof(*r), GFP_NOIO);
+	struct bio *bio;
+
+	if (!r) {
+		smp_store_release(status, -ENOMEM);
+		queue_work(wq, work);
+		return -ENOMEM;
+	}
+	r->batch = b;
+	r->wq = wq;
+	r->work = work;
+	r->status = status;
+	atomic_inc(&b->pending);
+	bio = swl_buf_bio(bdev, sector, buf, len, REQ_OP_READ);
+	if (IS_ERR(bio)) {
+		int err = PTR_ERR(bio);
+
+		swl_queued_read_end(r, err);
+		return err;
+	}
+	bio->bi_private = r;
+	bio->bi_end_io = swl_queued_read_end_io;
+	submit_bio(bio);
+	return 0;
+}
+
 int swl_bdev_flush(struct block_device *bdev)
 {
 	return blkdev_issue_flush(bdev);

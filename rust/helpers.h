@@ -14,6 +14,8 @@ struct block_device;
 struct dax_device;
 struct file;
 struct gendisk;
+struct work_struct;
+struct workqueue_struct;
 
 struct file *swl_bdev_open(const char *path, void *holder);
 u64 swl_bdev_nr_sectors(struct block_device *bdev);
@@ -27,6 +29,9 @@ int swl_batch_write(struct swl_batch *b, struct block_device *bdev, u64 sector, 
 		    unsigned int len);
 int swl_batch_wait(struct swl_batch *b);
 void swl_batch_free(struct swl_batch *b);
+int swl_read_then_queue(struct swl_batch *b, struct block_device *bdev, u64 sector, void *buf,
+			unsigned int len, struct workqueue_struct *wq, struct work_struct *work,
+			int *status);
 struct dax_device *swl_dax_get(struct block_device *bdev, u64 *start_off, void *holder);
 void swl_dax_put(struct dax_device *dax, void *holder);
 long swl_dax_map(struct dax_device *dax, u64 pgoff, long nr_pages, void **kaddr);

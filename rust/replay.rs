@@ -909,9 +909,11 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
     new_condvar, new_mutex, new_work,
     sync::{Arc, CondVar, Mutex},
-    time::{Instant, Monotonic},
+    time::{Delta, Instant, Monotonic},
     workqueue::{Work, WorkItem},
 };
+
+use crate::blockdev::{AsyncReads, ReadItem, ReadSlot};
 
 use crate::bytes;
 use crate::format::{Found, ScanEnd, MAX_RECORD_DATA, RECORD_HEADER_SIZE};
@@ -1020,17 +1022,75 @@ impl WorkItem for LoadWork {
         let _noio = NoIo::new();
         let started = Instant::<Monotonic>::now();
         let res = this.core.load(&this.msg);
-        let nanos = |d: kernel::time::Delta| d.as_nanos().max(0) as u64;
-        let queued = nanos(started - this.queued);
-        this.done.queued_ns.fetch_add(queued, Relaxed);
         this.done
-            .run_ns
-            .fetch_add(nanos(started.elapsed()), Relaxed);
-        let mut list = this.done.list.lock();
+            .finish(this.idx, res, started - this.queued, started.elapsed());
+    }
+}
+
+impl Completions {
+    /// LOAD `idx` ended with `res`, having waited `queued` for a worker and
+    /// run `ran`.
+    fn finish(&self, idx: usize, res: Result, queued: Delta, ran: Delta) {
+        let nanos = |d: Delta| d.as_nanos().max(0) as u64;
+        self.queued_ns.fetch_add(nanos(queued), Relaxed);
+        self.run_ns.fetch_add(nanos(ran), Relaxed);
+        let mut list = self.list.lock();
         // Capacity for every message of the swarm was reserved up front.
-        if list.push((this.idx, res), GFP_ATOMIC).is_ok() {
-            this.done.arrived.notify_all();
+        if list.push((idx, res), GFP_ATOMIC).is_ok() {
+            self.arrived.notify_all();
         }
+    }
+}
+
+/// A LOAD whose one read is a table block (most LOADs): the transfer
+/// starts its read at once, without a worker, and the read's end queues
+/// this item on the LOAD queue, which picks the copy in force and caches
+/// it. So a LOAD holds no worker while its read is in flight, and no
+/// worker has to wake up to start it.
+#[pin_data]
+struct TableRead {
+    core: Arc<Core>,
+    done: Arc<Completions>,
+    idx: usize,
+    msg: Message,
+    /// The table block read.
+    table: u64,
+    /// Where its read lands.
+    target: ReadSlot,
+    started: Instant<Monotonic>,
+    #[pin]
+    work: Work<TableRead>,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Self> for TableRead { self.work }
+}
+
+impl ReadItem for TableRead {
+    fn slot(&self) -> &ReadSlot {
+        &self.target
+    }
+}
+
+impl WorkItem for TableRead {
+    type Pointer = Arc<TableRead>;
+
+    fn run(this: Arc<TableRead>) {
+        let _noio = NoIo::new();
+        let res = match this.target.take() {
+            Some(Ok(mut both)) => this
+                .core
+                .table_from(this.table, &mut both)
+                .and_then(|t| this.core.cache_table(this.table, t))
+                .map(|_| ()),
+            Some(Err(e)) => Err(e),
+            None => Err(EIO),
+        };
+        // Anything else the LOAD needs (nothing, unless the cache changed).
+        let res = res.and_then(|()| this.core.load(&this.msg));
+        let waited = Delta::ZERO;
+        this.done
+            .finish(this.idx, res, waited, this.started.elapsed());
     }
 }
 
@@ -1361,6 +1421,8 @@ struct VolumeFs<'a> {
     trace: &'a Trace,
     core: &'a Arc<Core>,
     queue: &'a OwnedQueue,
+    /// Table block reads that end on `queue`.
+    reads: &'a AsyncReads<'a>,
     done: Arc<Completions>,
     /// The LOADs in flight that read table blocks, and who joined them.
     in_flight: core::cell::RefCell<InFlight>,
@@ -1386,6 +1448,25 @@ impl VolumeFs<'_> {
             GFP_KERNEL,
         )?;
         self.queue.enqueue(work).map_err(|_| EBUSY)
+    }
+
+    /// Starts message `idx`'s LOAD, a read of table block `table` only.
+    fn read_table(&self, idx: usize, m: &Message, table: u64) -> Result {
+        let target = ReadSlot::new(2 * BLOCK_SIZE)?;
+        let item = Arc::pin_init(
+            pin_init!(TableRead {
+                core: self.core.clone(),
+                done: self.done.clone(),
+                idx,
+                msg: *m,
+                table,
+                target,
+                started: Instant::now(),
+                work <- new_work!("swarmlog::table_read"),
+            }),
+            GFP_KERNEL,
+        )?;
+        self.reads.read(self.core.table_sector(table), item)
     }
 }
 
@@ -1414,7 +1495,10 @@ impl FileSystem for VolumeFs<'_> {
                 }
             }
         }
-        self.enqueue(idx, m)?;
+        match (needs.partial, needs.tables.first()) {
+            (false, Some(&t)) if needs.tables.len() == 1 => self.read_table(idx, m, t)?,
+            _ => self.enqueue(idx, m)?,
+        }
         // Not registered (no allocation then), it is only not joined.
         let _ = in_flight.issued(idx, needs.tables);
         Ok(Start::Issued)
@@ -1559,10 +1643,12 @@ pub(crate) fn replay(
     bytes::resize_zeroed(&mut data, MAX_RECORD_DATA as usize, GFP_KERNEL)
         .map_err(|_| Stop::Error(ENOMEM))?;
     let timing = done.clone();
+    let reads = AsyncReads::new(&core.array, &queue).map_err(Stop::Error)?;
     let fs = VolumeFs {
         trace: p.trace,
         core,
         queue: &queue,
+        reads: &reads,
         done,
         in_flight: core::cell::RefCell::new(InFlight::new()),
         ready: core::cell::RefCell::new(KVec::new()),
@@ -1714,6 +1800,8 @@ pub(crate) fn replay(
     };
     initiator.stop();
     drop(scan_queue);
+    // Every read ended (and queued its item) before the queue goes.
+    drop(reads);
     drop(queue);
     {
         let mut r = report.borrow_mut();

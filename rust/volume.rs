@@ -449,21 +449,43 @@ impl Core {
         }
         let table = self.load_table(index)?;
         let entry = read_entry(&table.data, slot);
-        let mut st = self.state.lock();
-        if st.tables.get(&index).is_none() {
-            st.tables.try_create_and_insert(index, table, GFP_KERNEL)?;
+        if self.cache_table(index, table)? {
             Ok(entry)
         } else {
-            drop(st);
             self.entry(block)
         }
+    }
+
+    /// Keeps `table`, table block `index` as read from the array, unless
+    /// one is cached already (which is then in force: `false`).
+    pub(crate) fn cache_table(&self, index: u64, table: Table) -> Result<bool> {
+        let mut st = self.state.lock();
+        if st.tables.get(&index).is_some() {
+            return Ok(false);
+        }
+        st.tables.try_create_and_insert(index, table, GFP_KERNEL)?;
+        Ok(true)
+    }
+
+    /// The first sector of table block `index`'s two copies on the array
+    /// (`2 * BLOCK_SIZE` bytes).
+    pub(crate) fn table_sector(&self, index: u64) -> u64 {
+        self.layout.table_block_location(index) * SECTORS
     }
 
     /// Reads both copies of table block `index` and keeps the one in force.
     fn load_table(&self, index: u64) -> Result<Table> {
         let mut both = bytes::zeroed(2 * BLOCK_SIZE, GFP_KERNEL)?;
-        self.array
-            .read(self.layout.table_block_location(index) * SECTORS, &mut both)?;
+        self.array.read(self.table_sector(index), &mut both)?;
+        self.table_from(index, &mut both)
+    }
+
+    /// The copy in force of table block `index`, of its two copies `both`
+    /// as read from the array; `EIO` if both are corrupt.
+    pub(crate) fn table_from(&self, index: u64, both: &mut [u8]) -> Result<Table> {
+        if both.len() != 2 * BLOCK_SIZE {
+            return Err(EINVAL);
+        }
         let committed = self.state.lock().cp_gen;
         let (a, b) = both.split_at_mut(BLOCK_SIZE);
         let (ta, tb) = (TableBlock(a), TableBlock(b));

@@ -8,8 +8,9 @@
 #   replay-copy.sh replay LEVEL DELAY_MS WIDTH SUM
 #       enable with swarm_width WIDTH (the replay); print a RESULT line;
 #       with SUM 1, disable and print the MD5 of the array's data area
-#   replay-copy.sh limit LEVEL DELAY_MS IOS
-#       the physical limit: fio random reads of IOS distinct 8 KiB blocks
+#   replay-copy.sh limit LEVEL DELAY_MS IOS DEPTH...
+#       the physical limit at each iodepth DEPTH (one LIMIT line each):
+#       fio random reads of IOS distinct 8 KiB blocks
 #       (a LOAD reads both copies of a table block: 8 KiB) at iodepth 64
 . /guest/lib.sh
 set -e
@@ -156,15 +157,18 @@ replay)
 	;;
 limit)
 	ios=$4
+	shift 4
 	# shellcheck disable=SC2086
 	assemble_array $members
 	cpu_snapshot > /tmp/cpu0
-	fio --name=limit --filename=/dev/md0 --rw=randread --bs=8k --direct=1 --ioengine=libaio \
-		--iodepth=64 --number_ios="$ios" --randseed=11 --output-format=terse \
-		--terse-version=3 > /tmp/fio || fail "fio"
+	for depth in "$@"; do
+		fio --name=limit --filename=/dev/md0 --rw=randread --bs=8k --direct=1 --ioengine=libaio \
+			--iodepth="$depth" --number_ios="$ios" --randseed=11 --output-format=terse \
+			--terse-version=3 > /tmp/fio || fail "fio"
+		echo "LIMIT depth=$depth ios=$(awk -F';' '{ print $6 / 8 }' /tmp/fio) ms=$(awk -F';' '{ print $9 }' /tmp/fio)"
+	done
 	cpu_snapshot > /tmp/cpu1
 	cpu_top
-	echo "LIMIT ios=$(awk -F';' '{ print $6 / 8 }' /tmp/fio) ms=$(awk -F';' '{ print $9 }' /tmp/fio)"
 	;;
 *)
 	fail "usage: replay-copy.sh write|replay|limit ..."

@@ -141,6 +141,13 @@ pub(crate) trait FileSystem {
     fn skipped(&self, m: &Message, err: Error);
     /// Reports a transition, for the trace.
     fn transition(&self, _m: &Message, _to: State) {}
+    /// Reports that the initiator delivered `msgs` (each is NEW), for the
+    /// trace.
+    fn delivered(&self, msgs: &[Message]) {
+        for m in msgs {
+            self.transition(m, State::New);
+        }
+    }
 }
 
 /// Counters of a replay.
@@ -413,9 +420,7 @@ pub(crate) fn run_swarm<F: FileSystem>(
     c.messages += n as u64;
     prerequisites(msgs)?;
     // The initiator delivers the swarm: every message is NEW.
-    for m in msgs.iter() {
-        fs.transition(m, State::New);
-    }
+    fs.delivered(msgs);
     let mut queue = KVec::with_capacity(n, GFP_KERNEL)?;
     for i in (0..n).rev() {
         queue.push(i, GFP_KERNEL)?;
@@ -1593,6 +1598,11 @@ impl FileSystem for VolumeFs<'_> {
 
     fn transition(&self, m: &Message, to: State) {
         self.trace.record(m.seq, to);
+    }
+
+    fn delivered(&self, msgs: &[Message]) {
+        self.trace
+            .record_all(msgs.iter().map(|m| m.seq), State::New);
     }
 }
 

@@ -946,12 +946,13 @@ fn swarm_size(width: usize) -> usize {
 /// The memory a replay holds besides the cache: the swarm (and the two the
 /// initiator has ahead), its queues and waiter lists, the completion list,
 /// two record buffers (the initiator's and MODIFY's), and a LOAD (work item
-/// and block buffer) per slot of `width`.
+/// and the buffer of a table block's two copies) per slot of `width`.
 fn working_set(size: usize, width: usize) -> usize {
     use core::mem::size_of;
+    let load = size_of::<LoadWork>().max(size_of::<TableRead>()) + 2 * BLOCK_SIZE;
     size * (3 * size_of::<Message>() + 3 * size_of::<usize>() + size_of::<(usize, Result)>())
         + 2 * MAX_RECORD_DATA as usize
-        + width * (size_of::<LoadWork>() + BLOCK_SIZE)
+        + width * load
 }
 
 /// The last replay, for `status`.

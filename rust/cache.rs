@@ -206,6 +206,35 @@ impl Cache {
         Ok(())
     }
 
+    /// Makes dirty `block` the whole block `data` (a write of exactly the
+    /// block; replay's MODIFY puts in a block prepared ahead), `crc0` its
+    /// `crc32c(0, data)` if known. `EINVAL` if `data` is not a block.
+    pub(crate) fn put_whole(
+        &mut self,
+        block: u64,
+        data: KVec<u8>,
+        crc0: Option<u32>,
+        flags: kernel::alloc::Flags,
+    ) -> Result {
+        if data.len() != BLOCK_SIZE {
+            return Err(EINVAL);
+        }
+        if let Some(b) = self.dirty.get_mut(&block) {
+            b.data = data;
+            b.valid = ALL_VALID;
+            b.crc0 = crc0;
+            return Ok(());
+        }
+        let b = Block {
+            data,
+            valid: ALL_VALID,
+            crc0,
+        };
+        self.dirty.try_create_and_insert(block, b, flags)?;
+        self.blocks += 1;
+        Ok(())
+    }
+
     /// Records `crc0`, `crc32c(0, data)` of dirty `block`'s whole contents as
     /// just applied: by the write path for a piece of a write that is a
     /// whole block, by replay's MODIFY for a one-block record (whose
@@ -320,6 +349,46 @@ mod tests {
             Err(EIO)
         );
         assert_eq!(b.get(1).map(|c| c.valid), Some(0b0000_1110));
+        Ok(())
+    }
+
+    #[test]
+    fn put_whole_is_a_whole_block_write() -> Result {
+        let mut a = Cache::new();
+        let mut b = Cache::new();
+        // Over a block written in part, and a new one.
+        a.apply(9, 2, Some(&[1u8; 1024]), GFP_KERNEL)?;
+        b.apply(9, 2, Some(&[1u8; 1024]), GFP_KERNEL)?;
+        a.apply(8, 8, Some(&[6u8; 4096]), GFP_KERNEL)?;
+        a.set_block_crc0(1, 77);
+        a.apply(24, 8, Some(&[7u8; 4096]), GFP_KERNEL)?;
+        b.put_whole(
+            1,
+            bytes::zeroed(4096, GFP_KERNEL).map(|mut v| {
+                v.fill(6);
+                v
+            })?,
+            Some(77),
+            GFP_KERNEL,
+        )?;
+        b.put_whole(
+            3,
+            bytes::zeroed(4096, GFP_KERNEL).map(|mut v| {
+                v.fill(7);
+                v
+            })?,
+            None,
+            GFP_KERNEL,
+        )?;
+        for blk in [1, 3] {
+            let (x, y) = (a.get(blk).ok_or(EINVAL)?, b.get(blk).ok_or(EINVAL)?);
+            assert_eq!(
+                (x.valid, x.crc0, &x.data[..]),
+                (y.valid, y.crc0, &y.data[..])
+            );
+        }
+        assert_eq!(a.blocks(), b.blocks());
+        assert_eq!(b.put_whole(4, KVec::new(), None, GFP_KERNEL), Err(EINVAL));
         Ok(())
     }
 

@@ -132,24 +132,7 @@ impl Trace {
 
     /// Records that the message of record `seq` entered `state`.
     pub(crate) fn record(&self, seq: u64, state: State) {
-        if self.full.load(Relaxed) {
-            self.dropped_full.fetch_add(1, Relaxed);
-            return;
-        }
-        let mut e = self.inner.lock();
-        let t_ns = e.start.map_or(0, |s| s.elapsed().as_nanos().max(0) as u64);
-        let ev = Event {
-            t_ns,
-            swarm: e.swarm,
-            seq,
-            state,
-        };
-        if e.events.len() >= MAX_EVENTS {
-            self.full.store(true, Relaxed);
-        }
-        if e.events.len() >= MAX_EVENTS || e.events.push(ev, GFP_KERNEL).is_err() {
-            e.dropped += 1;
-        }
+        self.record_all(core::iter::once(seq), state);
     }
 
     /// Number of events kept and dropped.

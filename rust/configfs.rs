@@ -308,6 +308,8 @@ impl AttributeOperations<3> for Volume {
             ("unverified", r.unverified),
             ("load_wait_us", r.load_wait_us),
             ("load_us", r.load_run_us),
+            ("modify_slept_us", r.modify_slept_us),
+            ("tail_us", r.tail_us),
             ("duration_us", r.duration_us),
             ("peak_bytes", r.peak_bytes),
         ] {

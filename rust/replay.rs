@@ -134,9 +134,7 @@ pub(crate) trait FileSystem {
     /// the array is unavailable.
     fn start_load(&self, idx: usize, m: &Message) -> Result<Start>;
     /// Waits for one LOAD (issued or joined) to complete: `(idx, result)`.
-    /// `ahead`: the messages from the next to MODIFY on, which the file
-    /// system may prepare while it waits.
-    fn wait_load(&self, ahead: &[Message]) -> (usize, Result);
+    fn wait_load(&self) -> (usize, Result);
     /// Applies message `m` (the MODIFY phase).
     fn modify(&self, m: &Message) -> Result;
     /// Reports a skipped message.
@@ -243,18 +241,20 @@ const NONE: usize = usize::MAX;
 ///
 /// # Invariants
 ///
-/// `waiter_head` and `waiter_next` have one slot per message; a message is
-/// on the waiter list of message `p` exactly while it is SUSPENDED with
-/// prerequisite `p`.
+/// `waiter_head` and `waiter_next` are empty until a message is first
+/// suspended, then have one slot per message; a message is on the waiter
+/// list of message `p` exactly while it is SUSPENDED with prerequisite `p`.
 struct Swarm<'a, F: FileSystem> {
     fs: &'a F,
     msgs: &'a mut [Message],
     width: usize,
     c: &'a mut Counters,
     fault: Fault,
-    /// The initiator's messages to transfer (and retransfer), popped from
-    /// the end.
-    queue: KVec<usize>,
+    /// The initiator's queue: the messages to retransfer, popped from the
+    /// end, then the messages from `next_new` on, in log order.
+    retransfer: KVec<usize>,
+    /// The first message not transferred yet.
+    next_new: usize,
     /// LOADs issued and not completed (at most `width`).
     in_flight: usize,
     /// Messages that joined a LOAD and have not completed.
@@ -307,12 +307,28 @@ impl<F: FileSystem> Swarm<'_, F> {
                     m.retransferred = true;
                 }
                 self.set(w, State::New);
-                self.queue.push(w, GFP_KERNEL)?;
+                self.retransfer.push(w, GFP_KERNEL)?;
                 w = next;
             }
             self.next_modify += 1;
         }
         Ok(())
+    }
+
+    /// The next message of the initiator's queue.
+    fn pop(&mut self) -> Option<usize> {
+        self.retransfer.pop().or_else(|| {
+            let i = self.next_new;
+            (i < self.msgs.len()).then(|| {
+                self.next_new += 1;
+                i
+            })
+        })
+    }
+
+    /// Whether the initiator's queue is empty.
+    fn queue_empty(&self) -> bool {
+        self.retransfer.is_empty() && self.next_new >= self.msgs.len()
     }
 
     /// `p`, if it is a message not yet done (MODIFIED or SKIPPED). A
@@ -329,7 +345,7 @@ impl<F: FileSystem> Swarm<'_, F> {
     /// Transfers messages and starts their LOADs, up to `width` in flight.
     fn transfer(&mut self) -> Result<Result<(), Panic>> {
         while self.in_flight < self.width {
-            let Some(i) = self.queue.pop() else {
+            let Some(i) = self.pop() else {
                 break;
             };
             let Some(m) = self.msgs.get(i).copied() else {
@@ -360,6 +376,11 @@ impl<F: FileSystem> Swarm<'_, F> {
                     }));
                 }
                 self.c.suspended += 1;
+                if self.waiter_head.is_empty() {
+                    let n = self.msgs.len();
+                    self.waiter_head.resize(n, NONE, GFP_KERNEL)?;
+                    self.waiter_next.resize(n, NONE, GFP_KERNEL)?;
+                }
                 let head = self.waiter_head.get_mut(p).ok_or(EINVAL)?;
                 let old = core::mem::replace(head, i);
                 *self.waiter_next.get_mut(i).ok_or(EINVAL)? = old;
@@ -423,26 +444,19 @@ pub(crate) fn run_swarm<F: FileSystem>(
     prerequisites(msgs)?;
     // The initiator delivers the swarm: every message is NEW.
     fs.delivered(msgs);
-    let mut queue = KVec::with_capacity(n, GFP_KERNEL)?;
-    for i in (0..n).rev() {
-        queue.push(i, GFP_KERNEL)?;
-    }
-    let mut waiter_head = KVec::new();
-    waiter_head.resize(n, NONE, GFP_KERNEL)?;
-    let mut waiter_next = KVec::new();
-    waiter_next.resize(n, NONE, GFP_KERNEL)?;
     let mut s = Swarm {
         fs,
         msgs,
         width: width.max(1),
         c,
         fault,
-        queue,
+        retransfer: KVec::new(),
+        next_new: 0,
         in_flight: 0,
         joined: 0,
         next_modify: 0,
-        waiter_head,
-        waiter_next,
+        waiter_head: KVec::new(),
+        waiter_next: KVec::new(),
     };
     loop {
         if let Err(p) = s.transfer()? {
@@ -453,8 +467,8 @@ pub(crate) fn run_swarm<F: FileSystem>(
             return Ok(Ok(()));
         }
         let waiting = s.in_flight + s.joined;
-        if waiting > 0 && (s.in_flight >= s.width || s.queue.is_empty()) {
-            let (i, res) = fs.wait_load(s.msgs.get(s.next_modify..).unwrap_or(&[]));
+        if waiting > 0 && (s.in_flight >= s.width || s.queue_empty()) {
+            let (i, res) = fs.wait_load();
             if s.msgs.get(i).is_some_and(|m| m.joined) {
                 s.joined = s.joined.saturating_sub(1);
             } else {
@@ -465,7 +479,7 @@ pub(crate) fn run_swarm<F: FileSystem>(
                 Err(e) => s.skip(i, e),
             }
         } else if waiting == 0
-            && s.queue.is_empty()
+            && s.queue_empty()
             && s.msgs.get(s.next_modify).is_some_and(|m| {
                 // The next to MODIFY neither is ready nor can become so.
                 !matches!(m.state, State::Loaded | State::Skipped)
@@ -548,7 +562,7 @@ mod tests {
             Ok(Start::Issued)
         }
 
-        fn wait_load(&self, _ahead: &[Message]) -> (usize, Result) {
+        fn wait_load(&self) -> (usize, Result) {
             let mut f = self.inner.borrow_mut();
             if let Some(idx) = f.ready.pop() {
                 return (idx, Ok(()));
@@ -917,6 +931,7 @@ use kernel::{
     new_condvar, new_mutex, new_work,
     sync::{Arc, CondVar, Mutex},
     time::{Delta, Instant, Monotonic},
+    types::ScopeGuard,
     workqueue::{Work, WorkItem},
 };
 
@@ -927,6 +942,7 @@ use crate::format::{Found, ScanEnd, MAX_RECORD_DATA, RECORD_HEADER_SIZE};
 use crate::log::Position;
 use crate::metadata::BLOCK_SIZE;
 use crate::noio::NoIo;
+use crate::prepare::{Preparer, PREPARE_MAX};
 use crate::trace::Trace;
 use crate::volume::Core;
 use crate::wq::OwnedQueue;
@@ -947,12 +963,16 @@ fn swarm_size(width: usize) -> usize {
 
 /// The memory a replay holds besides the cache: the swarm (and the two the
 /// initiator has ahead), its queues and waiter lists, the completion list,
-/// two record buffers (the initiator's and MODIFY's), and a LOAD (work item
-/// and the buffer of a table block's two copies) per slot of `width`.
+/// the preparer's list and blocks, two record buffers (the initiator's and
+/// MODIFY's), and a LOAD (work item and the buffer of a table block's two
+/// copies) per slot of `width`.
 fn working_set(size: usize, width: usize) -> usize {
     use core::mem::size_of;
     let load = size_of::<LoadWork>().max(size_of::<TableRead>()) + 2 * BLOCK_SIZE;
-    size * (3 * size_of::<Message>() + 3 * size_of::<usize>() + size_of::<(usize, Result)>())
+    size * (3 * size_of::<Message>()
+        + 3 * size_of::<usize>()
+        + size_of::<(usize, Result)>()
+        + 3 * size_of::<(u64, u64)>())
         + 2 * MAX_RECORD_DATA as usize
         + width * load
         + PREPARE_MAX * BLOCK_SIZE
@@ -972,6 +992,10 @@ pub(crate) struct Report {
     /// checks), in microseconds.
     pub(crate) load_wait_us: u64,
     pub(crate) load_run_us: u64,
+    /// Time the MODIFY thread slept waiting for LOADs, and from the last
+    /// LOAD's end to the replay's (microseconds).
+    pub(crate) modify_slept_us: u64,
+    pub(crate) tail_us: u64,
     pub(crate) panic: Option<Panic>,
     /// Sequence numbers of the first and last skipped messages.
     pub(crate) first_skipped: u64,
@@ -1106,6 +1130,8 @@ impl WorkItem for TableRead {
 /// A swarm the initiator scanned, for the MODIFY path.
 struct Scanned {
     msgs: KVec<Message>,
+    /// The records of one whole block, for the preparer.
+    whole: KVec<(u64, u64)>,
     /// Where the record after the swarm is; `None` for the last swarm.
     next: Option<Position>,
 }
@@ -1157,6 +1183,7 @@ impl Initiator {
     fn hand_over(
         &self,
         msgs: KVec<Message>,
+        whole: KVec<(u64, u64)>,
         next: Option<Position>,
         end: Option<Result<(ScanEnd, Option<u64>)>>,
     ) -> Result {
@@ -1169,7 +1196,7 @@ impl Initiator {
             return Err(ECANCELED);
         }
         if !msgs.is_empty() {
-            h.ready = Some(Scanned { msgs, next });
+            h.ready = Some(Scanned { msgs, whole, next });
         }
         if end.is_some() {
             h.end = end;
@@ -1182,10 +1209,11 @@ impl Initiator {
         let mut scratch = KVec::new();
         bytes::resize_zeroed(&mut scratch, MAX_RECORD_DATA as usize, GFP_KERNEL)?;
         let mut swarm = KVec::with_capacity(self.size, GFP_KERNEL)?;
+        let mut whole = KVec::new();
         // The first swarm is an eighth of the others, so that the first
         // LOADs start after a short scan (bench-replay, width 64: 5 ms for
         // 512 records against 42 ms for 4096) while the next is scanned.
-        let mut limit = (self.size / 8).max(1);
+        let mut limit = (self.size / 16).max(1);
         let end = self.core.log.scan(&self.from, &mut scratch, |f: &Found| {
             if swarm.len() >= limit {
                 limit = self.size;
@@ -1195,18 +1223,19 @@ impl Initiator {
                     offset: f.offset,
                     seq: f.header.seq,
                 };
-                self.hand_over(full, Some(next), None)?;
+                self.hand_over(full, core::mem::take(&mut whole), Some(next), None)?;
             }
             let h = f.header;
             let mut m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
             if h.op == Op::Write && h.sector % SECTORS == 0 && u64::from(h.nr_sectors) == SECTORS {
                 m.block_crc0 = Some(f.data_crc0);
+                whole.push((h.seq, f.offset), GFP_KERNEL)?;
             }
             swarm.push(m, GFP_KERNEL)?;
             Ok::<(), Error>(())
         })?;
         let behind = self.core.log.valid_record_after(&end, &mut scratch);
-        self.hand_over(swarm, None, Some(Ok((end, behind))))
+        self.hand_over(swarm, whole, None, Some(Ok((end, behind))))
     }
 }
 
@@ -1437,93 +1466,18 @@ struct VolumeFs<'a> {
     in_flight: core::cell::RefCell<InFlight>,
     /// Completions of joined messages, returned before any other.
     ready: core::cell::RefCell<KVec<(usize, Result)>>,
-    /// Blocks prepared ahead of MODIFY while it waits.
-    prepared: Prepared,
+    /// Blocks prepared ahead of MODIFY.
+    prep: &'a Preparer,
     /// Record data for MODIFY (which runs on one thread only).
     data: core::cell::RefCell<KVec<u8>>,
     report: &'a core::cell::RefCell<Report>,
-}
-
-/// Most blocks prepared ahead of MODIFY (2 MiB).
-const PREPARE_MAX: usize = 512;
-
-/// Blocks prepared ahead of MODIFY: the data of records of exactly one
-/// whole block, read from the pmem into a block buffer of their own by the
-/// MODIFY thread while it waits for a LOAD; MODIFY then puts the buffer in
-/// the cache instead of allocating a block and reading the record into it.
-/// At bench-replay's end the MODIFY thread, busy for its last 90 ms,
-/// spent two thirds of each MODIFY on that.
-struct Prepared {
-    /// Record sequence number -> its data.
-    blocks: core::cell::RefCell<RBTree<u64, KVec<u8>>>,
-    count: core::cell::Cell<usize>,
-    /// The highest sequence number looked at.
-    upto: core::cell::Cell<u64>,
-}
-
-impl Prepared {
-    fn new() -> Self {
-        Self {
-            blocks: core::cell::RefCell::new(RBTree::new()),
-            count: core::cell::Cell::new(0),
-            upto: core::cell::Cell::new(0),
-        }
-    }
-
-    /// The prepared data of message `m`, if any.
-    fn take(&self, m: &Message) -> Option<KVec<u8>> {
-        let data = self.blocks.try_borrow_mut().ok()?.remove(&m.seq)?;
-        self.count.set(self.count.get().saturating_sub(1));
-        Some(data)
-    }
-
-    fn clear(&self) {
-        if let Ok(mut b) = self.blocks.try_borrow_mut() {
-            *b = RBTree::new();
-            self.count.set(0);
-        }
-    }
+    /// Nanoseconds the MODIFY thread slept waiting for a LOAD.
+    slept_ns: core::cell::Cell<u64>,
+    /// When the MODIFY thread last took a LOAD's completion.
+    last_load: core::cell::Cell<Option<Instant<Monotonic>>>,
 }
 
 impl VolumeFs<'_> {
-    /// Prepares up to 8 of the messages `ahead` (in log order) that write
-    /// one whole block: whether it prepared any.
-    fn prepare(&self, ahead: &[Message]) -> bool {
-        let p = &self.prepared;
-        let Ok(mut blocks) = p.blocks.try_borrow_mut() else {
-            return false;
-        };
-        let upto = p.upto.get();
-        let start = ahead.partition_point(|m| m.seq <= upto);
-        let mut done = 0;
-        for m in ahead.get(start..).unwrap_or(&[]) {
-            if p.count.get() >= PREPARE_MAX || done >= 8 {
-                break;
-            }
-            p.upto.set(m.seq);
-            if m.op != Op::Write || m.block_crc0.is_none() {
-                continue;
-            }
-            let Ok(mut data) = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL) else {
-                break;
-            };
-            let at = m.offset + RECORD_HEADER_SIZE as u64;
-            if self.core.log.read(at, &mut data).is_err() {
-                // MODIFY reads it again, and reports what fails.
-                continue;
-            }
-            if blocks
-                .try_create_and_insert(m.seq, data, GFP_KERNEL)
-                .is_err()
-            {
-                break;
-            }
-            p.count.set(p.count.get() + 1);
-            done += 1;
-        }
-        done > 0
-    }
-
     /// Queues message `idx`'s LOAD on the LOAD workqueue.
     fn enqueue(&self, idx: usize, m: &Message) -> Result {
         let work = Arc::pin_init(
@@ -1594,7 +1548,7 @@ impl FileSystem for VolumeFs<'_> {
         Ok(Start::Issued)
     }
 
-    fn wait_load(&self, ahead: &[Message]) -> (usize, Result) {
+    fn wait_load(&self) -> (usize, Result) {
         if let Some(r) = self.ready.try_borrow_mut().ok().and_then(|mut r| r.pop()) {
             return r;
         }
@@ -1602,19 +1556,25 @@ impl FileSystem for VolumeFs<'_> {
             if let Some(r) = self.done.list.lock().pop() {
                 break r;
             }
-            // Nothing yet: prepare what MODIFY will need, a little at a
-            // time, then look again.
-            if self.prepare(ahead) {
+            // Nothing yet: prepare a block MODIFY will need, then look
+            // again.
+            if self.prep.prepare_one() {
                 continue;
             }
+            let slept = Instant::<Monotonic>::now();
             let mut list = self.done.list.lock();
             while list.is_empty() {
                 self.done.arrived.wait(&mut list);
             }
-            if let Some(r) = list.pop() {
+            let r = list.pop();
+            drop(list);
+            let ns = slept.elapsed().as_nanos().max(0) as u64;
+            self.slept_ns.set(self.slept_ns.get() + ns);
+            if let Some(r) = r {
                 break r;
             }
         };
+        self.last_load.set(Some(Instant::now()));
         let (Ok(mut in_flight), Ok(mut ready)) =
             (self.in_flight.try_borrow_mut(), self.ready.try_borrow_mut())
         else {
@@ -1638,7 +1598,7 @@ impl FileSystem for VolumeFs<'_> {
 
     fn modify(&self, m: &Message) -> Result {
         let nr = u64::from(m.nr_sectors);
-        if let Some(data) = self.prepared.take(m) {
+        if let Some(data) = self.prep.take(m) {
             return self.core.state.lock().cache.put_whole(
                 m.sector / SECTORS,
                 data,
@@ -1702,8 +1662,6 @@ impl FileSystem for VolumeFs<'_> {
     }
 
     fn delivered(&self, msgs: &[Message]) {
-        // What was prepared for the swarm before is of no use any more.
-        self.prepared.clear();
         self.trace
             .record_all(msgs.iter().map(|m| m.seq), State::New);
     }
@@ -1757,6 +1715,15 @@ pub(crate) fn replay(
         .map_err(|_| Stop::Error(ENOMEM))?;
     let timing = done.clone();
     let reads = AsyncReads::new(&core.array, &queue).map_err(Stop::Error)?;
+    // The preparer's thread runs beside the MODIFY path (this thread).
+    // Whatever way this function ends, it is told to stop before its queue
+    // is dropped, which waits for it.
+    let prep = Preparer::new(core).map_err(Stop::Error)?;
+    let prep_queue = OwnedQueue::new_io(c"swarmlog-prep", 1).map_err(Stop::Error)?;
+    let _stop_prep = ScopeGuard::new_with_data(prep.clone(), |p| p.stop());
+    prep_queue
+        .enqueue(prep.clone())
+        .map_err(|_| Stop::Error(EBUSY))?;
     let fs = VolumeFs {
         trace: p.trace,
         core,
@@ -1764,10 +1731,12 @@ pub(crate) fn replay(
         reads: &reads,
         done,
         in_flight: core::cell::RefCell::new(InFlight::new()),
-        prepared: Prepared::new(),
+        prep: &prep,
         ready: core::cell::RefCell::new(KVec::new()),
         data: core::cell::RefCell::new(data),
         report,
+        slept_ns: core::cell::Cell::new(0),
+        last_load: core::cell::Cell::new(None),
     };
     let mut counters = Counters::default();
     let mut stop: Option<Stop> = None;
@@ -1889,6 +1858,7 @@ pub(crate) fn replay(
                 scanned.msgs.first().map_or(0, |m| m.seq)
             );
         }
+        prep.new_swarm(core::mem::take(&mut scanned.whole));
         if let Err(s) = run(&mut scanned.msgs, scanned.next, &mut counters) {
             stop = Some(s);
             initiator.stop();
@@ -1912,6 +1882,7 @@ pub(crate) fn replay(
         Ok(end) => Some(end),
         Err(()) => None,
     };
+    let (slept_ns, last_load) = (fs.slept_ns.get(), fs.last_load.get());
     initiator.stop();
     drop(scan_queue);
     // Every read ended (and queued its item) before the queue goes.
@@ -1927,6 +1898,8 @@ pub(crate) fn replay(
         let per_load = |ns: &AtomicU64| ns.load(Relaxed) / 1000 / counters.loads.max(1);
         r.load_wait_us = per_load(&timing.queued_ns);
         r.load_run_us = per_load(&timing.run_ns);
+        r.modify_slept_us = slept_ns / 1000;
+        r.tail_us = last_load.map_or(0, |t| t.elapsed().as_micros_ceil().max(0) as u64);
         if let Some(Stop::Panic(p)) = &stop {
             r.panic = Some(*p);
         }

@@ -23,6 +23,7 @@ mod noio;
 #[cfg(CONFIG_KUNIT = "y")]
 mod persist;
 mod pmem;
+mod prepare;
 mod replay;
 mod sys;
 mod trace;

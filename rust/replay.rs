@@ -952,7 +952,7 @@ use crate::wq::OwnedQueue;
 /// already, and at each swarm's end the LOADs in flight drain to none),
 /// bounded so memory does not grow with the log: 256 per LOAD slot, at
 /// least 1024, at most 16384 (about 4 MiB of messages; the initiator's
-/// first swarm is an eighth of that). At width 64, swarms of 4096 replayed
+/// first swarm is a sixteenth of that). At width 64, swarms of 4096 replayed
 /// bench-replay's log in 1352 ms against 1450 with swarms of 1024, once the
 /// transfer started a swarm's LOADs before it MODIFYs what needs none; with
 /// a short first swarm and joined LOADs, 16384 gave 1130-1160 ms against
@@ -1210,9 +1210,10 @@ impl Initiator {
         bytes::resize_zeroed(&mut scratch, MAX_RECORD_DATA as usize, GFP_KERNEL)?;
         let mut swarm = KVec::with_capacity(self.size, GFP_KERNEL)?;
         let mut whole = KVec::new();
-        // The first swarm is an eighth of the others, so that the first
-        // LOADs start after a short scan (bench-replay, width 64: 5 ms for
-        // 512 records against 42 ms for 4096) while the next is scanned.
+        // The first swarm is a sixteenth of the others, so that the first
+        // LOADs start after a short scan (bench-replay, width 64: about 10
+        // ms for 1024 records against 21 for 2048 and 42 for 4096) while
+        // the next is scanned, in time: the first swarm's LOADs take longer.
         let mut limit = (self.size / 16).max(1);
         let end = self.core.log.scan(&self.from, &mut scratch, |f: &Found| {
             if swarm.len() >= limit {

@@ -118,10 +118,10 @@ flip-long)
 	assemble_array
 	flip_bit $(($(rec 2000) + 64 + 3000))
 	WIDTH=16 refused 2000
-	# The first swarm (records 1-512: at width 16, an eighth of the others'
-	# 4096) ran; the one holding the corrupt record was held back.
-	[ "$(status x replay_swarms)/$(status x replay_messages)" = 1/512 ] ||
-		fail "swarms/messages replayed before the refusal: $(status x replay_swarms)/$(status x replay_messages), not 1/512"
+	# The first swarm (records 1-256: at width 16, a sixteenth of the
+	# others' 4096) ran; the one holding the corrupt record was held back.
+	[ "$(status x replay_swarms)/$(status x replay_messages)" = 1/256 ] ||
+		fail "swarms/messages replayed before the refusal: $(status x replay_swarms)/$(status x replay_messages), not 1/256"
 	echo 1 > $v/discard_corrupt
 	echo 1 > $v/enable || fail "enable with discard_corrupt"
 	dev=/dev/$(cat $v/disk)

@@ -232,9 +232,20 @@ impl Core {
         // made at the CP.
         // Each piece: its block, its range in `data`, whether it is the
         // whole block, and its CRC-32C (seed 0).
-        let mut data = KVVec::with_capacity(data_len as usize, GFP_KERNEL)?;
         let mut pieces = KVec::new();
-        if op == Op::Write {
+        // A write of one whole block (most): its copy is a block buffer,
+        // which becomes the cached block itself (`Cache::put_whole`), so
+        // the state lock is not held for a new block and a second copy.
+        let one_block = op == Op::Write && sector % SECTORS == 0 && u64::from(nr) == SECTORS;
+        let mut block = KVec::new();
+        let mut data = KVVec::new();
+        if one_block {
+            block.reserve(BLOCK_SIZE, GFP_KERNEL)?;
+            bio.for_each_chunk(|chunk| bytes::extend(&mut block, chunk, GFP_KERNEL))?;
+            let crc0 = crc32c(0, &block);
+            pieces.push((sector / SECTORS, 0..BLOCK_SIZE, true, crc0), GFP_KERNEL)?;
+        } else if op == Op::Write {
+            data.reserve(data_len as usize, GFP_KERNEL)?;
             bio.for_each_chunk(|chunk| {
                 bytes::extend(&mut data, chunk, GFP_KERNEL)?;
                 Ok(())
@@ -266,17 +277,27 @@ impl Core {
             self.changed.wait(&mut st);
         }
         // The cache first: if it cannot take the data, nothing is logged.
-        let written = (op == Op::Write).then_some(data.as_slice());
-        st.cache.apply(sector, u64::from(nr), written, GFP_KERNEL)?;
-        for (block, _, whole, crc0) in pieces.iter() {
-            if *whole {
-                st.cache.set_block_crc0(*block, *crc0);
+        if let (true, Some(&(b, _, _, crc0))) = (one_block, pieces.first()) {
+            st.cache
+                .put_whole(b, core::mem::take(&mut block), Some(crc0), GFP_KERNEL)?;
+        } else {
+            let written = (op == Op::Write).then_some(data.as_slice());
+            st.cache.apply(sector, u64::from(nr), written, GFP_KERNEL)?;
+            for (block, _, whole, crc0) in pieces.iter() {
+                if *whole {
+                    st.cache.set_block_crc0(*block, *crc0);
+                }
             }
         }
         let mut head = st.head;
+        // The record's data: the cached block just put, or the copy.
+        let src: &[u8] = match (one_block, pieces.first()) {
+            (true, Some(&(b, ..))) => &st.cache.get(b).ok_or(EINVAL)?.data,
+            _ => &data,
+        };
         self.log.append(&mut head, op, sector, nr, |sink| {
             for (_, range, _, crc0) in pieces.iter() {
-                sink(data.get(range.clone()).ok_or(EINVAL)?, *crc0)?;
+                sink(src.get(range.clone()).ok_or(EINVAL)?, *crc0)?;
             }
             Ok(())
         })?;

@@ -5,6 +5,9 @@
 #   profile-write.sh qd1 RUNTIME
 #       make bench's swarmlog QD1 test (4 KiB random O_DSYNC writes, psync,
 #       iodepth 1, over the first 256 MiB) for RUNTIME seconds
+#   profile-write.sh qd32 RUNTIME
+#       make bench's swarmlog QD32x4 test (4 KiB random writes, libaio,
+#       iodepth 32, 4 jobs, over the first 256 MiB) for RUNTIME seconds
 #   profile-write.sh cp
 #       a CP of 200 MiB written sequentially (128 KiB writes, no timed CP;
 #       less than half the log, which would start a CP): the one that
@@ -48,6 +51,16 @@ EOS
 	echo "CP 200 MiB: cp_count before $cps, disable took $(($(awk '{ printf "%d", $1 * 1000 }' /proc/uptime) - t0)) ms (with perf)"
 	report sh
 	report kworker/u8:2+v0 | grep -v '^PERF-'
+	exit 0
+fi
+if [ "$mode" = qd32 ]; then
+	perf record -q -a -g -e cpu-clock -F 2000 -o /tmp/perf.data \
+		fio --name=qd32x4 --filename="$dev" --direct=1 --size=256M --runtime="$runtime" --time_based \
+		--rw=randwrite --bs=4k --ioengine=libaio --iodepth=32 --numjobs=4 --group_reporting \
+		--randseed=7 --output-format=terse --terse-version=3 > /tmp/fio || fail "fio"
+	echo "QD32x4 $(awk -F';' '/^3;/ { printf "write IOPS %s, clat mean %s us", $49, $57 }' /tmp/fio)"
+	echo "QD32x4 CPs $(status v0 cp_count), blocks $(status v0 cp_blocks), CP time $(status v0 cp_duration_us) us"
+	report fio
 	exit 0
 fi
 perf record -q -a -g -e cpu-clock -F 2000 -o /tmp/perf.data \

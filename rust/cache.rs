@@ -22,6 +22,11 @@ pub(crate) const SECTORS: u64 = (BLOCK_SIZE / 512) as u64;
 /// `valid` of a block with all its sectors.
 pub(crate) const ALL_VALID: u8 = 0xff;
 
+/// Whether `nr_sectors` sectors at `sector` are exactly one whole block.
+pub(crate) fn is_whole_block(sector: u64, nr_sectors: u64) -> bool {
+    sector % SECTORS == 0 && nr_sectors == SECTORS
+}
+
 /// The pieces of a write of `nr_sectors` sectors at `sector`, one per block
 /// it touches, in order: the block, the piece's bytes within the write's
 /// data, and whether the piece is the whole block.

@@ -222,13 +222,18 @@ impl Preparer {
         self.changed.notify_all();
     }
 
-    /// Reads claim `c`'s block from the pmem.
-    fn read(&self, c: &Claim) -> Result<KVec<u8>> {
-        let mut data = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
-        self.core
-            .log
-            .read(c.offset + RECORD_HEADER_SIZE as u64, &mut data)?;
-        Ok(data)
+    /// Reads claim `c`'s block from the pmem and puts it (or abandons the
+    /// claim if that fails).
+    fn prepare(&self, c: Claim) {
+        let data = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL).and_then(|mut data| {
+            let at = c.offset + RECORD_HEADER_SIZE as u64;
+            self.core.log.read(at, &mut data).map(|()| data)
+        });
+        let mut p = self.inner.lock();
+        match data {
+            Ok(data) => p.put(c, data),
+            Err(_) => p.abandon(c),
+        }
     }
 
     /// Prepares one block on the calling (MODIFY) thread: whether there was
@@ -237,12 +242,7 @@ impl Preparer {
         let Some(c) = self.inner.lock().claim(0) else {
             return false;
         };
-        let data = self.read(&c);
-        let mut p = self.inner.lock();
-        match data {
-            Ok(data) => p.put(c, data),
-            Err(_) => p.abandon(c),
-        }
+        self.prepare(c);
         true
     }
 
@@ -284,12 +284,7 @@ impl WorkItem for Preparer {
                     p.idle = false;
                 }
             };
-            let data = this.read(&c);
-            let mut p = this.inner.lock();
-            match data {
-                Ok(data) => p.put(c, data),
-                Err(_) => p.abandon(c),
-            }
+            this.prepare(c);
         }
     }
 }

@@ -20,7 +20,7 @@
 
 use kernel::{prelude::*, rbtree::RBTree};
 
-use crate::cache::SECTORS;
+use crate::cache::{is_whole_block, SECTORS};
 use crate::format::Op;
 
 /// The state of a message (claim 2), plus the outcomes skip and panic.
@@ -1228,7 +1228,7 @@ impl Initiator {
             }
             let h = f.header;
             let mut m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
-            if h.op == Op::Write && h.sector % SECTORS == 0 && u64::from(h.nr_sectors) == SECTORS {
+            if h.op == Op::Write && is_whole_block(h.sector, u64::from(h.nr_sectors)) {
                 m.block_crc0 = Some(f.data_crc0);
                 whole.push((h.seq, f.offset), GFP_KERNEL)?;
             }
@@ -1253,15 +1253,6 @@ impl WorkItem for Initiator {
             drop(h);
             this.changed.notify_all();
         }
-    }
-}
-
-/// Stops the initiator when dropped, whatever way replay ends.
-struct StopOnDrop(Arc<Initiator>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.stop();
     }
 }
 
@@ -1798,7 +1789,7 @@ pub(crate) fn replay(
     .map_err(Stop::Error)?;
     // Whatever way this function ends, the initiator is told to stop
     // (before `scan_queue` is dropped, which waits for it).
-    let _stop_initiator = StopOnDrop(initiator.clone());
+    let _stop_initiator = ScopeGuard::new_with_data(initiator.clone(), |i| i.stop());
     scan_queue
         .enqueue(initiator.clone())
         .map_err(|_| Stop::Error(EBUSY))?;

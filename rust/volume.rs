@@ -25,7 +25,7 @@ use kernel::{
 use crate::bio::{Bio, Op as BioOp};
 use crate::blockdev::BlockDevice;
 use crate::bytes;
-use crate::cache::{block_pieces, Cache, SECTORS};
+use crate::cache::{block_pieces, is_whole_block, Cache, SECTORS};
 use crate::checksum::crc32c;
 use crate::disk::Disk;
 use crate::format::{Invalid, Op, MAX_RECORD_DATA};
@@ -236,14 +236,15 @@ impl Core {
         // A write of one whole block (most): its copy is a block buffer,
         // which becomes the cached block itself (`Cache::put_whole`), so
         // the state lock is not held for a new block and a second copy.
-        let one_block = op == Op::Write && sector % SECTORS == 0 && u64::from(nr) == SECTORS;
+        let one_block =
+            (op == Op::Write && is_whole_block(sector, u64::from(nr))).then_some(sector / SECTORS);
         let mut block = KVec::new();
         let mut data = KVVec::new();
-        if one_block {
+        if let Some(b) = one_block {
             block.reserve(BLOCK_SIZE, GFP_KERNEL)?;
             bio.for_each_chunk(|chunk| bytes::extend(&mut block, chunk, GFP_KERNEL))?;
             let crc0 = crc32c(0, &block);
-            pieces.push((sector / SECTORS, 0..BLOCK_SIZE, true, crc0), GFP_KERNEL)?;
+            pieces.push((b, 0..BLOCK_SIZE, true, crc0), GFP_KERNEL)?;
         } else if op == Op::Write {
             data.reserve(data_len as usize, GFP_KERNEL)?;
             bio.for_each_chunk(|chunk| {
@@ -277,7 +278,7 @@ impl Core {
             self.changed.wait(&mut st);
         }
         // The cache first: if it cannot take the data, nothing is logged.
-        if let (true, Some(&(b, _, _, crc0))) = (one_block, pieces.first()) {
+        if let (Some(b), Some(&(.., crc0))) = (one_block, pieces.first()) {
             st.cache
                 .put_whole(b, core::mem::take(&mut block), Some(crc0), GFP_KERNEL)?;
         } else {
@@ -291,9 +292,9 @@ impl Core {
         }
         let mut head = st.head;
         // The record's data: the cached block just put, or the copy.
-        let src: &[u8] = match (one_block, pieces.first()) {
-            (true, Some(&(b, ..))) => &st.cache.get(b).ok_or(EINVAL)?.data,
-            _ => &data,
+        let src: &[u8] = match one_block {
+            Some(b) => &st.cache.get(b).ok_or(EINVAL)?.data,
+            None => &data,
         };
         self.log.append(&mut head, op, sector, nr, |sink| {
             for (_, range, _, crc0) in pieces.iter() {

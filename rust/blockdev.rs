@@ -6,11 +6,10 @@
 //! work item ([`AsyncReads`]).
 
 use core::cell::UnsafeCell;
-use core::ffi::c_void;
+use core::ffi::{c_uint, c_void};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use kernel::{
-    alloc::KVVec,
     bindings,
     error::from_err_ptr,
     prelude::*,
@@ -121,19 +120,38 @@ impl Drop for BlockDevice {
     }
 }
 
-/// Writes to one device in flight together: each is submitted at once and
-/// the batch keeps its buffer until [`IoBatch::wait`] has seen every write
-/// end. A CP writes its runs so, instead of one at a time.
+/// One piece of kernel memory (kmalloc or vmalloc) that [`IoBatch::write`]
+/// writes from, in place: `struct swl_seg` of `rust/helpers.c`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct Segment {
+    buf: *const c_void,
+    len: c_uint,
+}
+
+impl Segment {
+    /// The memory of `data`; `EINVAL` past 4 GiB. Making one is safe: only
+    /// writing from it ([`IoBatch::write`]) has a precondition.
+    pub(crate) fn of(data: &[u8]) -> Result<Self> {
+        Ok(Self {
+            buf: data.as_ptr().cast(),
+            len: c_uint::try_from(data.len()).map_err(|_| EINVAL)?,
+        })
+    }
+}
+
+/// Writes to one device in flight together, each from its caller's memory
+/// in place, until [`IoBatch::wait`] has seen every write end. A CP writes
+/// the committing blocks so, straight from the cache, instead of copying
+/// them into a buffer of each run and writing one run at a time.
 ///
 /// # Invariants
 ///
-/// `batch` came from `swl_batch_new` and is freed only by `drop`. Every
-/// write in flight on it has its buffer in `bufs`, which drops buffers only
-/// after `swl_batch_wait` returned (no write of the batch in flight then).
+/// `batch` came from `swl_batch_new` and is freed only by `drop`, which
+/// first waits for every write in flight on it.
 pub(crate) struct IoBatch<'a> {
     dev: &'a BlockDevice,
     batch: NonNull<sys::Batch>,
-    bufs: KVec<KVVec<u8>>,
     bytes: usize,
 }
 
@@ -146,34 +164,35 @@ impl<'a> IoBatch<'a> {
         Ok(Self {
             dev,
             batch,
-            bufs: KVec::new(),
             bytes: 0,
         })
     }
 
-    /// Starts writing `buf` at `sector`; the batch keeps `buf` until the
-    /// write has ended.
-    pub(crate) fn write(&mut self, sector: u64, buf: KVVec<u8>) -> Result {
-        let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
-        let n = buf.len();
-        // Kept first: once submitted, the buffer must outlive the write.
-        self.bufs.push(buf, GFP_KERNEL)?;
-        let ptr = self.bufs.last_mut().ok_or(EINVAL)?.as_mut_ptr();
+    /// Starts writing `segs`, one after the other, at `sector`: as few bios
+    /// as hold them (256 pages each). `EINVAL` (nothing written) unless
+    /// every segment's address and length are multiples of 512.
+    ///
+    /// # Safety
+    ///
+    /// The memory of every segment must stay allocated and unchanged until
+    /// [`Self::wait`] returned or the batch is dropped.
+    pub(crate) unsafe fn write(&mut self, sector: u64, segs: &[Segment]) -> Result {
+        let n = c_uint::try_from(segs.len()).map_err(|_| EINVAL)?;
         // SAFETY: `batch` is live by the type invariant, `bdev` is valid as
-        // long as `self.dev`; `ptr` points to `len` bytes of kmalloc or
-        // vmalloc memory held in `bufs` (moving a `KVVec` does not move its
-        // bytes) until `wait` has seen this write end.
+        // long as `self.dev`; `segs` is `n` valid `struct swl_seg`, read
+        // before the call returns; the memory they point to outlives the
+        // writes unchanged by the caller's contract.
         let ret = unsafe {
-            sys::swl_batch_write(
+            sys::swl_batch_write_segs(
                 self.batch.as_ptr(),
                 self.dev.as_raw(),
                 sector,
-                ptr.cast(),
-                len,
+                segs.as_ptr(),
+                n,
             )
         };
         kernel::error::to_result(ret)?;
-        self.bytes += n;
+        self.bytes += segs.iter().map(|s| s.len as usize).sum::<usize>();
         Ok(())
     }
 
@@ -182,13 +201,11 @@ impl<'a> IoBatch<'a> {
         self.bytes
     }
 
-    /// Waits for every write started so far, frees their buffers, and
-    /// returns the first error any of them had.
+    /// Waits for every write started so far and returns the first error
+    /// any of them had; their memory is no longer used.
     pub(crate) fn wait(&mut self) -> Result {
         // SAFETY: `batch` is live by the type invariant.
         let ret = unsafe { sys::swl_batch_wait(self.batch.as_ptr()) };
-        // No write is in flight now: the buffers may go.
-        self.bufs.clear();
         self.bytes = 0;
         kernel::error::to_result(ret)
     }
@@ -197,7 +214,7 @@ impl<'a> IoBatch<'a> {
 impl Drop for IoBatch<'_> {
     fn drop(&mut self) {
         // A batch dropped early (an error on the way) still waits for its
-        // writes before their buffers and the batch go.
+        // writes, before their memory may go.
         let _ = self.wait();
         // SAFETY: `batch` came from `swl_batch_new`, nothing is in flight
         // after `wait`, and it is freed once, here.

@@ -12,7 +12,10 @@
 //! while new writes start a new `dirty` set; a block written again during the
 //! CP gets a copy of its committing version first (copy on write).
 
-use kernel::{prelude::*, rbtree::RBTree};
+use kernel::{
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+};
 
 use crate::bytes;
 use crate::metadata::BLOCK_SIZE;
@@ -47,6 +50,9 @@ pub(crate) fn block_pieces(
         Some(piece)
     })
 }
+
+/// A tree node for a dirty block, allocated ahead ([`Cache::put_whole`]).
+pub(crate) type Spare = RBTreeNodeReservation<u64, Block>;
 
 /// One cached block.
 pub(crate) struct Block {
@@ -100,6 +106,14 @@ impl Block {
 }
 
 /// The dirty and committing sets.
+///
+/// # Invariants
+///
+/// A committing block's `data` is neither changed nor freed from
+/// [`Cache::begin_commit`] to [`Cache::end_commit`], except through
+/// [`Cache::committing_mut`]: writes go to a copy in the dirty set, and
+/// nothing else takes a block out of `committing`. A CP relies on it to
+/// write the committing blocks from their own memory.
 pub(crate) struct Cache {
     dirty: RBTree<u64, Block>,
     committing: RBTree<u64, Block>,
@@ -213,12 +227,16 @@ impl Cache {
 
     /// Makes dirty `block` the whole block `data` (a write of exactly the
     /// block; replay's MODIFY puts in a block prepared ahead), `crc0` its
-    /// `crc32c(0, data)` if known. `EINVAL` if `data` is not a block.
+    /// `crc32c(0, data)` if known. `EINVAL` if `data` is not a block. A new
+    /// dirty block takes its tree node from `spare` if there is one there
+    /// (the write path allocates it before it takes the state lock), else
+    /// allocates it with `flags`.
     pub(crate) fn put_whole(
         &mut self,
         block: u64,
         data: KVec<u8>,
         crc0: Option<u32>,
+        spare: &mut Option<Spare>,
         flags: kernel::alloc::Flags,
     ) -> Result {
         if data.len() != BLOCK_SIZE {
@@ -235,7 +253,11 @@ impl Cache {
             valid: ALL_VALID,
             crc0,
         };
-        self.dirty.try_create_and_insert(block, b, flags)?;
+        let node = match spare.take() {
+            Some(s) => s,
+            None => Spare::new(flags)?,
+        };
+        self.dirty.insert(node.into_node(block, b));
         self.blocks += 1;
         Ok(())
     }
@@ -293,7 +315,8 @@ impl Cache {
         self.committing.get(&block)
     }
 
-    /// A committing block, to merge its missing sectors in.
+    /// A committing block, to merge its missing sectors in: only the CP,
+    /// before it writes the block.
     pub(crate) fn committing_mut(&mut self, block: u64) -> Option<&mut Block> {
         self.committing.get_mut(&block)
     }
@@ -364,6 +387,7 @@ mod tests {
         // Over a block written in part, and a new one.
         a.apply(9, 2, Some(&[1u8; 1024]), GFP_KERNEL)?;
         b.apply(9, 2, Some(&[1u8; 1024]), GFP_KERNEL)?;
+        let mut spare = Some(Spare::new(GFP_KERNEL)?);
         a.apply(8, 8, Some(&[6u8; 4096]), GFP_KERNEL)?;
         a.set_block_crc0(1, 77);
         a.apply(24, 8, Some(&[7u8; 4096]), GFP_KERNEL)?;
@@ -374,8 +398,11 @@ mod tests {
                 v
             })?,
             Some(77),
+            &mut spare,
             GFP_KERNEL,
         )?;
+        // A block dirty already keeps its node: the spare is left.
+        assert!(spare.is_some());
         b.put_whole(
             3,
             bytes::zeroed(4096, GFP_KERNEL).map(|mut v| {
@@ -383,8 +410,11 @@ mod tests {
                 v
             })?,
             None,
+            &mut spare,
             GFP_KERNEL,
         )?;
+        // A new block takes it.
+        assert!(spare.is_none());
         for blk in [1, 3] {
             let (x, y) = (a.get(blk).ok_or(EINVAL)?, b.get(blk).ok_or(EINVAL)?);
             assert_eq!(
@@ -393,7 +423,10 @@ mod tests {
             );
         }
         assert_eq!(a.blocks(), b.blocks());
-        assert_eq!(b.put_whole(4, KVec::new(), None, GFP_KERNEL), Err(EINVAL));
+        assert_eq!(
+            b.put_whole(4, KVec::new(), None, &mut None, GFP_KERNEL),
+            Err(EINVAL)
+        );
         Ok(())
     }
 

@@ -7,13 +7,14 @@
 //! committing set, then, without holding the state lock across I/O:
 //!
 //! 1. writes the committing blocks to the array in runs of consecutive
-//!    blocks (up to 1 MiB, in block order, up to 8 MiB of them in flight at
-//!    once), filling the sectors of partly written blocks from the array
-//!    first; a block's table entry takes the checksum the write path made
-//!    of it when one write gave the whole block, else the block is
-//!    checksummed here;
+//!    blocks (up to 1 MiB, in block order, 4 to 8 MiB of them in flight at
+//!    once), each straight from the cached block's memory (no copy: the
+//!    committing blocks do not change until the CP ends), filling the
+//!    sectors of partly written blocks from the array first; a block's
+//!    table entry takes the checksum the write path made of it when one
+//!    write gave the whole block, else the block is checksummed here;
 //! 2. writes every table block it changed to the copy that is not in force,
-//!    sealed with the new CP generation;
+//!    sealed with the new CP generation, all in flight together;
 //! 3. flushes the array;
 //! 4. writes the CP marker (new generation, target) to the log and drains.
 //!
@@ -30,19 +31,21 @@
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::prelude::*;
 
-use crate::blockdev::IoBatch;
+use crate::blockdev::{IoBatch, Segment};
 use crate::bytes;
 use crate::cache::SECTORS;
 use crate::checksum::seeded;
 use crate::metadata::{Entry, TableBlock, BLOCK_SIZE};
 use crate::noio::NoIo;
 use crate::volume::{Core, Table};
-use kernel::{alloc::KVVec, rbtree::RBTree};
+use kernel::rbtree::RBTree;
 
 /// Blocks in one CP write: 1 MiB.
 const RUN_BLOCKS: usize = 256;
 
-/// Bytes of CP writes in flight at once, before the CP waits for them.
+/// Bytes of CP writes in flight at once, at most: two batches of half as
+/// much; when one is full, the CP waits for the other's writes and goes on
+/// into it, so that the array always has some.
 const IN_FLIGHT_BYTES: usize = 8 << 20;
 
 /// The table entry of a block holding `data` written at `generation`; a
@@ -131,67 +134,83 @@ impl Core {
         let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
 
         let mut batch = IoBatch::new(&self.array)?;
+        let mut other = IoBatch::new(&self.array)?;
         let mut old = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
+        let mut segs = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        let mut entries = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
         let mut next = 0u64;
         let mut blocks = 0u64;
         loop {
-            let Some((first, n)) = self.state.lock().cache.committing_run(next, RUN_BLOCKS) else {
-                break;
-            };
-            // Copy the run out a block at a time: the lock is held for one
-            // block's copy, not a run's. Committing blocks do not change.
-            let mut run = KVVec::with_capacity(n * BLOCK_SIZE, GFP_KERNEL)?;
-            let mut partial = [0u8; RUN_BLOCKS];
-            let mut crcs = [None; RUN_BLOCKS];
-            for i in 0..n {
+            // The next run, and the sectors missing from each of its blocks.
+            let mut missing = [0u8; RUN_BLOCKS];
+            let (first, n) = {
                 let st = self.state.lock();
-                let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
-                bytes::extend(&mut run, &b.data, GFP_KERNEL)?;
-                if let (Some(p), Some(c)) = (partial.get_mut(i), crcs.get_mut(i)) {
-                    *p = !b.valid;
-                    *c = b.crc0;
+                let Some((first, n)) = st.cache.committing_run(next, RUN_BLOCKS) else {
+                    break;
+                };
+                for (i, m) in missing.iter_mut().take(n).enumerate() {
+                    *m = !st.cache.committing(first + i as u64).ok_or(EINVAL)?.valid;
                 }
-            }
-            // Complete partly written blocks from the array.
-            for i in 0..n {
-                let missing = partial.get(i).copied().unwrap_or(0);
-                if missing == 0 {
-                    continue;
-                }
+                (first, n)
+            };
+            // Complete partly written blocks from the array, in place, before
+            // they are written and before their entries change: a reader that
+            // finds the array in flux takes the block from the cache
+            // (`Core::load_block`).
+            for (i, _) in missing.iter().enumerate().filter(|&(_, &m)| m != 0) {
                 self.read_array_block(first + i as u64, &mut old)?;
-                // The committing block too, before its entry changes: a
-                // reader that finds the array in flux takes it from there
-                // (`Core::load_block`).
                 if let Some(b) = self.state.lock().cache.committing_mut(first + i as u64) {
                     b.merge_under(&old);
                 }
-                for s in 0..SECTORS as usize {
-                    if missing & (1 << s) != 0 {
-                        let at = i * BLOCK_SIZE + s * 512;
-                        let src = old.get(s * 512..(s + 1) * 512).ok_or(EINVAL)?;
-                        run.get_mut(at..at + 512)
-                            .ok_or(EINVAL)?
-                            .copy_from_slice(src);
-                    }
+            }
+            // The run's blocks as they are in the cache, and their new table
+            // entries, under one lock: only the entries of blocks the write
+            // path checksummed whole, the others one block a lock below (a
+            // run's checksums under the lock would stall writers).
+            segs.clear();
+            entries.clear();
+            {
+                let st = self.state.lock();
+                for i in 0..n {
+                    let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
+                    segs.push(Segment::of(&b.data)?, GFP_KERNEL)?;
+                    let known = b.crc0.filter(|&c| c != 0);
+                    entries.push(
+                        known.map(|_| entry_for(&b.data, known, generation)),
+                        GFP_KERNEL,
+                    )?;
                 }
             }
-            // New table entries; a block of zeroes is recorded as unwritten.
-            for (i, data) in run.chunks(BLOCK_SIZE).enumerate() {
-                let e = entry_for(data, crcs.get(i).copied().flatten(), generation);
-                self.set_entry(first + i as u64, &e)?;
+            for (i, e) in entries.iter_mut().enumerate() {
+                if e.is_none() {
+                    let st = self.state.lock();
+                    let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
+                    *e = Some(entry_for(&b.data, b.crc0, generation));
+                }
             }
+            self.set_entries(first, &entries)?;
             let sector = self.layout.data_block_location(first) * SECTORS;
-            batch.write(sector, run)?;
-            if batch.bytes() >= IN_FLIGHT_BYTES {
-                batch.wait()?;
+            // SAFETY: the segments are the committing blocks' data, which by
+            // the cache's invariant nobody changes or frees until
+            // `end_commit` (their missing sectors were merged in above, and
+            // only a CP merges); only a CP calls `end_commit`, holding
+            // `cp_lock` as this one does until after both batches have
+            // waited for their writes (below, or when they are dropped on
+            // an error, before `_serial`).
+            unsafe { batch.write(sector, &segs)? };
+            if batch.bytes() >= IN_FLIGHT_BYTES / 2 {
+                other.wait()?;
+                core::mem::swap(&mut batch, &mut other);
             }
             blocks += n as u64;
             next = first + n as u64;
         }
         batch.wait()?;
+        other.wait()?;
 
         self.write_tables(generation)?;
         self.array.flush()?;
+
         let slot = {
             let st = self.state.lock();
             st.cp_slot
@@ -227,47 +246,74 @@ impl Core {
         Ok(())
     }
 
-    /// Sets the table entry of data block `block`, loading its table block
-    /// if needed; the table block is written by the running CP.
-    fn set_entry(&self, block: u64, e: &Entry) -> Result {
-        let (index, slot) = self.layout.entry_of(block).ok_or(EIO)?;
-        // Make sure the table block is cached.
-        self.entry(block)?;
+    /// Sets the table entries of data blocks `first`, `first + 1`, ... to
+    /// `entries` (`None`: unchanged), loading their table blocks if needed;
+    /// the table blocks are written by the running CP.
+    fn set_entries(&self, first: u64, entries: &[Option<Entry>]) -> Result {
+        // Make sure the table blocks are cached: a CP's stay so until it ends.
+        let mut cached = None;
+        for i in 0..entries.len() as u64 {
+            let (index, _) = self.layout.entry_of(first + i).ok_or(EIO)?;
+            if cached != Some(index) {
+                self.entry(first + i)?;
+                cached = Some(index);
+            }
+        }
         let mut st = self.state.lock();
-        let t = st.tables.get_mut(&index).ok_or(EIO)?;
-        TableBlock(&mut t.data).set(slot, e);
-        t.dirty = true;
+        for (i, e) in entries.iter().enumerate() {
+            let Some(e) = e else {
+                continue;
+            };
+            let (index, slot) = self.layout.entry_of(first + i as u64).ok_or(EIO)?;
+            let t = st.tables.get_mut(&index).ok_or(EIO)?;
+            TableBlock(&mut t.data).set(slot, e);
+            t.dirty = true;
+        }
         Ok(())
     }
 
-    /// Writes every changed table block to its copy not in force.
+    /// Writes every changed table block to its copy not in force, all in
+    /// flight together.
     fn write_tables(&self, generation: u64) -> Result {
-        let mut buf = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
+        // Each table's sealed copy and where it goes; declared before the
+        // batch, so that they outlive its writes even on an error.
+        let mut copies = KVec::new();
+        let mut batch = IoBatch::new(&self.array)?;
         let mut from = 0u64;
         loop {
+            let mut buf = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
             // From where the last one was found: one walk over the tables
             // per CP, not one per table written.
-            let (index, copy) = {
+            let found = {
                 let mut st = self.state.lock();
                 let mut cur = st.tables.cursor_lower_bound_mut(&from);
                 loop {
                     let Some(c) = cur else {
-                        return Ok(());
+                        break None;
                     };
                     let (k, t) = c.current();
                     if t.dirty {
-                        buf.clear();
                         bytes::extend(&mut buf, &t.data, GFP_KERNEL)?;
-                        break (*k, 1 - t.current.min(1));
+                        break Some((*k, 1 - t.current.min(1)));
                     }
                     cur = c.move_next();
                 }
             };
+            let Some((index, copy)) = found else {
+                break;
+            };
             TableBlock(&mut buf).seal(index, generation);
             let at = (self.layout.table_block_location(index) + copy as u64) * SECTORS;
-            self.array.write(at, &buf, false)?;
+            copies.push((at, buf), GFP_KERNEL)?;
             from = index + 1;
         }
+        for (at, buf) in copies.iter() {
+            // SAFETY: `copies` is neither changed nor dropped before `batch`
+            // has waited for its writes: below, or when it is dropped on an
+            // error (it is declared after `copies`, so dropped before it).
+            unsafe { batch.write(*at, &[Segment::of(buf)?])? };
+        }
+        batch.wait()
     }
 }
 

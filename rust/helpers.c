@@ -116,17 +116,68 @@ static void swl_batch_end_io(struct bio *bio)
 		complete(&b->done);
 }
 
-int swl_batch_write(struct swl_batch *b, struct block_device *bdev, u64 sector, void *buf,
-		    unsigned int len)
+static void swl_batch_submit(struct swl_batch *b, struct bio *bio)
 {
-	struct bio *bio = swl_buf_bio(bdev, sector, buf, len, REQ_OP_WRITE);
-
-	if (IS_ERR(bio))
-		return PTR_ERR(bio);
 	bio->bi_private = b;
 	bio->bi_end_io = swl_batch_end_io;
 	atomic_inc(&b->pending);
 	submit_bio(bio);
+}
+
+/*
+ * Writes the n segments one after the other from sector on, from their own
+ * memory (kmalloc or vmalloc), in as few bios as hold them (BIO_MAX_VECS
+ * pages each). Each segment's address and length must be multiples of 512
+ * (else -EINVAL, nothing written). The bios submitted before an error stay in the
+ * batch.
+ */
+int swl_batch_write_segs(struct swl_batch *b, struct block_device *bdev, u64 sector,
+			 const struct swl_seg *segs, unsigned int n)
+{
+	struct bio *bio = NULL;
+	struct blk_plug plug;
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if ((segs[i].len | (unsigned long)segs[i].buf) % SECTOR_SIZE)
+			return -EINVAL;
+	/*
+	 * Plugged, so that the pieces md makes of the bios reach each member's
+	 * queue together: one virtio notification for them, not one each.
+	 */
+	blk_start_plug(&plug);
+	for (i = 0; i < n; i++) {
+		const void *buf = segs[i].buf;
+		unsigned int len = segs[i].len, done = 0;
+
+		while (done < len) {
+			const void *p = buf + done;
+			unsigned int off = offset_in_page(p);
+			unsigned int k = min_t(unsigned int, len - done, PAGE_SIZE - off);
+			struct page *page = is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
+
+			if (!bio) {
+				bio = bio_alloc(bdev, BIO_MAX_VECS, REQ_OP_WRITE, GFP_NOIO);
+				bio->bi_iter.bi_sector = sector;
+			}
+			if (bio_add_page(bio, page, k, off) == k) {
+				done += k;
+				continue;
+			}
+			/* Full: on in a new bio. */
+			if (!bio->bi_iter.bi_size) {
+				bio_put(bio);
+				blk_finish_plug(&plug);
+				return -EIO;
+			}
+			sector += bio_sectors(bio);
+			swl_batch_submit(b, bio);
+			bio = NULL;
+		}
+	}
+	if (bio)
+		swl_batch_submit(b, bio);
+	blk_finish_plug(&plug);
 	return 0;
 }
 

@@ -25,8 +25,13 @@ int swl_bdev_rw(struct block_device *bdev, u64 sector, void *buf, unsigned int l
 int swl_bdev_flush(struct block_device *bdev);
 struct swl_batch;
 struct swl_batch *swl_batch_new(void);
-int swl_batch_write(struct swl_batch *b, struct block_device *bdev, u64 sector, void *buf,
-		    unsigned int len);
+/* blockdev.rs: Segment, one piece of memory a batch writes from. */
+struct swl_seg {
+	const void *buf;
+	unsigned int len;
+};
+int swl_batch_write_segs(struct swl_batch *b, struct block_device *bdev, u64 sector,
+			 const struct swl_seg *segs, unsigned int n);
 int swl_batch_wait(struct swl_batch *b);
 void swl_batch_free(struct swl_batch *b);
 int swl_read_then_queue(struct swl_batch *b, struct block_device *bdev, u64 sector, void *buf,

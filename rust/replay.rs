@@ -1595,6 +1595,7 @@ impl FileSystem for VolumeFs<'_> {
                 m.sector / SECTORS,
                 data,
                 m.block_crc0,
+                &mut None,
                 GFP_KERNEL,
             );
         }

@@ -59,12 +59,12 @@ extern "C" {
     ) -> c_int;
     pub(crate) fn swl_bdev_flush(bdev: *mut block_device) -> c_int;
     pub(crate) fn swl_batch_new() -> *mut Batch;
-    pub(crate) fn swl_batch_write(
+    pub(crate) fn swl_batch_write_segs(
         b: *mut Batch,
         bdev: *mut block_device,
         sector: u64,
-        buf: *mut c_void,
-        len: c_uint,
+        segs: *const crate::blockdev::Segment,
+        n: c_uint,
     ) -> c_int;
     pub(crate) fn swl_batch_wait(b: *mut Batch) -> c_int;
     pub(crate) fn swl_batch_free(b: *mut Batch);

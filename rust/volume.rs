@@ -25,7 +25,7 @@ use kernel::{
 use crate::bio::{Bio, Op as BioOp};
 use crate::blockdev::BlockDevice;
 use crate::bytes;
-use crate::cache::{block_pieces, is_whole_block, Cache, SECTORS};
+use crate::cache::{block_pieces, is_whole_block, Cache, Spare, SECTORS};
 use crate::checksum::crc32c;
 use crate::disk::Disk;
 use crate::format::{Invalid, Op, MAX_RECORD_DATA};
@@ -240,7 +240,11 @@ impl Core {
             (op == Op::Write && is_whole_block(sector, u64::from(nr))).then_some(sector / SECTORS);
         let mut block = KVec::new();
         let mut data = KVVec::new();
+        // Its tree node too, in case the block is not dirty yet: dropped
+        // after the state lock if unused (declared before the guard).
+        let mut spare = None;
         if let Some(b) = one_block {
+            spare = Some(Spare::new(GFP_KERNEL)?);
             block.reserve(BLOCK_SIZE, GFP_KERNEL)?;
             bio.for_each_chunk(|chunk| bytes::extend(&mut block, chunk, GFP_KERNEL))?;
             let crc0 = crc32c(0, &block);
@@ -279,8 +283,13 @@ impl Core {
         }
         // The cache first: if it cannot take the data, nothing is logged.
         if let (Some(b), Some(&(.., crc0))) = (one_block, pieces.first()) {
-            st.cache
-                .put_whole(b, core::mem::take(&mut block), Some(crc0), GFP_KERNEL)?;
+            st.cache.put_whole(
+                b,
+                core::mem::take(&mut block),
+                Some(crc0),
+                &mut spare,
+                GFP_KERNEL,
+            )?;
         } else {
             let written = (op == Op::Write).then_some(data.as_slice());
             st.cache.apply(sector, u64::from(nr), written, GFP_KERNEL)?;

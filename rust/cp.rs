@@ -236,13 +236,20 @@ impl Core {
             committed
         };
         self.changed.notify_all();
-        // Freed without the lock: a large CP has many blocks to free.
-        drop(committed);
+        // The CP has ended: its blocks are on the array, its log space free.
+        let ended = kernel::time::Instant::<kernel::time::Monotonic>::now();
         self.stats.cp_count.fetch_add(1, Relaxed);
         self.stats.cp_blocks.fetch_add(blocks, Relaxed);
         self.stats
             .cp_duration_us
-            .fetch_add(start.elapsed().as_micros_ceil().max(0) as u64, Relaxed);
+            .fetch_add((ended - start).as_micros_ceil().max(0) as u64, Relaxed);
+        // Freed without the lock (a large CP has many blocks to free), and
+        // counted apart: 50 ms for 255 MiB of blocks under TCG, a fifth of
+        // the CP.
+        drop(committed);
+        self.stats
+            .cp_free_us
+            .fetch_add(ended.elapsed().as_micros_ceil().max(0) as u64, Relaxed);
         Ok(())
     }
 

@@ -52,6 +52,8 @@ pub(crate) struct Stats {
     pub(crate) cp_blocks: AtomicU64,
     /// Time spent in CPs that committed something, in microseconds.
     pub(crate) cp_duration_us: AtomicU64,
+    /// Time spent freeing those CPs' blocks after them, in microseconds.
+    pub(crate) cp_free_us: AtomicU64,
     pub(crate) cp_errors: AtomicU64,
     pub(crate) replay_unverified: AtomicU64,
 }
@@ -187,6 +189,7 @@ impl Core {
         w.write_fmt(fmt!("last_cp_seq {last_cp_seq}\n"))?;
         w.write_fmt(fmt!("cp_blocks {}\n", s.cp_blocks.load(Relaxed)))?;
         w.write_fmt(fmt!("cp_duration_us {}\n", s.cp_duration_us.load(Relaxed)))?;
+        w.write_fmt(fmt!("cp_free_us {}\n", s.cp_free_us.load(Relaxed)))?;
         w.write_fmt(fmt!("cp_errors {}\n", s.cp_errors.load(Relaxed)))?;
         w.write_fmt(fmt!("cache_blocks {blocks}\n"))?;
         w.write_fmt(fmt!("table_blocks {tables}\n"))?;

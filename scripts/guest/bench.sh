@@ -81,7 +81,7 @@ insmod /lib/swarmlog/swarmlog.ko cache_max_mb=512 || fail "insmod"
 dev=$(swarmlog_volume)
 echo "bench: swarmlog: $dev, log_capacity_bytes $(status v0 log_capacity_bytes), data_blocks $(status v0 data_blocks)"
 all_tests swarmlog "$dev"
-counters swarmlog writes cp_count cp_blocks cp_duration_us log_full_waits log_used_bytes cache_blocks
+counters swarmlog writes cp_count cp_blocks cp_duration_us cp_free_us log_full_waits log_used_bytes cache_blocks
 t0=$(uptime_ms)
 echo 0 > $v/enable
 echo "STATUS swarmlog-disable final_cp_and_disable_ms=$(($(uptime_ms) - t0))"
@@ -124,9 +124,9 @@ while [ "$(status v0 cp_count)" = 0 ]; do
 	sleep 0.1
 done
 t1=$(uptime_ms)
-counters swarmlog-cp writes write_bytes cp_count cp_blocks cp_duration_us log_full_waits
+counters swarmlog-cp writes write_bytes cp_count cp_blocks cp_duration_us cp_free_us log_full_waits
 [ "$(status v0 cp_count)" = 1 ] || fail "more than one CP"
-echo "CP blocks=$(status v0 cp_blocks) duration_us=$(status v0 cp_duration_us) wall_ms=$((t1 - t0)) log_capacity_bytes=$(status v0 log_capacity_bytes)"
+echo "CP blocks=$(status v0 cp_blocks) duration_us=$(status v0 cp_duration_us) free_us=$(status v0 cp_free_us) wall_ms=$((t1 - t0)) log_capacity_bytes=$(status v0 log_capacity_bytes)"
 echo 0 > $v/enable
 rmdir $v
 rmmod swarmlog

@@ -141,44 +141,41 @@ impl Core {
         let mut next = 0u64;
         let mut blocks = 0u64;
         loop {
-            // The next run, and the sectors missing from each of its blocks.
+            // Under one lock: the next run, its blocks' memory, which blocks
+            // are partly written, and the new table entries of the blocks
+            // the write path checksummed whole (the others are checksummed
+            // one block a lock below: a run's checksums under the lock would
+            // stall writers).
             let mut missing = [0u8; RUN_BLOCKS];
+            segs.clear();
+            entries.clear();
             let (first, n) = {
                 let st = self.state.lock();
                 let Some((first, n)) = st.cache.committing_run(next, RUN_BLOCKS) else {
                     break;
                 };
                 for (i, m) in missing.iter_mut().take(n).enumerate() {
-                    *m = !st.cache.committing(first + i as u64).ok_or(EINVAL)?.valid;
+                    let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
+                    *m = !b.valid;
+                    segs.push(Segment::of(&b.data)?, GFP_KERNEL)?;
+                    let e = b
+                        .crc0
+                        .filter(|&c| c != 0)
+                        .map(|c| entry_for(&b.data, Some(c), generation));
+                    entries.push(e, GFP_KERNEL)?;
                 }
                 (first, n)
             };
-            // Complete partly written blocks from the array, in place, before
-            // they are written and before their entries change: a reader that
-            // finds the array in flux takes the block from the cache
-            // (`Core::load_block`).
+            // Complete partly written blocks from the array, in place (their
+            // segments stay valid), before they are written and before their
+            // entries change: a reader that finds the array in flux takes the
+            // block from the cache (`Core::load_block`). A partly written
+            // block has no checksum from the write path: its entry is made
+            // below.
             for (i, _) in missing.iter().enumerate().filter(|&(_, &m)| m != 0) {
                 self.read_array_block(first + i as u64, &mut old)?;
                 if let Some(b) = self.state.lock().cache.committing_mut(first + i as u64) {
                     b.merge_under(&old);
-                }
-            }
-            // The run's blocks as they are in the cache, and their new table
-            // entries, under one lock: only the entries of blocks the write
-            // path checksummed whole, the others one block a lock below (a
-            // run's checksums under the lock would stall writers).
-            segs.clear();
-            entries.clear();
-            {
-                let st = self.state.lock();
-                for i in 0..n {
-                    let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
-                    segs.push(Segment::of(&b.data)?, GFP_KERNEL)?;
-                    let known = b.crc0.filter(|&c| c != 0);
-                    entries.push(
-                        known.map(|_| entry_for(&b.data, known, generation)),
-                        GFP_KERNEL,
-                    )?;
                 }
             }
             for (i, e) in entries.iter_mut().enumerate() {
@@ -210,7 +207,6 @@ impl Core {
 
         self.write_tables(generation)?;
         self.array.flush()?;
-
         let slot = {
             let st = self.state.lock();
             st.cp_slot

@@ -42,6 +42,12 @@ unsigned int swl_bdev_logical_block_size(struct block_device *bdev)
  * memory). op is REQ_OP_READ or REQ_OP_WRITE, flags may add REQ_FUA or
  * REQ_PREFLUSH.
  */
+/* The page of kernel memory (kmalloc or vmalloc) p is in. */
+static struct page *swl_kaddr_page(const void *p)
+{
+	return is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
+}
+
 /* A bio over len bytes of the kernel buffer buf (kmalloc or vmalloc memory). */
 static struct bio *swl_buf_bio(struct block_device *bdev, u64 sector, void *buf, unsigned int len,
 			       blk_opf_t opf)
@@ -58,7 +64,7 @@ static struct bio *swl_buf_bio(struct block_device *bdev, u64 sector, void *buf,
 		void *p = buf + done;
 		unsigned int off = offset_in_page(p);
 		unsigned int n = min_t(unsigned int, len - done, PAGE_SIZE - off);
-		struct page *page = is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
+		struct page *page = swl_kaddr_page(p);
 
 		if (bio_add_page(bio, page, n, off) != n) {
 			bio_put(bio);
@@ -128,8 +134,8 @@ static void swl_batch_submit(struct swl_batch *b, struct bio *bio)
  * Writes the n segments one after the other from sector on, from their own
  * memory (kmalloc or vmalloc), in as few bios as hold them (BIO_MAX_VECS
  * pages each). Each segment's address and length must be multiples of 512
- * (else -EINVAL, nothing written). The bios submitted before an error stay in the
- * batch.
+ * (else -EINVAL, nothing written). The bios submitted before an error stay
+ * in the batch.
  */
 int swl_batch_write_segs(struct swl_batch *b, struct block_device *bdev, u64 sector,
 			 const struct swl_seg *segs, unsigned int n)
@@ -154,7 +160,7 @@ int swl_batch_write_segs(struct swl_batch *b, struct block_device *bdev, u64 sec
 			const void *p = buf + done;
 			unsigned int off = offset_in_page(p);
 			unsigned int k = min_t(unsigned int, len - done, PAGE_SIZE - off);
-			struct page *page = is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
+			struct page *page = swl_kaddr_page(p);
 
 			if (!bio) {
 				bio = bio_alloc(bdev, BIO_MAX_VECS, REQ_OP_WRITE, GFP_NOIO);

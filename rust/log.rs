@@ -29,7 +29,6 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
-use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 use kernel::sync::{CondVar, Mutex};
 use kernel::{new_condvar, new_mutex};
 
@@ -385,71 +384,45 @@ impl<M: Media> Log<M> {
     }
 }
 
-/// A record written and waiting for its turn to be published, with what
-/// its writer is told when it is ([`Sequencer`]).
-pub(crate) struct Waiting<T> {
-    p: Pending,
-    w: T,
-}
-
-/// Room, allocated ahead, for a record to wait in ([`Sequencer::publish`]).
-pub(crate) type Slot<T> = RBTreeNodeReservation<u64, Waiting<T>>;
-
 /// Where publication stands.
-struct Turn<T> {
+struct Turn {
     /// The end of the published records: where the next one to publish
     /// begins.
     published: Position,
     /// The first sequence number that will never be published (its record's
     /// data could not be written), if any: no record after it is either.
     hole: Option<u64>,
-    /// Records written before their turn, by their first sequence number.
-    queue: RBTree<u64, Waiting<T>>,
-    /// CPs waiting for records to be published.
+    /// Publishers waiting for their turn.
     waiting: u32,
 }
 
 /// Publishes reserved records strictly in log order, whatever order their
 /// data was written in: a record's header is written only once every
 /// record before it is durable. Writers reserve under the volume's state
-/// lock and write their data in parallel outside it; then a writer whose
-/// record is next publishes it, and after it every record that was
-/// written before its turn and waits in the queue, in order, and tells
-/// their writers. No writer waits for another: one whose record is not
-/// next leaves it in the queue and goes on.
+/// lock, write their data in parallel outside it, then wait here for their
+/// turn.
 ///
 /// # Invariants
 ///
 /// `failed` is `true` exactly when `Turn::hole` is set (it is read without
-/// the lock). The queue holds only records after the published ones and
-/// before the hole.
+/// the lock).
 #[pin_data]
-pub(crate) struct Sequencer<T> {
+pub(crate) struct Sequencer {
     #[pin]
-    turn: Mutex<Turn<T>>,
-    /// Signalled when a record is published or a hole made, if a CP waits.
+    turn: Mutex<Turn>,
+    /// Signalled when a record is published or a hole made.
     #[pin]
     changed: CondVar,
     failed: AtomicBool,
 }
 
-/// Empties `tree`, telling each record's writer `res`.
-fn tell<T>(tree: &mut RBTree<u64, Waiting<T>>, res: Result, done: &impl Fn(T, Result)) {
-    while let Some(cur) = tree.cursor_front_mut() {
-        let (_, node) = cur.remove_current();
-        let (_, waiting) = node.to_key_value();
-        done(waiting.w, res);
-    }
-}
-
-impl<T: Unpin> Sequencer<T> {
+impl Sequencer {
     /// A sequencer whose next record to publish begins at `at`.
     pub(crate) fn new(at: Position) -> impl PinInit<Self> {
         pin_init!(Self {
             turn <- new_mutex!(Turn {
                 published: at,
                 hole: None,
-                queue: RBTree::new(),
                 waiting: 0,
             }),
             changed <- new_condvar!(),
@@ -471,83 +444,46 @@ impl<T: Unpin> Sequencer<T> {
         self.failed.load(Ordering::Acquire)
     }
 
-    /// Publishes `p` on `log` if every record reserved before it is
-    /// published, and after it every record waiting for it; else leaves it
-    /// waiting in `slot`. Each record's writer is told, with `done` (and
-    /// its `w`), when its record is durable (`Ok`) or never will be
-    /// (`EIO`, when a record before it is a hole): now or, by the writer
-    /// that publishes it, later.
-    pub(crate) fn publish<M: Media>(
-        &self,
-        log: &Log<M>,
-        p: Pending,
-        w: T,
-        slot: Slot<T>,
-        done: impl Fn(T, Result),
-    ) {
+    /// Publishes `p` on `log` once every record reserved before it is
+    /// published. Fails with `EIO`, publishing nothing, if one of them never
+    /// will be.
+    pub(crate) fn publish<M: Media>(&self, log: &Log<M>, p: &Pending) -> Result {
         let first = p.r.first_seq;
-        let mut published = RBTree::new();
-        let mut failed = RBTree::new();
-        {
-            let mut t = self.turn.lock();
-            let node = slot.into_node(first, Waiting { p, w });
+        let mut t = self.turn.lock();
+        while t.published.seq != first {
             if t.hole.is_some_and(|h| h <= first) {
-                failed.insert(node);
-            } else if t.published.seq > first {
+                return Err(EIO);
+            }
+            if t.published.seq > first {
                 // Published twice, or reserved before the last reset.
-                drop(t);
-                let (_, waiting) = node.to_key_value();
-                done(waiting.w, Err(EINVAL));
-                return;
-            } else {
-                // In the queue; published from it at once if it is next.
-                t.queue.insert(node);
+                return Err(EINVAL);
             }
-            let mut any = false;
-            loop {
-                let k = t.published.seq;
-                let Some(next) = t.queue.get(&k) else {
-                    break;
-                };
-                any = true;
-                if log.publish(&next.p).is_err() {
-                    t.hole = Some(k);
-                    self.failed.store(true, Ordering::Release);
-                    while let Some(cur) = t.queue.cursor_front_mut() {
-                        let (_, node) = cur.remove_current();
-                        failed.insert(node);
-                    }
-                    break;
-                }
-                t.published = next.p.r.next;
-                if let Some(node) = t.queue.remove_node(&k) {
-                    published.insert(node);
-                }
-            }
-            if any && t.waiting > 0 {
-                self.changed.notify_all();
+            t.waiting += 1;
+            self.changed.wait(&mut t);
+            t.waiting -= 1;
+        }
+        let res = log.publish(p);
+        match res {
+            Ok(()) => t.published = p.r.next,
+            Err(_) => {
+                t.hole = Some(first);
+                self.failed.store(true, Ordering::Release);
             }
         }
-        tell(&mut published, Ok(()), &done);
-        tell(&mut failed, Err(EIO), &done);
+        if t.waiting > 0 {
+            self.changed.notify_all();
+        }
+        res
     }
 
     /// Gives up the record reserved with sequence number `first_seq` (its
     /// data could not be written): it and every record after it are never
-    /// published, and the writers of those waiting are told so with `done`.
-    pub(crate) fn abandon(&self, first_seq: u64, done: impl Fn(T, Result)) {
-        let mut failed = RBTree::new();
-        {
-            let mut t = self.turn.lock();
-            t.hole = Some(t.hole.map_or(first_seq, |h| h.min(first_seq)));
-            self.failed.store(true, Ordering::Release);
-            while let Some(cur) = t.queue.cursor_lower_bound_mut(&first_seq) {
-                let (_, node) = cur.remove_current();
-                failed.insert(node);
-            }
-            self.changed.notify_all();
-        }
-        tell(&mut failed, Err(EIO), &done);
+    /// published, and their publishers fail.
+    pub(crate) fn abandon(&self, first_seq: u64) {
+        let mut t = self.turn.lock();
+        t.hole = Some(t.hole.map_or(first_seq, |h| h.min(first_seq)));
+        self.failed.store(true, Ordering::Release);
+        self.changed.notify_all();
     }
 
     /// Waits until every record before `target` is published (a CP's
@@ -687,73 +623,29 @@ mod tests {
         Ok(pending)
     }
 
-    /// What a test's writers were told, by tag: whether the record was
-    /// published.
-    struct Told(core::cell::RefCell<KVec<(u64, bool)>>);
-
-    impl Told {
-        fn new() -> Self {
-            Self(core::cell::RefCell::new(KVec::new()))
-        }
-
-        /// Publishes `p` for the writer tagged `tag`.
-        fn publish(
-            &self,
-            seqr: &Sequencer<u64>,
-            log: &Log<Shared<'_>>,
-            p: Pending,
-            tag: u64,
-        ) -> Result {
-            seqr.publish(log, p, tag, Slot::new(GFP_KERNEL)?, |t, res| {
-                let _ = self.0.borrow_mut().push((t, res.is_ok()), GFP_KERNEL);
-            });
-            Ok(())
-        }
-
-        fn take(&self) -> KVec<(u64, bool)> {
-            core::mem::replace(&mut *self.0.borrow_mut(), KVec::new())
-        }
-    }
-
     #[test]
     fn records_publish_in_log_order() -> Result {
         let ram = RamMedia::new(SIZE)?;
         let log = Log::format(Shared(&ram), [1; 16], 5)?;
         let (_, cp) = log.cp_marker()?;
-        let tail = Position {
+        let mut head = Position {
             offset: cp.offset,
             seq: cp.seq,
         };
-        let seqr = KBox::pin_init(Sequencer::new(tail), GFP_KERNEL)?;
-        let mut head = tail;
-        let mut pending = in_flight(&log, &mut head, 3)?;
+        let seqr = KBox::pin_init(Sequencer::new(head), GFP_KERNEL)?;
+        let pending = in_flight(&log, &mut head, 3)?;
         // Data written, no header yet: nothing is a record.
         assert_eq!(count(&log, &cp)?.records, 0);
-        let told = Told::new();
-        // The third and the second wait for the first, whose writer then
-        // publishes all three in order and tells each writer.
-        let (c, b, a) = (
-            pending.pop().ok_or(EINVAL)?,
-            pending.pop().ok_or(EINVAL)?,
-            pending.pop().ok_or(EINVAL)?,
-        );
-        told.publish(&seqr, &log, c, 3)?;
-        told.publish(&seqr, &log, b, 2)?;
-        assert!(told.take().is_empty());
-        assert_eq!(count(&log, &cp)?.records, 0);
-        told.publish(&seqr, &log, a, 1)?;
-        assert_eq!(&told.take()[..], &[(1, true), (2, true), (3, true)]);
-        let end = count(&log, &cp)?;
-        assert_eq!(
-            (end.records, end.offset, end.seq),
-            (3, head.offset, head.seq)
-        );
-        // A record reserved before what is published is refused.
-        let mut stale = tail;
-        let r = log.reserve(&mut stale, Op::Discard, 0, 8)?;
-        told.publish(&seqr, &log, log.write_data(r, |_| Ok(()))?, 4)?;
-        assert_eq!(&told.take()[..], &[(4, false)]);
         assert!(!seqr.failed());
+        for (i, p) in pending.iter().enumerate() {
+            seqr.publish(&log, p)?;
+            assert_eq!(count(&log, &cp)?.records, i as u64 + 1);
+        }
+        let end = count(&log, &cp)?;
+        assert_eq!((end.offset, end.seq), (head.offset, head.seq));
+        // Published once only.
+        let first = pending.first().ok_or(EINVAL)?;
+        assert_eq!(seqr.publish(&log, first), Err(EINVAL));
         // A CP targeting the head need not wait.
         seqr.wait_published(&head)?;
         Ok(())
@@ -770,20 +662,14 @@ mod tests {
         };
         let seqr = KBox::pin_init(Sequencer::new(tail), GFP_KERNEL)?;
         let mut head = tail;
-        let mut pending = in_flight(&log, &mut head, 3)?;
-        let told = Told::new();
-        let c = pending.pop().ok_or(EINVAL)?;
-        told.publish(&seqr, &log, c, 3)?;
-        // The second record's data could not be written: the third's
-        // writer, waiting, is told its record never will be published.
-        seqr.abandon(tail.seq + 1, |t, res| {
-            let _ = told.0.borrow_mut().push((t, res.is_ok()), GFP_KERNEL);
-        });
+        let pending = in_flight(&log, &mut head, 3)?;
+        // The second record's data could not be written.
+        seqr.abandon(tail.seq + 1);
         assert!(seqr.failed());
-        assert_eq!(&told.take()[..], &[(3, false)]);
-        // The one before it is still published; a CP cannot pass the hole.
-        told.publish(&seqr, &log, pending.remove(0)?, 1)?;
-        assert_eq!(&told.take()[..], &[(1, true)]);
+        // The one before it is still published, those after it never are,
+        // and a CP cannot pass it.
+        seqr.publish(&log, pending.first().ok_or(EINVAL)?)?;
+        assert_eq!(seqr.publish(&log, pending.get(2).ok_or(EINVAL)?), Err(EIO));
         assert_eq!(seqr.wait_published(&head), Err(EIO));
         assert_eq!(count(&log, &cp)?.records, 1);
         // Replay starts the log again.

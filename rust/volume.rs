@@ -31,7 +31,7 @@ use crate::cache::{block_pieces, is_whole_block, Cache, Spare, SECTORS};
 use crate::checksum::crc32c;
 use crate::disk::Disk;
 use crate::format::{Invalid, Op, MAX_RECORD_DATA};
-use crate::log::{Log, Pending, Position, Sequencer, Slot};
+use crate::log::{Log, Position, Sequencer};
 use crate::metadata::{read_entry, ArraySuper, Entry, Layout, TableBlock, BLOCK_SIZE};
 use crate::noio::NoIo;
 use crate::pmem::DaxMapping;
@@ -66,13 +66,6 @@ pub(crate) struct Table {
     pub(crate) data: KVec<u8>,
     pub(crate) current: usize,
     pub(crate) dirty: bool,
-}
-
-/// A write whose record waits to be published: its bio, ended then.
-pub(crate) struct Acked {
-    bio: Bio,
-    op: Op,
-    size: u32,
 }
 
 /// Everything the write path, the read path and CPs share.
@@ -113,7 +106,7 @@ pub(crate) struct Core {
     pub(crate) cp_lock: Mutex<()>,
     /// Publishes the records written in parallel in log order.
     #[pin]
-    pub(crate) publisher: Sequencer<Acked>,
+    pub(crate) publisher: Sequencer,
     pub(crate) stats: Stats,
     #[pin]
     cp_work: Work<Core>,
@@ -236,48 +229,13 @@ impl Core {
     /// The write path: apply the request to the cache and reserve its
     /// record under the state lock, write the record outside it, publish it
     /// in log order, done.
-    /// Ends `bio`, now or, when its record is published by another
-    /// writer, then.
-    fn write(&self, bio: Bio, op: Op) {
-        let size = bio.size();
-        match self.log_write(&bio, op) {
-            Ok(Some((pending, slot))) => {
-                let acked = Acked { bio, op, size };
-                self.publisher
-                    .publish(&self.log, pending, acked, slot, |a, res| self.ack(a, res));
-            }
-            Ok(None) => {
-                // An empty flush: every acknowledged write is durable already.
-                self.stats.flushes.fetch_add(1, Relaxed);
-                bio.end(Ok(()));
-            }
-            Err(e) => {
-                self.stats.io_errors.fetch_add(1, Relaxed);
-                bio.end(Err(e));
-            }
-        }
-    }
-
-    /// Tells a writer its record is published (`Ok`) or never will be.
-    fn ack(&self, a: Acked, res: Result) {
-        match (res, a.op) {
-            (Err(_), _) => self.stats.io_errors.fetch_add(1, Relaxed),
-            (Ok(()), Op::Write) => {
-                self.stats.write_bytes.fetch_add(u64::from(a.size), Relaxed);
-                self.stats.writes.fetch_add(1, Relaxed)
-            }
-            (Ok(()), _) => self.stats.discards.fetch_add(1, Relaxed),
-        };
-        a.bio.end(res);
-    }
-
-    /// Applies a write to the cache, reserves and writes its record: what
-    /// is left is to publish it, in its slot. `None` for an empty flush.
-    fn log_write(&self, bio: &Bio, op: Op) -> Result<Option<(Pending, Slot<Acked>)>> {
+    fn write(&self, bio: &Bio, op: Op) -> Result {
         let sector = bio.sector();
         let size = bio.size();
         if size == 0 {
-            return Ok(None);
+            // An empty flush: every acknowledged write is durable already.
+            self.stats.flushes.fetch_add(1, Relaxed);
+            return Ok(());
         }
         let nr = self.check_range(sector, size)?;
         let data_len = if op == Op::Write { size } else { 0 };
@@ -303,9 +261,6 @@ impl Core {
         // Its tree node too, in case the block is not dirty yet: dropped
         // after the state lock if unused (declared before the guard).
         let mut spare = None;
-        // Its place in the queue of records waiting to be published, in
-        // case it is not next when written.
-        let slot = Slot::new(GFP_KERNEL)?;
         if let Some(b) = one_block {
             spare = Some(Spare::new(GFP_KERNEL)?);
             block.reserve(BLOCK_SIZE, GFP_KERNEL)?;
@@ -327,7 +282,7 @@ impl Core {
         // to be written to the log outside the state lock.
         let mut cached = KVec::new();
         if one_block.is_some() {
-            bytes::extend(&mut cached, &block, GFP_KERNEL)?;
+            cached.extend_from_slice(&block, GFP_KERNEL)?;
         }
         let mut st = self.state.lock();
         let mut waited = false;
@@ -389,17 +344,24 @@ impl Core {
             Ok(())
         });
         match written {
-            Ok(pending) => Ok(Some((pending, slot))),
+            Ok(pending) => self.publisher.publish(&self.log, &pending)?,
             Err(e) => {
                 pr_err!(
                     "{}: writing a log record failed ({:?}); the log takes no more writes\n",
                     self.name.to_str().unwrap_or("?"),
                     e
                 );
-                self.publisher.abandon(first_seq, |a, res| self.ack(a, res));
-                Err(e)
+                self.publisher.abandon(first_seq);
+                return Err(e);
             }
         }
+        if op == Op::Write {
+            self.stats.writes.fetch_add(1, Relaxed);
+            self.stats.write_bytes.fetch_add(u64::from(size), Relaxed);
+        } else {
+            self.stats.discards.fetch_add(1, Relaxed);
+        }
+        Ok(())
     }
 
     /// The read path (on the workqueue): every block from the cache or the
@@ -619,9 +581,9 @@ impl Core {
     fn submit(this: ArcBorrow<'_, Core>, wq: &OwnedQueue, bio: Bio) {
         let _noio = NoIo::new();
         let res = match bio.op() {
-            BioOp::Write => return this.write(bio, Op::Write),
-            BioOp::Discard => return this.write(bio, Op::Discard),
-            BioOp::WriteZeroes => return this.write(bio, Op::WriteZeroes),
+            BioOp::Write => this.write(&bio, Op::Write),
+            BioOp::Discard => this.write(&bio, Op::Discard),
+            BioOp::WriteZeroes => this.write(&bio, Op::WriteZeroes),
             BioOp::Flush => {
                 this.stats.flushes.fetch_add(1, Relaxed);
                 Ok(())

@@ -16,9 +16,7 @@
 //! 2. writes every table block it changed to the copy that is not in force,
 //!    sealed with the new CP generation, all in flight together;
 //! 3. flushes the array;
-//! 4. waits until every record before the target is published (its writer
-//!    may still be writing it), then writes the CP marker (new generation,
-//!    target) to the log and drains.
+//! 4. writes the CP marker (new generation, target) to the log and drains.
 //!
 //! Only then are the blocks dropped from the cache (and freed after the state
 //! lock is let go) and the log space freed.
@@ -209,11 +207,6 @@ impl Core {
 
         self.write_tables(generation)?;
         self.array.flush()?;
-        // Every record before the target is in the committing set (the
-        // cache takes a write before its log space is reserved), but its
-        // writer may still be writing it: the space is reused once the
-        // marker passes it.
-        self.publisher.wait_published(&target)?;
         let slot = {
             let st = self.state.lock();
             st.cp_slot

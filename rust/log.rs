@@ -5,32 +5,20 @@
 //!
 //! # Ordering rules
 //!
-//! - A record's space is reserved in log order ([`Log::reserve`]), its data
-//!   written, by as many writers in parallel as there are
-//!   ([`Log::write_data`]), then its header line ([`Log::publish`]); it is
-//!   durable, and so may be acknowledged, only after the [`Media::drain`]
-//!   that follows the header. Its checksum covers header and data, so a
-//!   record cut short by a power failure does not validate, whatever part of
-//!   it reached the media.
-//! - Headers are written strictly in log order, each only once the one
-//!   before it is durable ([`Sequencer`]): so the valid records are always a
-//!   prefix of the reserved ones, and a valid record behind an invalid one
-//!   means the invalid one is corrupt, never torn.
+//! - A record is written in one go (data, then header line) and is durable,
+//!   and so may be acknowledged, only after the [`Media::drain`] that follows
+//!   it. Its checksum covers header and data, so a record cut short by a
+//!   power failure does not validate, whatever part of it reached the media.
 //! - A CP marker is written to the slot that is *not* current, then drained;
 //!   until then the old marker is in force. It is written only after the
-//!   array holds (and has flushed) everything before its position, and
-//!   every record before it is published ([`Sequencer::wait_published`]):
-//!   the space before it is reused, and must not still be written to.
+//!   array holds (and has flushed) everything before its position.
 //! - Format writes the new log's first CP marker to the slot the old log
 //!   does not use, drains, then writes the new header (the commit point) and
 //!   drains: a power failure before the header's line lands leaves the old
 //!   log whole, after it the new one; the old log's records and markers carry
 //!   the old log id and do not validate under the new one.
 
-use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{CondVar, Mutex};
-use kernel::{new_condvar, new_mutex};
 
 use crate::checksum::shift;
 use crate::format::{
@@ -45,34 +33,6 @@ use crate::pmem::Media;
 pub(crate) struct Position {
     pub(crate) offset: u64,
     pub(crate) seq: u64,
-}
-
-/// A record whose log space is reserved ([`Log::reserve`]).
-pub(crate) struct Reserved {
-    /// Sequence number of its wrap record if it has one, else its own.
-    first_seq: u64,
-    /// Offset of its wrap record, if it has one.
-    wrap: Option<u64>,
-    /// Offset of the record.
-    at: u64,
-    rec: RecordHeader,
-    /// The head after it.
-    next: Position,
-}
-
-impl Reserved {
-    /// Sequence number of the first record it takes (its wrap record's if
-    /// it has one).
-    pub(crate) fn first_seq(&self) -> u64 {
-        self.first_seq
-    }
-}
-
-/// A reserved record whose data is written, with its sealed header line:
-/// ready to [`Log::publish`].
-pub(crate) struct Pending {
-    r: Reserved,
-    line: [u8; 64],
 }
 
 /// The log on its media.
@@ -222,20 +182,23 @@ impl<M: Media> Log<M> {
         self.used(head, tail) + self.cost(head, data_len) < self.geo.capacity()
     }
 
-    /// Reserves the space of a record at `head` (and of the wrap record in
-    /// front of it if it needs one) and advances `head` past it. The record
-    /// is then written with [`Self::write_data`], in parallel with others,
-    /// and made durable with [`Self::publish`], strictly in reservation
-    /// order ([`Sequencer`]). The caller checked [`Self::fits`] and
-    /// serialises reservations. Nothing is written here, and nothing is
-    /// reserved when the record is not valid.
-    pub(crate) fn reserve(
+    /// Appends a record at `head` and advances it. `fill` is called with a
+    /// sink that takes the record's data in order, exactly `data_len` bytes
+    /// of it for a write, each piece with its CRC-32C from zero
+    /// (`crc32c(0, piece)`), which the record's checksum is combined from.
+    /// The record is durable when this returns `Ok`.
+    /// The caller checked [`Self::fits`] and serialises appends.
+    pub(crate) fn append<F>(
         &self,
         head: &mut Position,
         op: Op,
         sector: u64,
         nr_sectors: u32,
-    ) -> Result<Reserved> {
+        fill: F,
+    ) -> Result
+    where
+        F: FnOnce(&mut dyn FnMut(&[u8], u32) -> Result) -> Result,
+    {
         let rec = RecordHeader {
             op,
             seq: head.seq,
@@ -244,43 +207,27 @@ impl<M: Media> Log<M> {
             nr_sectors,
         };
         let (wrap, at) = self.geo.place(head.offset, rec.log_len());
-        let wrap = wrap.then_some(head.offset);
-        let seq = head.seq + u64::from(wrap.is_some());
+        let mut seq = head.seq;
+        if wrap {
+            let w = RecordHeader {
+                op: Op::Wrap,
+                seq,
+                log_id: self.header.log_id,
+                sector: 0,
+                nr_sectors: 0,
+            };
+            let line = w.encode(&[]).map_err(|_| EINVAL)?;
+            self.media.write(head.offset, &line)?;
+            // Durable before the record after it begins, like every record:
+            // so a valid record behind an invalid one always means the
+            // invalid one is corrupt, never torn (`valid_record_after`).
+            self.media.drain();
+            seq += 1;
+        }
         let rec = RecordHeader { seq, ..rec };
-        rec.begin().map_err(|_| EINVAL)?;
-        let next = at + rec.log_len();
-        let reserved = Reserved {
-            first_seq: head.seq,
-            wrap,
-            at,
-            rec,
-            next: Position {
-                offset: if next == self.geo.end {
-                    AREA_START
-                } else {
-                    next
-                },
-                seq: seq + 1,
-            },
-        };
-        *head = reserved.next;
-        Ok(reserved)
-    }
-
-    /// Writes a reserved record's data (not durable yet). `fill` is called
-    /// with a sink that takes the data in order, exactly `data_len` bytes of
-    /// it for a write, each piece with its CRC-32C from zero
-    /// (`crc32c(0, piece)`), which the record's checksum is combined from.
-    /// Returns the record ready to [`Self::publish`]; on an error the
-    /// reservation is a hole that must not be published past
-    /// ([`Sequencer::abandon`]).
-    pub(crate) fn write_data<F>(&self, r: Reserved, fill: F) -> Result<Pending>
-    where
-        F: FnOnce(&mut dyn FnMut(&[u8], u32) -> Result) -> Result,
-    {
-        let (mut line, mut crc) = r.rec.begin().map_err(|_| EINVAL)?;
-        let mut pos = r.at + RECORD_HEADER_SIZE as u64;
-        let end = pos + u64::from(r.rec.data_len());
+        let (mut line, mut crc) = rec.begin().map_err(|_| EINVAL)?;
+        let mut pos = at + RECORD_HEADER_SIZE as u64;
+        let end = pos + u64::from(rec.data_len());
         let media = &self.media;
         fill(&mut |chunk: &[u8], crc0: u32| {
             if pos + chunk.len() as u64 > end {
@@ -295,52 +242,17 @@ impl<M: Media> Log<M> {
             return Err(EINVAL);
         }
         RecordHeader::finish(&mut line, crc);
-        Ok(Pending { r, line })
-    }
-
-    /// Makes a record durable: writes its wrap record if it has one, drains,
-    /// then its header line, and drains. Records are published in
-    /// reservation order, each only after the one before it returned (see
-    /// [`Sequencer`]): so a valid record behind an invalid one always means
-    /// the invalid one is corrupt, never torn (`valid_record_after`).
-    pub(crate) fn publish(&self, p: &Pending) -> Result {
-        if let Some(off) = p.r.wrap {
-            let w = RecordHeader {
-                op: Op::Wrap,
-                seq: p.r.first_seq,
-                log_id: self.header.log_id,
-                sector: 0,
-                nr_sectors: 0,
-            };
-            let line = w.encode(&[]).map_err(|_| EINVAL)?;
-            self.media.write(off, &line)?;
-            self.media.drain();
-        }
-        self.media.write(p.r.at, &p.line)?;
+        self.media.write(at, &line)?;
         self.media.drain();
-        Ok(())
-    }
-
-    /// Appends a record at `head` and advances it: [`Self::reserve`],
-    /// [`Self::write_data`] and [`Self::publish`] in one, for a caller that
-    /// serialises appends and has none in flight. The record is durable when
-    /// this returns `Ok`; on an error `head` is unchanged.
-    pub(crate) fn append<F>(
-        &self,
-        head: &mut Position,
-        op: Op,
-        sector: u64,
-        nr_sectors: u32,
-        fill: F,
-    ) -> Result
-    where
-        F: FnOnce(&mut dyn FnMut(&[u8], u32) -> Result) -> Result,
-    {
-        let mut h = *head;
-        let r = self.reserve(&mut h, op, sector, nr_sectors)?;
-        let p = self.write_data(r, fill)?;
-        self.publish(&p)?;
-        *head = h;
+        let next = at + rec.log_len();
+        *head = Position {
+            offset: if next == self.geo.end {
+                AREA_START
+            } else {
+                next
+            },
+            seq: seq + 1,
+        };
         Ok(())
     }
 
@@ -381,125 +293,6 @@ impl<M: Media> Log<M> {
             scratch,
             each,
         )
-    }
-}
-
-/// Where publication stands.
-struct Turn {
-    /// The end of the published records: where the next one to publish
-    /// begins.
-    published: Position,
-    /// The first sequence number that will never be published (its record's
-    /// data could not be written), if any: no record after it is either.
-    hole: Option<u64>,
-    /// Publishers waiting for their turn.
-    waiting: u32,
-}
-
-/// Publishes reserved records strictly in log order, whatever order their
-/// data was written in: a record's header is written only once every
-/// record before it is durable. Writers reserve under the volume's state
-/// lock, write their data in parallel outside it, then wait here for their
-/// turn.
-///
-/// # Invariants
-///
-/// `failed` is `true` exactly when `Turn::hole` is set (it is read without
-/// the lock).
-#[pin_data]
-pub(crate) struct Sequencer {
-    #[pin]
-    turn: Mutex<Turn>,
-    /// Signalled when a record is published or a hole made.
-    #[pin]
-    changed: CondVar,
-    failed: AtomicBool,
-}
-
-impl Sequencer {
-    /// A sequencer whose next record to publish begins at `at`.
-    pub(crate) fn new(at: Position) -> impl PinInit<Self> {
-        pin_init!(Self {
-            turn <- new_mutex!(Turn {
-                published: at,
-                hole: None,
-                waiting: 0,
-            }),
-            changed <- new_condvar!(),
-            failed: AtomicBool::new(false),
-        })
-    }
-
-    /// Starts again at `at`, with nothing reserved (replay moved the head).
-    pub(crate) fn reset(&self, at: Position) {
-        let mut t = self.turn.lock();
-        t.published = at;
-        t.hole = None;
-        self.failed.store(false, Ordering::Release);
-    }
-
-    /// Whether a reserved record will never be published: the log cannot
-    /// take any more.
-    pub(crate) fn failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
-    }
-
-    /// Publishes `p` on `log` once every record reserved before it is
-    /// published. Fails with `EIO`, publishing nothing, if one of them never
-    /// will be.
-    pub(crate) fn publish<M: Media>(&self, log: &Log<M>, p: &Pending) -> Result {
-        let first = p.r.first_seq;
-        let mut t = self.turn.lock();
-        while t.published.seq != first {
-            if t.hole.is_some_and(|h| h <= first) {
-                return Err(EIO);
-            }
-            if t.published.seq > first {
-                // Published twice, or reserved before the last reset.
-                return Err(EINVAL);
-            }
-            t.waiting += 1;
-            self.changed.wait(&mut t);
-            t.waiting -= 1;
-        }
-        let res = log.publish(p);
-        match res {
-            Ok(()) => t.published = p.r.next,
-            Err(_) => {
-                t.hole = Some(first);
-                self.failed.store(true, Ordering::Release);
-            }
-        }
-        if t.waiting > 0 {
-            self.changed.notify_all();
-        }
-        res
-    }
-
-    /// Gives up the record reserved with sequence number `first_seq` (its
-    /// data could not be written): it and every record after it are never
-    /// published, and their publishers fail.
-    pub(crate) fn abandon(&self, first_seq: u64) {
-        let mut t = self.turn.lock();
-        t.hole = Some(t.hole.map_or(first_seq, |h| h.min(first_seq)));
-        self.failed.store(true, Ordering::Release);
-        self.changed.notify_all();
-    }
-
-    /// Waits until every record before `target` is published (a CP's
-    /// marker must not pass a record still being written). Fails with `EIO`
-    /// if one of them never will be.
-    pub(crate) fn wait_published(&self, target: &Position) -> Result {
-        let mut t = self.turn.lock();
-        while t.published.seq < target.seq {
-            if t.hole.is_some_and(|h| h <= t.published.seq) {
-                return Err(EIO);
-            }
-            t.waiting += 1;
-            self.changed.wait(&mut t);
-            t.waiting -= 1;
-        }
-        Ok(())
     }
 }
 
@@ -601,81 +394,6 @@ mod tests {
         assert_eq!(head.seq, 6); // record 4 was the wrap record
         let end = count(&log, &m)?;
         assert_eq!((end.records, end.offset), (2, head.offset));
-        Ok(())
-    }
-
-    /// Reserves `n` one-sector writes at sectors 0, 8, 16... and writes
-    /// their data, last first.
-    fn in_flight(log: &Log<Shared<'_>>, head: &mut Position, n: u64) -> Result<KVec<Pending>> {
-        let mut reserved = KVec::new();
-        for i in 0..n {
-            reserved.push(log.reserve(head, Op::Write, i * 8, 1)?, GFP_KERNEL)?;
-        }
-        let mut pending = KVec::new();
-        while let Some(r) = reserved.pop() {
-            let data = [r.first_seq() as u8; 512];
-            pending.push(
-                log.write_data(r, |sink| sink(&data, crc32c(0, &data)))?,
-                GFP_KERNEL,
-            )?;
-        }
-        pending.reverse();
-        Ok(pending)
-    }
-
-    #[test]
-    fn records_publish_in_log_order() -> Result {
-        let ram = RamMedia::new(SIZE)?;
-        let log = Log::format(Shared(&ram), [1; 16], 5)?;
-        let (_, cp) = log.cp_marker()?;
-        let mut head = Position {
-            offset: cp.offset,
-            seq: cp.seq,
-        };
-        let seqr = KBox::pin_init(Sequencer::new(head), GFP_KERNEL)?;
-        let pending = in_flight(&log, &mut head, 3)?;
-        // Data written, no header yet: nothing is a record.
-        assert_eq!(count(&log, &cp)?.records, 0);
-        assert!(!seqr.failed());
-        for (i, p) in pending.iter().enumerate() {
-            seqr.publish(&log, p)?;
-            assert_eq!(count(&log, &cp)?.records, i as u64 + 1);
-        }
-        let end = count(&log, &cp)?;
-        assert_eq!((end.offset, end.seq), (head.offset, head.seq));
-        // Published once only.
-        let first = pending.first().ok_or(EINVAL)?;
-        assert_eq!(seqr.publish(&log, first), Err(EINVAL));
-        // A CP targeting the head need not wait.
-        seqr.wait_published(&head)?;
-        Ok(())
-    }
-
-    #[test]
-    fn a_hole_stops_publication() -> Result {
-        let ram = RamMedia::new(SIZE)?;
-        let log = Log::format(Shared(&ram), [1; 16], 5)?;
-        let (_, cp) = log.cp_marker()?;
-        let tail = Position {
-            offset: cp.offset,
-            seq: cp.seq,
-        };
-        let seqr = KBox::pin_init(Sequencer::new(tail), GFP_KERNEL)?;
-        let mut head = tail;
-        let pending = in_flight(&log, &mut head, 3)?;
-        // The second record's data could not be written.
-        seqr.abandon(tail.seq + 1);
-        assert!(seqr.failed());
-        // The one before it is still published, those after it never are,
-        // and a CP cannot pass it.
-        seqr.publish(&log, pending.first().ok_or(EINVAL)?)?;
-        assert_eq!(seqr.publish(&log, pending.get(2).ok_or(EINVAL)?), Err(EIO));
-        assert_eq!(seqr.wait_published(&head), Err(EIO));
-        assert_eq!(count(&log, &cp)?.records, 1);
-        // Replay starts the log again.
-        seqr.reset(tail);
-        assert!(!seqr.failed());
-        seqr.wait_published(&tail)?;
         Ok(())
     }
 

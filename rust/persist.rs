@@ -383,7 +383,7 @@ mod tests {
     use super::*;
     use crate::checksum::crc32c;
     use crate::format::{CpMarker, Invalid, Op, AREA_START, MAX_RECORD_DATA};
-    use crate::log::{Log, Position, Sequencer};
+    use crate::log::{Log, Position};
 
     /// The smallest log size the geometry takes, and a little more.
     const SIZE: usize = AREA_START as usize + 2 * (64 + MAX_RECORD_DATA as usize) + 4096;
@@ -503,20 +503,15 @@ mod tests {
             self.model.begin(self.done())
         }
 
-        /// The data of the record `op` of `nr` sectors at `sector`.
-        fn data(&self, op: Op, sector: u64, nr: u32) -> Result<KVec<u8>> {
+        /// Appends a record, its data handed over `chunk` bytes at a time.
+        fn append(&mut self, op: Op, sector: u64, nr: u32, chunk: usize) -> Result {
+            let log_id = self.plan.log_id;
             let mut data = KVec::new();
             if op == Op::Write {
                 for i in 0..nr as usize * 512 {
-                    data.push(data_byte(self.plan.log_id, sector, i), GFP_KERNEL)?;
+                    data.push(data_byte(log_id, sector, i), GFP_KERNEL)?;
                 }
             }
-            Ok(data)
-        }
-
-        /// Appends a record, its data handed over `chunk` bytes at a time.
-        fn append(&mut self, op: Op, sector: u64, nr: u32, chunk: usize) -> Result {
-            let data = self.data(op, sector, nr)?;
             self.plan
                 .recs
                 .push(Planned { op, sector, nr }, GFP_KERNEL)?;
@@ -530,43 +525,6 @@ mod tests {
                 Ok(())
             })?;
             self.model.note(self.done())
-        }
-
-        /// Appends `recs` as writers in parallel may: their space reserved
-        /// one after the other, their data written last record first, then
-        /// published in log order by a [`Sequencer`], each acknowledged as
-        /// its publication returns.
-        fn append_parallel(&mut self, recs: &[(Op, u64, u32)]) -> Result {
-            let seqr = KBox::pin_init(Sequencer::new(self.head), GFP_KERNEL)?;
-            let acked = self.plan.recs.len();
-            let mut reserved = KVec::new();
-            for &(op, sector, nr) in recs {
-                self.plan
-                    .recs
-                    .push(Planned { op, sector, nr }, GFP_KERNEL)?;
-                let r = self.log.reserve(&mut self.head, op, sector, nr)?;
-                reserved.push((r, self.data(op, sector, nr)?), GFP_KERNEL)?;
-            }
-            let mut pending = KVec::new();
-            while let Some((r, data)) = reserved.pop() {
-                let p = self.log.write_data(r, |sink| {
-                    for c in data.chunks(512) {
-                        sink(c, crc32c(0, c))?;
-                    }
-                    Ok(())
-                })?;
-                pending.push(p, GFP_KERNEL)?;
-            }
-            let mut n = acked;
-            while let Some(p) = pending.pop() {
-                seqr.publish(&self.log, &p)?;
-                n += 1;
-                self.model.note(Progress {
-                    records: n,
-                    markers: self.plan.markers.len(),
-                })?;
-            }
-            Ok(())
         }
 
         /// Advances the CP marker to `at`: the records before it (the first
@@ -803,54 +761,6 @@ mod tests {
         )?;
         d.append(Op::Write, 16, 2, 1024)?;
         assert!(explore_plan("wrap_record", &d)? > 0);
-        Ok(())
-    }
-
-    #[test]
-    fn parallel_writers() -> Result {
-        let model = Model::new(SIZE)?;
-        let mut d = Driver::format(&model, 0x1a)?;
-        d.append(Op::Write, 1000, 1, 512)?;
-        d.begin()?;
-        // Data of the last first, headers in order: never a later record
-        // valid before an earlier one, never an acknowledged one lost.
-        d.append_parallel(&[
-            (Op::Write, 0, 1),
-            (Op::Write, 8, 2),
-            (Op::Discard, 16, 8),
-            (Op::Write, 24, 1),
-        ])?;
-        d.cp()?;
-        d.append_parallel(&[(Op::Write, 32, 1), (Op::Write, 40, 1)])?;
-        assert!(explore_plan("parallel_writers", &d)? > 0);
-        Ok(())
-    }
-
-    #[test]
-    fn parallel_writers_across_the_wrap() -> Result {
-        let model = Model::new(SIZE)?;
-        let mut d = Driver::format(&model, 0x1b)?;
-        // Stale records of an earlier lap at the start of the area.
-        d.append(Op::Write, 1000, 2, 1024)?;
-        d.append(Op::Write, 1008, 1, 512)?;
-        d.jump(END - 2 * 576 - 128, 100)?;
-        d.begin()?;
-        // Two records to the end, then a wrap record (two lines left) and
-        // two records at the start of the area, all in flight together.
-        d.append_parallel(&[
-            (Op::Write, 0, 1),
-            (Op::Write, 8, 1),
-            (Op::Write, 16, 1),
-            (Op::Write, 24, 1),
-        ])?;
-        assert_eq!(
-            d.head,
-            Position {
-                offset: AREA_START + 2 * 576,
-                seq: 105
-            }
-        );
-        assert!(explore_plan("parallel_writers_across_the_wrap", &d)? > 0);
         Ok(())
     }
 

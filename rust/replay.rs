@@ -1766,7 +1766,7 @@ pub(crate) fn replay(
         if let Some(pos) = next {
             let big = cached >= crate::max_cache_blocks() / 2;
             if big && counters.skipped == 0 {
-                core.set_head(pos);
+                core.state.lock().head = pos;
                 core.checkpoint().map_err(Stop::Error)?;
             }
         }
@@ -1907,10 +1907,10 @@ pub(crate) fn replay(
         }
         report.borrow_mut().discarded = true;
     }
-    core.set_head(Position {
+    core.state.lock().head = Position {
         offset: end.offset,
         seq: end.seq,
-    });
+    };
     core.checkpoint().map_err(Stop::Error)?;
     Ok(end)
 }

@@ -3,10 +3,8 @@
 //! The device: a volume made of a pmem log and an array, its write and read
 //! paths, and its activation (`enable`) and format.
 //!
-//! - Writes (and discards, write-zeroes) are applied to the cache and their
-//!   log records reserved under the state lock; the records are written
-//!   outside it, in parallel, and published in log order
-//!   ([`crate::log::Sequencer`]); a write is acknowledged once its record is
+//! - Writes (and discards, write-zeroes) are appended to the log and applied
+//!   to the cache under the state lock, and acknowledged once the record is
 //!   durable: flush and FUA need nothing more.
 //! - Reads go to the volume's workqueue, which serves each block from the
 //!   cache or from the array, verified against the block's checksum.
@@ -31,7 +29,7 @@ use crate::cache::{block_pieces, is_whole_block, Cache, Spare, SECTORS};
 use crate::checksum::crc32c;
 use crate::disk::Disk;
 use crate::format::{Invalid, Op, MAX_RECORD_DATA};
-use crate::log::{Log, Position, Sequencer};
+use crate::log::{Log, Position};
 use crate::metadata::{read_entry, ArraySuper, Entry, Layout, TableBlock, BLOCK_SIZE};
 use crate::noio::NoIo;
 use crate::pmem::DaxMapping;
@@ -70,8 +68,7 @@ pub(crate) struct Table {
 
 /// Everything the write path, the read path and CPs share.
 pub(crate) struct State {
-    /// Where the next record goes: the end of the reserved records (some
-    /// of which may still be being written, see [`Sequencer`]).
+    /// Where the next record goes.
     pub(crate) head: Position,
     /// Where the uncommitted records begin (the current CP marker).
     pub(crate) tail: Position,
@@ -104,9 +101,6 @@ pub(crate) struct Core {
     /// Serialises CPs.
     #[pin]
     pub(crate) cp_lock: Mutex<()>,
-    /// Publishes the records written in parallel in log order.
-    #[pin]
-    pub(crate) publisher: Sequencer,
     pub(crate) stats: Stats,
     #[pin]
     cp_work: Work<Core>,
@@ -219,16 +213,7 @@ impl Core {
         Ok(())
     }
 
-    /// Moves the head of the log to `at`, with no record in flight (replay,
-    /// before the disk is exposed).
-    pub(crate) fn set_head(&self, at: Position) {
-        self.state.lock().head = at;
-        self.publisher.reset(at);
-    }
-
-    /// The write path: apply the request to the cache and reserve its
-    /// record under the state lock, write the record outside it, publish it
-    /// in log order, done.
+    /// The write path: log the request, apply it to the cache, done.
     fn write(&self, bio: &Bio, op: Op) -> Result {
         let sector = bio.sector();
         let size = bio.size();
@@ -252,8 +237,8 @@ impl Core {
         // whole block, and its CRC-32C (seed 0).
         let mut pieces = KVec::new();
         // A write of one whole block (most): its copy is a block buffer,
-        // and the cached block a copy of that (`Cache::put_whole`), made
-        // before the state lock, so that it holds no copy at all.
+        // which becomes the cached block itself (`Cache::put_whole`), so
+        // the state lock is not held for a new block and a second copy.
         let one_block =
             (op == Op::Write && is_whole_block(sector, u64::from(nr))).then_some(sector / SECTORS);
         let mut block = KVec::new();
@@ -278,12 +263,6 @@ impl Core {
                 pieces.push((block, range, whole, crc0), GFP_KERNEL)?;
             }
         }
-        // The cached copy of a one-block write: the data itself stays ours,
-        // to be written to the log outside the state lock.
-        let mut cached = KVec::new();
-        if one_block.is_some() {
-            cached.extend_from_slice(&block, GFP_KERNEL)?;
-        }
         let mut st = self.state.lock();
         let mut waited = false;
         while !(self.log.fits(&st.head, &st.tail, data_len)
@@ -305,19 +284,15 @@ impl Core {
             }
             self.changed.wait(&mut st);
         }
-        if self.publisher.failed() {
-            // A record before could not be written: none after it can be
-            // published.
-            return Err(EIO);
-        }
-        let mut head = st.head;
-        let reserved = self.log.reserve(&mut head, op, sector, nr)?;
-        // The cache before the log space is taken: if it cannot take the
-        // data, nothing is logged. So every reserved record is in the cache,
-        // in log order, and a CP that targets the head commits them all.
+        // The cache first: if it cannot take the data, nothing is logged.
         if let (Some(b), Some(&(.., crc0))) = (one_block, pieces.first()) {
-            st.cache
-                .put_whole(b, cached, Some(crc0), &mut spare, GFP_KERNEL)?;
+            st.cache.put_whole(
+                b,
+                core::mem::take(&mut block),
+                Some(crc0),
+                &mut spare,
+                GFP_KERNEL,
+            )?;
         } else {
             let written = (op == Op::Write).then_some(data.as_slice());
             st.cache.apply(sector, u64::from(nr), written, GFP_KERNEL)?;
@@ -327,34 +302,24 @@ impl Core {
                 }
             }
         }
+        let mut head = st.head;
+        // The record's data: the cached block just put, or the copy.
+        let src: &[u8] = match one_block {
+            Some(b) => &st.cache.get(b).ok_or(EINVAL)?.data,
+            None => &data,
+        };
+        self.log.append(&mut head, op, sector, nr, |sink| {
+            for (_, range, _, crc0) in pieces.iter() {
+                sink(src.get(range.clone()).ok_or(EINVAL)?, *crc0)?;
+            }
+            Ok(())
+        })?;
         st.head = head;
         if self.log.used(&st.head, &st.tail) > self.log.geometry().capacity() / 2 {
             st.kick = true;
             self.changed.notify_all();
         }
         drop(st);
-        // The record's data, in parallel with other writers, then its
-        // header in log order: durable when `publish` returns.
-        let first_seq = reserved.first_seq();
-        let src: &[u8] = if one_block.is_some() { &block } else { &data };
-        let written = self.log.write_data(reserved, |sink| {
-            for (_, range, _, crc0) in pieces.iter() {
-                sink(src.get(range.clone()).ok_or(EINVAL)?, *crc0)?;
-            }
-            Ok(())
-        });
-        match written {
-            Ok(pending) => self.publisher.publish(&self.log, &pending)?,
-            Err(e) => {
-                pr_err!(
-                    "{}: writing a log record failed ({:?}); the log takes no more writes\n",
-                    self.name.to_str().unwrap_or("?"),
-                    e
-                );
-                self.publisher.abandon(first_seq);
-                return Err(e);
-            }
-        }
         if op == Op::Write {
             self.stats.writes.fetch_add(1, Relaxed);
             self.stats.write_bytes.fetch_add(u64::from(size), Relaxed);
@@ -840,7 +805,6 @@ impl Active {
                 }),
                 changed <- new_condvar!(),
                 cp_lock <- new_mutex!(()),
-                publisher <- Sequencer::new(tail),
                 stats: Stats::default(),
                 cp_work <- new_work!("swarmlog::cp"),
             }),

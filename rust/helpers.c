@@ -38,16 +38,24 @@ unsigned int swl_bdev_logical_block_size(struct block_device *bdev)
 }
 
 /*
+ * Adds to bio the part of the len bytes of kernel memory (kmalloc or
+ * vmalloc) at p that lies in p's page; returns its length, or 0 if the bio
+ * has no room for it.
+ */
+static unsigned int swl_bio_add_kaddr(struct bio *bio, const void *p, unsigned int len)
+{
+	unsigned int off = offset_in_page(p);
+	unsigned int n = min_t(unsigned int, len, PAGE_SIZE - off);
+	struct page *page = is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
+
+	return bio_add_page(bio, page, n, off) == n ? n : 0;
+}
+
+/*
  * blockdev.rs: synchronous I/O on a kernel buffer (kmalloc or vmalloc
  * memory). op is REQ_OP_READ or REQ_OP_WRITE, flags may add REQ_FUA or
  * REQ_PREFLUSH.
  */
-/* The page of kernel memory (kmalloc or vmalloc) p is in. */
-static struct page *swl_kaddr_page(const void *p)
-{
-	return is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
-}
-
 /* A bio over len bytes of the kernel buffer buf (kmalloc or vmalloc memory). */
 static struct bio *swl_buf_bio(struct block_device *bdev, u64 sector, void *buf, unsigned int len,
 			       blk_opf_t opf)
@@ -61,12 +69,9 @@ static struct bio *swl_buf_bio(struct block_device *bdev, u64 sector, void *buf,
 	bio = bio_alloc(bdev, nr_vecs, opf, GFP_NOIO);
 	bio->bi_iter.bi_sector = sector;
 	while (done < len) {
-		void *p = buf + done;
-		unsigned int off = offset_in_page(p);
-		unsigned int n = min_t(unsigned int, len - done, PAGE_SIZE - off);
-		struct page *page = swl_kaddr_page(p);
+		unsigned int n = swl_bio_add_kaddr(bio, buf + done, len - done);
 
-		if (bio_add_page(bio, page, n, off) != n) {
+		if (!n) {
 			bio_put(bio);
 			return ERR_PTR(-EIO);
 		}
@@ -157,16 +162,14 @@ int swl_batch_write_segs(struct swl_batch *b, struct block_device *bdev, u64 sec
 		unsigned int len = segs[i].len, done = 0;
 
 		while (done < len) {
-			const void *p = buf + done;
-			unsigned int off = offset_in_page(p);
-			unsigned int k = min_t(unsigned int, len - done, PAGE_SIZE - off);
-			struct page *page = swl_kaddr_page(p);
+			unsigned int k;
 
 			if (!bio) {
 				bio = bio_alloc(bdev, BIO_MAX_VECS, REQ_OP_WRITE, GFP_NOIO);
 				bio->bi_iter.bi_sector = sector;
 			}
-			if (bio_add_page(bio, page, k, off) == k) {
+			k = swl_bio_add_kaddr(bio, buf + done, len - done);
+			if (k) {
 				done += k;
 				continue;
 			}

@@ -48,4 +48,4 @@ vm:
 
 clean:
 	rm -f swarmlog.ko *.o *.mod *.mod.c .*.cmd modules.order Module.symvers
-	rm -f rust/*.o rust/.*.cmd rust/*.d
+	find rust \( -name "*.o" -o -name ".*.cmd" -o -name "*.d" \) -delete

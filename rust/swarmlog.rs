@@ -8,27 +8,11 @@
 //! `/sys/kernel/config/swarmlog/`; see
 //! `Documentation/swarmlog/admin-guide.rst`.
 
-mod bio;
-mod blockdev;
-mod bytes;
-mod cache;
-mod checksum;
-mod configfs;
-mod cp;
-mod disk;
+mod admin;
+mod device;
 mod format;
-mod log;
-mod metadata;
-mod noio;
-#[cfg(CONFIG_KUNIT = "y")]
-mod persist;
-mod pmem;
-mod prepare;
 mod replay;
 mod sys;
-mod trace;
-mod volume;
-mod wq;
 
 use kernel::prelude::*;
 
@@ -59,20 +43,20 @@ pub(crate) fn cp_interval_ms() -> u32 {
 /// writers wait for a CP, from the module parameter (at least 4 MiB).
 pub(crate) fn max_cache_blocks() -> usize {
     let mb = module_parameters::cache_max_mb.value().max(4) as usize;
-    mb.saturating_mul(1 << 20) / crate::metadata::BLOCK_SIZE
+    mb.saturating_mul(1 << 20) / format::array::BLOCK_SIZE
 }
 
 #[pin_data]
 struct SwarmlogModule {
     #[pin]
-    configfs_subsystem: kernel::configfs::Subsystem<configfs::Config>,
+    configfs_subsystem: kernel::configfs::Subsystem<admin::configfs::Config>,
 }
 
 impl kernel::InPlaceModule for SwarmlogModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         pr_info!("swarmlog loaded\n");
         try_pin_init!(Self {
-            configfs_subsystem <- configfs::subsystem(),
+            configfs_subsystem <- admin::configfs::subsystem(),
         })
     }
 }

@@ -95,3 +95,22 @@ perf_tarball() {
 	# shellcheck disable=SC2086
 	tar -C "$root" -czhf "$1" usr/bin/perf $(sed 's,^/,,' <<<"$libs")
 }
+
+# root_cargo: Debian's cargo in the build root, installed there on first use
+# for the userspace tests of tools/ (scripts/check). Not in ROOT_PACKAGES:
+# a change there makes a new build root and so a new kernel. cargo requires
+# its own version of rustc; it is pinned to the rustc the root holds, so
+# that installing it can never change the compiler the kernel was built
+# with (trixie-backports has a newer pair).
+root_cargo() {
+	"$SWARMLOG_TOP/scripts/buildroot" >/dev/null
+	if [ ! -x "$(root_dir)/usr/bin/cargo" ]; then
+		log "installing cargo in the build root"
+		inroot sh -ec '
+			export DEBIAN_FRONTEND=noninteractive
+			v=$(dpkg-query -W -f "\${Version}" rustc)
+			apt-get update -q
+			apt-get install -y -q "cargo=$v"
+		' >/dev/null
+	fi
+}

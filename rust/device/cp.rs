@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Consistency points: commit every logged change to the array, then move
+//! the CP marker in the log past them so their log space is reused.
+//!
+//! A CP takes the head of the log as its target and the dirty cache as its
+//! committing set, then, without holding the state lock across I/O:
+//!
+//! 1. writes the committing blocks to the array in runs of consecutive
+//!    blocks (up to 1 MiB, in block order, 4 to 8 MiB of them in flight at
+//!    once), each straight from the cached block's memory (no copy: the
+//!    committing blocks do not change until the CP ends), filling the
+//!    sectors of partly written blocks from the array first; a block's
+//!    table entry takes the checksum the write path made of it when one
+//!    write gave the whole block, else the block is checksummed here;
+//! 2. writes every table block it changed to the copy that is not in force,
+//!    sealed with the new CP generation, all in flight together;
+//! 3. flushes the array;
+//! 4. writes the CP marker (new generation, target) to the log and drains.
+//!
+//! Only then are the blocks dropped from the cache (and freed after the state
+//! lock is let go) and the log space freed. The table blocks it changed stay
+//! cached, clean (`tables.rs`).
+//! Writes go on meanwhile into the new dirty set and free log space. A CP
+//! that fails keeps its committing set and target, and the next one retries
+//! them; the log keeps the data all along.
+
+use core::sync::atomic::Ordering::Relaxed;
+use kernel::prelude::*;
+
+use super::array::WriteBatch;
+use super::cache::SECTORS;
+use super::{Array, Core};
+use crate::format::array::{Entry, TableBlock, BLOCK_SIZE};
+use crate::format::checksum::seeded;
+use crate::sys::bytes;
+use crate::sys::dax::Media;
+use crate::sys::ffi::Segment;
+use crate::sys::noio::NoIo;
+
+/// Blocks in one CP write: 1 MiB.
+const RUN_BLOCKS: usize = 256;
+
+/// Bytes of CP writes in flight at once, at most: two batches of half as
+/// much; when one is full, the CP waits for the other's writes and goes on
+/// into it, so that the array always has some.
+const IN_FLIGHT_BYTES: usize = 8 << 20;
+
+/// The table entry of a block holding `data` written at `generation`; a
+/// block of zeroes is recorded as unwritten. `crc0`, if known, is
+/// `crc32c(0, data)`, from the write path: it saves checksumming the block.
+fn entry_for(data: &[u8], crc0: Option<u32>, generation: u64) -> Entry {
+    match crc0 {
+        // A block of zeroes has a CRC from zero of 0: anything else is not
+        // zeroes.
+        Some(c) if c != 0 => Entry {
+            generation,
+            crc: seeded(c, data.len() as u64),
+        },
+        _ if data.iter().all(|&b| b == 0) => Entry::default(),
+        _ => Entry::for_data(data, generation),
+    }
+}
+
+impl<M: Media + 'static, A: Array> Core<M, A> {
+    /// Takes a consistency point (a no-op when nothing was logged since the
+    /// last one).
+    pub(crate) fn checkpoint(&self) -> Result {
+        let _noio = NoIo::new();
+        let _serial = self.cp_lock.lock();
+        let (target, generation) = {
+            let mut st = self.state.lock();
+            let target = match st.cp_target {
+                Some(t) => t,
+                None => {
+                    if st.head == st.tail {
+                        // Reads load table blocks too: keep them in
+                        // budget when there is nothing to commit.
+                        st.tables.trim(self.limits.table_blocks());
+                        return Ok(());
+                    }
+                    st.cache.begin_commit()?;
+                    st.cp_target = Some(st.head);
+                    st.head
+                }
+            };
+            (target, st.cp_gen + 1)
+        };
+        let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
+
+        let mut batch = self.array.batch()?;
+        let mut other = self.array.batch()?;
+        let mut old = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
+        let mut segs = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        let mut entries = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        let mut next = 0u64;
+        let mut blocks = 0u64;
+        loop {
+            // Under one lock: the next run, its blocks' memory, which blocks
+            // are partly written, and the new table entries of the blocks
+            // the write path checksummed whole (the others are checksummed
+            // one block a lock below: a run's checksums under the lock would
+            // stall writers).
+            let mut missing = [0u8; RUN_BLOCKS];
+            segs.clear();
+            entries.clear();
+            let (first, n) = {
+                let st = self.state.lock();
+                let Some((first, n)) = st.cache.committing_run(next, RUN_BLOCKS) else {
+                    break;
+                };
+                for (i, m) in missing.iter_mut().take(n).enumerate() {
+                    let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
+                    *m = !b.valid;
+                    segs.push(Segment::of(&b.data)?, GFP_KERNEL)?;
+                    let e = b
+                        .crc0
+                        .filter(|&c| c != 0)
+                        .map(|c| entry_for(&b.data, Some(c), generation));
+                    entries.push(e, GFP_KERNEL)?;
+                }
+                (first, n)
+            };
+            // Complete partly written blocks from the array, in place (their
+            // segments stay valid), before they are written and before their
+            // entries change: a reader that finds the array in flux takes the
+            // block from the cache (`Core::load_block`). A partly written
+            // block has no checksum from the write path: its entry is made
+            // below.
+            for (i, _) in missing.iter().enumerate().filter(|&(_, &m)| m != 0) {
+                self.read_array_block(first + i as u64, &mut old)?;
+                if let Some(b) = self.state.lock().cache.committing_mut(first + i as u64) {
+                    b.merge_under(&old);
+                }
+            }
+            for (i, e) in entries.iter_mut().enumerate() {
+                if e.is_none() {
+                    let st = self.state.lock();
+                    let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
+                    *e = Some(entry_for(&b.data, b.crc0, generation));
+                }
+            }
+            self.set_entries(first, &entries)?;
+            let sector = self.layout.data_block_location(first) * SECTORS;
+            // SAFETY: the segments are the committing blocks' data, which by
+            // the cache's invariant nobody changes or frees until
+            // `end_commit` (their missing sectors were merged in above, and
+            // only a CP merges); only a CP calls `end_commit`, holding
+            // `cp_lock` as this one does until after both batches have
+            // waited for their writes (below, or when they are dropped on
+            // an error, before `_serial`).
+            unsafe { batch.write(sector, &segs)? };
+            if batch.bytes() >= IN_FLIGHT_BYTES / 2 {
+                other.wait()?;
+                core::mem::swap(&mut batch, &mut other);
+            }
+            blocks += n as u64;
+            next = first + n as u64;
+        }
+        batch.wait()?;
+        other.wait()?;
+
+        self.write_tables(generation)?;
+        self.array.flush()?;
+        let slot = {
+            let st = self.state.lock();
+            st.cp_slot
+        };
+        let slot = self.log.write_cp(slot, generation, target)?;
+        let committed = {
+            let mut st = self.state.lock();
+            st.cp_slot = slot;
+            st.cp_gen = generation;
+            st.tail = target;
+            st.cp_target = None;
+            let committed = st.cache.end_commit();
+            st.tables.committed(self.limits.table_blocks());
+            committed
+        };
+        self.changed.notify_all();
+        // The CP has ended: its blocks are on the array, its log space free.
+        let ended = kernel::time::Instant::<kernel::time::Monotonic>::now();
+        self.stats.cp_count.fetch_add(1, Relaxed);
+        self.stats.cp_blocks.fetch_add(blocks, Relaxed);
+        self.stats
+            .cp_duration_us
+            .fetch_add((ended - start).as_micros_ceil().max(0) as u64, Relaxed);
+        // Freed without the lock (a large CP has many blocks to free), and
+        // counted apart (`cp_free_us`).
+        drop(committed);
+        self.stats
+            .cp_free_us
+            .fetch_add(ended.elapsed().as_micros_ceil().max(0) as u64, Relaxed);
+        Ok(())
+    }
+
+    /// Sets the table entries of data blocks `first`, `first + 1`, ... to
+    /// `entries` (`None`: unchanged), loading their table blocks if needed;
+    /// the table blocks are written by the running CP.
+    fn set_entries(&self, first: u64, entries: &[Option<Entry>]) -> Result {
+        // Make sure the table blocks are cached: a CP's stay so until it ends.
+        self.cache_tables(first..first + entries.len() as u64)?;
+        let mut st = self.state.lock();
+        for (i, e) in entries.iter().enumerate() {
+            let Some(e) = e else {
+                continue;
+            };
+            let (index, slot) = self.layout.entry_of(first + i as u64).ok_or(EIO)?;
+            st.tables.set(index, slot, e)?;
+        }
+        Ok(())
+    }
+
+    /// Writes every changed table block to its copy not in force, all in
+    /// flight together.
+    fn write_tables(&self, generation: u64) -> Result {
+        // Each table's sealed copy and where it goes; declared before the
+        // batch, so that they outlive its writes even on an error.
+        let mut copies = KVec::new();
+        let mut batch = self.array.batch()?;
+        let mut from = 0u64;
+        loop {
+            let mut buf = KVec::with_capacity(BLOCK_SIZE, GFP_KERNEL)?;
+            // From where the last one was found: one walk over the tables
+            // per CP, not one per table written.
+            let found = self.state.lock().tables.next_dirty(from, &mut buf)?;
+            let Some((index, copy)) = found else {
+                break;
+            };
+            TableBlock(&mut buf).seal(index, generation);
+            let at = (self.layout.table_block_location(index) + copy) * SECTORS;
+            copies.push((at, buf), GFP_KERNEL)?;
+            from = index + 1;
+        }
+        for (at, buf) in copies.iter() {
+            // SAFETY: `copies` is neither changed nor dropped before `batch`
+            // has waited for its writes: below, or when it is dropped on an
+            // error (it is declared after `copies`, so dropped before it).
+            unsafe { batch.write(*at, &[Segment::of(buf)?])? };
+        }
+        batch.wait()
+    }
+
+    /// The CP loop, on the workqueue: a CP when one is wanted or every
+    /// `cp_interval_ms` (module parameter), until the volume stops.
+    pub(super) fn cp_loop(&self) {
+        loop {
+            {
+                let mut st = self.state.lock();
+                if !st.kick && !st.stop {
+                    let _ = self.changed.wait_interruptible_timeout(
+                        &mut st,
+                        kernel::time::msecs_to_jiffies(self.limits.cp_interval_ms),
+                    );
+                }
+                if st.stop {
+                    return;
+                }
+                st.kick = false;
+            }
+            if let Err(e) = self.checkpoint() {
+                self.stats.cp_errors.fetch_add(1, Relaxed);
+                pr_err!(
+                    "{}: consistency point failed ({:?}); the log keeps the data, retrying\n",
+                    self.name(),
+                    e
+                );
+                // Do not spin on a failing array.
+                let mut st = self.state.lock();
+                if !st.stop {
+                    let _ = self
+                        .changed
+                        .wait_interruptible_timeout(&mut st, kernel::time::msecs_to_jiffies(1000));
+                }
+            }
+        }
+    }
+}
+
+#[kernel::prelude::kunit_tests(swarmlog_cp)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_from_the_write_paths_checksum_match_a_fresh_one() -> Result {
+        let mut data = KVec::new();
+        data.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+        // Zeroes: unwritten, whether the write path checksummed them or not.
+        assert_eq!(entry_for(&data, Some(0), 7), Entry::default());
+        assert_eq!(entry_for(&data, None, 7), Entry::default());
+        if let Some(b) = data.get_mut(100) {
+            *b = 9;
+        }
+        let fresh = Entry::for_data(&data, 7);
+        assert_eq!(entry_for(&data, None, 7), fresh);
+        let crc0 = crate::format::checksum::crc32c(0, &data);
+        assert_eq!(entry_for(&data, Some(crc0), 7), fresh);
+        assert!(fresh.verifies(&data));
+        Ok(())
+    }
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the exposed disk hands its bios to: writes, discards and flushes
+//! are served in the submitter's context (the write path), reads on the
+//! volume's workqueue, which also runs the CP loop.
+
+use core::sync::atomic::Ordering::Relaxed;
+use kernel::{
+    new_mutex, new_work,
+    prelude::*,
+    sync::{Arc, Mutex},
+    workqueue::{Work, WorkItem},
+};
+
+use super::Volume;
+use crate::format::log::Op;
+use crate::sys::bio::{Bio, Op as BioOp};
+use crate::sys::disk::Handler;
+use crate::sys::noio::NoIo;
+use crate::sys::wq::OwnedQueue;
+
+/// The volume and its workqueue, the handler of its disk.
+pub(crate) struct Frontend {
+    wq: OwnedQueue,
+    core: Arc<Volume>,
+}
+
+impl Frontend {
+    /// Serves `core`: makes its workqueue and starts its CP loop there.
+    pub(crate) fn new(core: Arc<Volume>) -> Result<Self> {
+        let wq = OwnedQueue::new_io(&core.name, 0)?;
+        let _ = wq.enqueue(core.clone());
+        Ok(Self { wq, core })
+    }
+
+    /// The running volume.
+    pub(crate) fn core(&self) -> &Arc<Volume> {
+        &self.core
+    }
+}
+
+impl Handler for Frontend {
+    /// Dispatches a bio sent to the disk.
+    fn submit(&self, bio: Bio) {
+        let this = &self.core;
+        let _noio = NoIo::new();
+        let res = match bio.op() {
+            BioOp::Write => this.write(&bio, Op::Write),
+            BioOp::Discard => this.write(&bio, Op::Discard),
+            BioOp::WriteZeroes => this.write(&bio, Op::WriteZeroes),
+            BioOp::Flush => {
+                this.stats.flushes.fetch_add(1, Relaxed);
+                Ok(())
+            }
+            BioOp::Read => {
+                let work = Arc::pin_init(
+                    pin_init!(ReadWork {
+                        core: this.clone(),
+                        bio <- new_mutex!(Some(bio)),
+                        work <- new_work!("swarmlog::read"),
+                    }),
+                    GFP_KERNEL,
+                );
+                // On failure the bio was dropped with the initializer, which
+                // completes it with an error.
+                if let Ok(work) = work {
+                    let _ = self.wq.enqueue(work);
+                }
+                return;
+            }
+            BioOp::Other => Err(EOPNOTSUPP),
+        };
+        if res.is_err() {
+            this.stats.io_errors.fetch_add(1, Relaxed);
+        }
+        bio.end(res);
+    }
+}
+
+/// A read waiting for the workqueue.
+#[pin_data]
+struct ReadWork {
+    core: Arc<Volume>,
+    #[pin]
+    bio: Mutex<Option<Bio>>,
+    #[pin]
+    work: Work<ReadWork>,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Self> for ReadWork { self.work }
+}
+
+impl WorkItem for ReadWork {
+    type Pointer = Arc<ReadWork>;
+
+    fn run(this: Arc<ReadWork>) {
+        let _noio = NoIo::new();
+        let bio = this.bio.lock().take();
+        if let Some(bio) = bio {
+            let res = this.core.read(&bio);
+            if res.is_err() {
+                this.core.stats.io_errors.fetch_add(1, Relaxed);
+            }
+            bio.end(res);
+        }
+    }
+}

@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The log at run time: format, open, append records, advance the CP marker,
+//! scan; all through [`Media`], the single pmem interface.
+//!
+//! # Ordering rules
+//!
+//! - A record is written in one go (data, then header line) and is durable,
+//!   and so may be acknowledged, only after the [`Media::drain`] that follows
+//!   it. Its checksum covers header and data, so a record cut short by a
+//!   power failure does not validate, whatever part of it reached the media.
+//! - A CP marker is written to the slot that is *not* current, then drained;
+//!   until then the old marker is in force. It is written only after the
+//!   array holds (and has flushed) everything before its position.
+//! - Format writes the new log's first CP marker to the slot the old log
+//!   does not use, drains, then writes the new header (the commit point) and
+//!   drains: a power failure before the header's line lands leaves the old
+//!   log whole, after it the new one; the old log's records and markers carry
+//!   the old log id and do not validate under the new one.
+
+use kernel::prelude::*;
+
+use crate::format::checksum::shift;
+use crate::format::log::{
+    scan, valid_record_after, CpMarker, Found, Geometry, LogHeader, LogRead, Op, RecordHeader,
+    ScanEnd, AREA_START, CP_SLOTS, RECORD_HEADER_SIZE,
+};
+use crate::format::Invalid;
+use crate::sys::dax::Media;
+
+/// A place in the log: where the next record goes and the sequence number
+/// it carries (the head), or where the uncommitted records begin (the tail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Position {
+    pub(crate) offset: u64,
+    pub(crate) seq: u64,
+}
+
+/// The log on its media.
+pub(crate) struct Log<M: Media> {
+    media: M,
+    header: LogHeader,
+    geo: Geometry,
+}
+
+/// The CP slot that is not `slot`.
+fn other_slot(slot: usize) -> usize {
+    1 - slot.min(1)
+}
+
+struct MediaReader<'a, M: Media>(&'a M);
+
+impl<M: Media> LogRead for MediaReader<'_, M> {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), Invalid> {
+        self.0.read(off, buf).map_err(|_| Invalid::Range)
+    }
+}
+
+impl<M: Media> Log<M> {
+    /// Writes a new, empty log bound to the array `array_uuid`.
+    ///
+    /// Atomic: until the new header's line is durable the log already on
+    /// the media (if any) opens as it was, with its records and CP marker;
+    /// after that the new, empty log opens. The new log's first CP marker
+    /// goes to the slot that is not the old log's current one, and is
+    /// drained before the header is written; records and markers of the old
+    /// log carry its log id and so do not validate under the new one.
+    /// `EEXIST` if the log on the media already has the id `log_id`.
+    pub(crate) fn format(media: M, array_uuid: [u8; 16], log_id: u64) -> Result<Self> {
+        let header = LogHeader {
+            array_uuid,
+            log_id,
+            log_size: media.size(),
+            block_size: crate::format::array::BLOCK_SIZE as u32,
+        };
+        let geo = header.geometry().ok_or(ENOSPC)?;
+        let mut line = [0u8; 64];
+        media.read(0, &mut line)?;
+        let slot = match LogHeader::decode(&line) {
+            Ok(old) if old.log_id == log_id => return Err(EEXIST),
+            Ok(old) => match Self::read_cp(&media, old.log_id)? {
+                Some((current, _)) => other_slot(current),
+                None => 0,
+            },
+            Err(_) => 0,
+        };
+        let first = CpMarker {
+            log_id,
+            generation: 0,
+            seq: 1,
+            offset: AREA_START,
+        };
+        media.write(CP_SLOTS[slot], &first.encode())?;
+        media.drain();
+        media.write(0, &header.encode())?;
+        media.drain();
+        Ok(Self { media, header, geo })
+    }
+
+    /// Opens a formatted log; `EINVAL` with the reason if the header does not
+    /// validate or does not match the media.
+    pub(crate) fn open(media: M) -> Result<Self, (Invalid, M)> {
+        let mut line = [0u8; 64];
+        if media.read(0, &mut line).is_err() {
+            return Err((Invalid::Range, media));
+        }
+        let header = match LogHeader::decode(&line) {
+            Ok(h) => h,
+            Err(e) => return Err((e, media)),
+        };
+        let geo = match header.geometry() {
+            Some(g) if header.log_size <= media.size() => g,
+            _ => return Err((Invalid::Field, media)),
+        };
+        Ok(Self { media, header, geo })
+    }
+
+    /// The header.
+    pub(crate) fn header(&self) -> &LogHeader {
+        &self.header
+    }
+
+    /// The record area.
+    pub(crate) fn geometry(&self) -> Geometry {
+        self.geo
+    }
+
+    /// The current CP marker and its slot.
+    pub(crate) fn cp_marker(&self) -> Result<(usize, CpMarker)> {
+        Self::read_cp(&self.media, self.header.log_id)?.ok_or(EUCLEAN)
+    }
+
+    /// The current CP marker of log `log_id` on `media`, and its slot.
+    fn read_cp(media: &M, log_id: u64) -> Result<Option<(usize, CpMarker)>> {
+        let mut a = [0u8; 64];
+        let mut b = [0u8; 64];
+        media.read(CP_SLOTS[0], &mut a)?;
+        media.read(CP_SLOTS[1], &mut b)?;
+        Ok(CpMarker::newest(&a, &b, log_id))
+    }
+
+    /// Makes `tail` the new CP position, with generation `generation`, in
+    /// the slot other than `current_slot`; returns the new current slot.
+    pub(crate) fn write_cp(
+        &self,
+        current_slot: usize,
+        generation: u64,
+        tail: Position,
+    ) -> Result<usize> {
+        let slot = other_slot(current_slot);
+        let m = CpMarker {
+            log_id: self.header.log_id,
+            generation,
+            seq: tail.seq,
+            offset: tail.offset,
+        };
+        self.media.write(CP_SLOTS[slot], &m.encode())?;
+        self.media.drain();
+        Ok(slot)
+    }
+
+    /// Bytes in use between `tail` and `head`.
+    pub(crate) fn used(&self, head: &Position, tail: &Position) -> u64 {
+        self.geo.distance(tail.offset, head.offset)
+    }
+
+    /// Bytes a record of `data_len` bytes takes if the head is at `head`,
+    /// including the wrap record in front of it if it needs one.
+    pub(crate) fn cost(&self, head: &Position, data_len: u32) -> u64 {
+        let len = crate::format::log::line_align(RECORD_HEADER_SIZE as u64 + u64::from(data_len));
+        match self.geo.place(head.offset, len) {
+            (false, _) => len,
+            (true, _) => self.geo.end - head.offset + len,
+        }
+    }
+
+    /// Whether a record of `data_len` bytes fits between `head` and `tail`
+    /// (the log never fills completely, so that head == tail means empty).
+    pub(crate) fn fits(&self, head: &Position, tail: &Position, data_len: u32) -> bool {
+        self.used(head, tail) + self.cost(head, data_len) < self.geo.capacity()
+    }
+
+    /// Appends a record at `head` and advances it. `fill` is called with a
+    /// sink that takes the record's data in order, exactly `data_len` bytes
+    /// of it for a write, each piece with its CRC-32C from zero
+    /// (`crc32c(0, piece)`), which the record's checksum is combined from.
+    /// The record is durable when this returns `Ok`.
+    /// The caller checked [`Self::fits`] and serialises appends.
+    pub(crate) fn append<F>(
+        &self,
+        head: &mut Position,
+        op: Op,
+        sector: u64,
+        nr_sectors: u32,
+        fill: F,
+    ) -> Result
+    where
+        F: FnOnce(&mut dyn FnMut(&[u8], u32) -> Result) -> Result,
+    {
+        let rec = RecordHeader {
+            op,
+            seq: head.seq,
+            log_id: self.header.log_id,
+            sector,
+            nr_sectors,
+        };
+        let (wrap, at) = self.geo.place(head.offset, rec.log_len());
+        let mut seq = head.seq;
+        if wrap {
+            let w = RecordHeader {
+                op: Op::Wrap,
+                seq,
+                log_id: self.header.log_id,
+                sector: 0,
+                nr_sectors: 0,
+            };
+            let line = w.encode(&[]).map_err(|_| EINVAL)?;
+            self.media.write(head.offset, &line)?;
+            // Durable before the record after it begins, like every record:
+            // so a valid record behind an invalid one always means the
+            // invalid one is corrupt, never torn (`valid_record_after`).
+            self.media.drain();
+            seq += 1;
+        }
+        let rec = RecordHeader { seq, ..rec };
+        let (mut line, mut crc) = rec.begin().map_err(|_| EINVAL)?;
+        let mut pos = at + RECORD_HEADER_SIZE as u64;
+        let end = pos + u64::from(rec.data_len());
+        let media = &self.media;
+        fill(&mut |chunk: &[u8], crc0: u32| {
+            if pos + chunk.len() as u64 > end {
+                return Err(EINVAL);
+            }
+            media.write(pos, chunk)?;
+            crc = shift(crc, chunk.len() as u64) ^ crc0;
+            pos += chunk.len() as u64;
+            Ok(())
+        })?;
+        if pos != end {
+            return Err(EINVAL);
+        }
+        RecordHeader::finish(&mut line, crc);
+        self.media.write(at, &line)?;
+        self.media.drain();
+        let next = at + rec.log_len();
+        *head = Position {
+            offset: if next == self.geo.end {
+                AREA_START
+            } else {
+                next
+            },
+            seq: seq + 1,
+        };
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes of the log at `off` (a record's data).
+    pub(crate) fn read(&self, off: u64, buf: &mut [u8]) -> Result {
+        self.media.read(off, buf)
+    }
+
+    /// After a scan that ended at `end`: where a valid record follows the
+    /// invalid one, which means that one is corrupt (see
+    /// [`valid_record_after`]).
+    pub(crate) fn valid_record_after(&self, end: &ScanEnd, scratch: &mut [u8]) -> Option<u64> {
+        valid_record_after(
+            &MediaReader(&self.media),
+            self.geo,
+            self.header.log_id,
+            end,
+            scratch,
+        )
+    }
+
+    /// Scans from `from` to the valid end, calling `each` for every record
+    /// (wrap records included). `scratch` must hold a largest record's data.
+    pub(crate) fn scan<F, E>(
+        &self,
+        from: &CpMarker,
+        scratch: &mut [u8],
+        each: F,
+    ) -> Result<ScanEnd, E>
+    where
+        F: FnMut(&Found) -> Result<(), E>,
+    {
+        scan(
+            &MediaReader(&self.media),
+            self.geo,
+            self.header.log_id,
+            from,
+            scratch,
+            each,
+        )
+    }
+}
+
+#[kernel::prelude::kunit_tests(swarmlog_log)]
+mod tests {
+    use super::*;
+    use crate::format::checksum::crc32c;
+    use crate::format::log::MAX_RECORD_DATA;
+    use crate::sys::dax::RamMedia;
+
+    // Room for three largest records and 4 KiB more, so the fourth wraps.
+    const SIZE: usize = 4096 + 3 * (64 + MAX_RECORD_DATA as usize) + 4096;
+
+    struct Shared<'a>(&'a RamMedia);
+    impl Media for Shared<'_> {
+        fn size(&self) -> u64 {
+            self.0.size()
+        }
+        fn read(&self, off: u64, buf: &mut [u8]) -> Result {
+            self.0.read(off, buf)
+        }
+        fn write(&self, off: u64, data: &[u8]) -> Result {
+            self.0.write(off, data)
+        }
+        fn drain(&self) {}
+    }
+
+    fn scratch() -> Result<KVec<u8>> {
+        let mut v = KVec::new();
+        v.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)?;
+        Ok(v)
+    }
+
+    fn count(log: &Log<Shared<'_>>, from: &CpMarker) -> Result<ScanEnd> {
+        let mut s = scratch()?;
+        log.scan(from, &mut s, |_| Ok::<(), Error>(()))
+    }
+
+    #[test]
+    fn format_then_open_is_empty() -> Result {
+        let ram = RamMedia::new(SIZE)?;
+        {
+            let log = Log::format(Shared(&ram), [9; 16], 77)?;
+            let (slot, cp) = log.cp_marker()?;
+            assert_eq!(slot, 0);
+            assert_eq!(cp.seq, 1);
+            assert_eq!(count(&log, &cp)?.records, 0);
+        }
+        let log = Log::open(Shared(&ram)).map_err(|_| EINVAL)?;
+        assert_eq!(log.header().array_uuid, [9; 16]);
+        assert_eq!(log.header().log_id, 77);
+        Ok(())
+    }
+
+    #[test]
+    fn open_refuses_unformatted() -> Result {
+        let ram = RamMedia::new(SIZE)?;
+        assert!(matches!(Log::open(Shared(&ram)), Err((Invalid::Magic, _))));
+        Ok(())
+    }
+
+    #[test]
+    fn append_fill_and_cp_free_space() -> Result {
+        let ram = RamMedia::new(SIZE)?;
+        let log = Log::format(Shared(&ram), [1; 16], 5)?;
+        let (mut slot, cp) = log.cp_marker()?;
+        let mut tail = Position {
+            offset: cp.offset,
+            seq: cp.seq,
+        };
+        let mut head = tail;
+        let data = scratch()?;
+        // Largest records until the log is full.
+        let mut n = 0u64;
+        while log.fits(&head, &tail, MAX_RECORD_DATA) {
+            log.append(&mut head, Op::Write, n * 2048, 2048, |sink| {
+                sink(&data, crc32c(0, &data))
+            })?;
+            n += 1;
+        }
+        assert_eq!(n, 3);
+        let cp = CpMarker {
+            log_id: 5,
+            generation: 0,
+            seq: tail.seq,
+            offset: tail.offset,
+        };
+        assert_eq!(count(&log, &cp)?.records, 3);
+        // A CP at the head frees everything; the next record wraps.
+        slot = log.write_cp(slot, 1, head)?;
+        tail = head;
+        let (s, m) = log.cp_marker()?;
+        assert_eq!((s, m.generation, m.seq), (slot, 1, 4));
+        assert!(log.fits(&head, &tail, MAX_RECORD_DATA));
+        log.append(&mut head, Op::Write, 0, 2048, |sink| {
+            sink(&data, crc32c(0, &data))
+        })?;
+        assert_eq!(head.offset, AREA_START + 64 + u64::from(MAX_RECORD_DATA));
+        assert_eq!(head.seq, 6); // record 4 was the wrap record
+        let end = count(&log, &m)?;
+        assert_eq!((end.records, end.offset), (2, head.offset));
+        Ok(())
+    }
+
+    #[test]
+    fn append_checks_data_length() -> Result {
+        let ram = RamMedia::new(SIZE)?;
+        let log = Log::format(Shared(&ram), [1; 16], 5)?;
+        let mut head = Position {
+            offset: AREA_START,
+            seq: 1,
+        };
+        let r = log.append(&mut head, Op::Write, 0, 2, |sink| sink(&[0; 512], 0));
+        assert!(r.is_err());
+        let r = log.append(&mut head, Op::Write, 0, 1, |sink| {
+            sink(&[0; 512], 0)?;
+            sink(&[0; 1], 0)
+        });
+        assert!(r.is_err());
+        assert_eq!(head.seq, 1);
+        log.append(&mut head, Op::Discard, 8, 8, |_| Ok(()))?;
+        assert_eq!(
+            head,
+            Position {
+                offset: AREA_START + 64,
+                seq: 2
+            }
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The device layer: a running volume made of a log and an array.
+//!
+//! [`Core`] holds the log, the array, the cache of written blocks and the
+//! cache of table blocks; its state is private to this folder. Each concern
+//! has its own file:
+//!
+//! - `write.rs`: the write path (log the request, apply it to the cache,
+//!   acknowledge once the record is durable: flush and FUA need nothing
+//!   more);
+//! - `read.rs`: the read path (each block from the cache or from the array,
+//!   verified against its checksum);
+//! - `cp.rs`: consistency points and the loop that takes them;
+//! - `tables.rs`: the table-block cache;
+//! - `cache.rs`: the cache of written blocks; `log.rs`: the log at run time;
+//! - `array.rs`: the array, behind a trait so that tests run on memory;
+//! - `replaying.rs`: the narrow interface replay drives (it never sees
+//!   [`Core`]'s fields);
+//! - `open.rs`: format, and opening a volume from its two devices;
+//! - `frontend.rs`: what the exposed disk hands its bios to;
+//! - `stats.rs`: the counters and `status`.
+//!
+//! Lower layers (`sys`, `format`) never name anything here; replay and
+//! the admin layer above use only what is `pub(crate)`.
+
+mod array;
+pub(crate) mod cache;
+mod cp;
+mod frontend;
+pub(crate) mod log;
+mod open;
+#[cfg(CONFIG_KUNIT = "y")]
+mod persist;
+mod read;
+mod replaying;
+mod stats;
+mod tables;
+#[cfg(CONFIG_KUNIT = "y")]
+mod tests;
+mod write;
+
+use kernel::{
+    new_condvar, new_mutex, new_work,
+    prelude::*,
+    str::{CStr, CString},
+    sync::{Arc, CondVar, Mutex},
+    workqueue::{Work, WorkItem},
+};
+
+use crate::format::array::Layout;
+use crate::format::log::CpMarker;
+use crate::sys::blockdev::BlockDevice;
+use crate::sys::dax::{DaxMapping, Media};
+use cache::{Cache, SECTORS};
+use log::{Log, Position};
+use stats::Stats;
+use tables::Tables;
+
+pub(crate) use array::Array;
+pub(crate) use frontend::Frontend;
+pub(crate) use open::{format, open};
+
+/// The volume the module runs: its log on DAX pmem, its array a block
+/// device.
+pub(crate) type Volume = Core<DaxMapping, BlockDevice>;
+
+/// How much a volume may hold in memory and how often it takes a CP (the
+/// module's parameters, read at `enable`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Most blocks held in memory (dirty and committing) before writers
+    /// wait for a CP.
+    pub(crate) cache_blocks: usize,
+    /// Milliseconds between timed CPs.
+    pub(crate) cp_interval_ms: u32,
+}
+
+impl Limits {
+    /// Most table blocks kept cached after a CP: a quarter of the cache's
+    /// budget.
+    fn table_blocks(&self) -> usize {
+        (self.cache_blocks / 4).max(1)
+    }
+}
+
+/// Everything the write path, the read path and CPs share.
+struct State {
+    /// Where the next record goes.
+    head: Position,
+    /// Where the uncommitted records begin (the current CP marker).
+    tail: Position,
+    /// Slot and generation of the current CP marker.
+    cp_slot: usize,
+    cp_gen: u64,
+    /// The head when the running (or failed, to be retried) CP began.
+    cp_target: Option<Position>,
+    cache: Cache,
+    tables: Tables,
+    /// A CP is wanted now (log or cache full, or asked for).
+    kick: bool,
+    /// The volume is going away: the CP loop ends, writers fail.
+    stop: bool,
+}
+
+/// A running volume over log media `M` and array `A`.
+#[pin_data]
+pub(crate) struct Core<M: Media, A: Array> {
+    name: CString,
+    log: Log<M>,
+    array: A,
+    layout: Layout,
+    limits: Limits,
+    #[pin]
+    state: Mutex<State>,
+    /// Signalled when log space or cache room is freed, and when a CP is
+    /// wanted or the volume stops.
+    #[pin]
+    changed: CondVar,
+    /// Serialises CPs.
+    #[pin]
+    cp_lock: Mutex<()>,
+    stats: Stats,
+    #[pin]
+    cp_work: Work<Core<M, A>>,
+}
+
+kernel::impl_has_work! {
+    impl{M: Media + 'static, A: Array} HasWork<Self> for Core<M, A> { self.cp_work }
+}
+
+impl<M: Media + 'static, A: Array> WorkItem for Core<M, A> {
+    type Pointer = Arc<Core<M, A>>;
+
+    fn run(this: Arc<Core<M, A>>) {
+        this.cp_loop();
+    }
+}
+
+impl<M: Media + 'static, A: Array> Core<M, A> {
+    /// A volume `name` over `log` and `array` (laid out as `layout`), whose
+    /// log's CP marker `cp` is in slot `cp_slot`: nothing logged past it
+    /// yet (replay moves the head with [`Self::commit_through`]).
+    fn new(
+        name: &CStr,
+        log: Log<M>,
+        array: A,
+        layout: Layout,
+        (cp_slot, cp): (usize, CpMarker),
+        limits: Limits,
+    ) -> Result<Arc<Self>> {
+        let tail = Position {
+            offset: cp.offset,
+            seq: cp.seq,
+        };
+        Arc::pin_init(
+            try_pin_init!(Core {
+                name: CString::try_from(name)?,
+                log,
+                array,
+                layout,
+                limits,
+                state <- new_mutex!(State {
+                    head: tail,
+                    tail,
+                    cp_slot,
+                    cp_gen: cp.generation,
+                    cp_target: None,
+                    cache: Cache::new(),
+                    tables: Tables::new(),
+                    kick: false,
+                    stop: false,
+                }),
+                changed <- new_condvar!(),
+                cp_lock <- new_mutex!(()),
+                stats: Stats::default(),
+                cp_work <- new_work!("swarmlog::cp"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The volume's name, for the kernel log.
+    pub(crate) fn name(&self) -> &str {
+        self.name.to_str().unwrap_or("?")
+    }
+
+    /// Sectors the volume exposes.
+    pub(crate) fn sectors(&self) -> u64 {
+        self.layout.data_blocks * SECTORS
+    }
+
+    /// The CP generation in force.
+    pub(crate) fn cp_generation(&self) -> u64 {
+        self.state.lock().cp_gen
+    }
+
+    /// Stops the volume: the CP loop ends, waiting writers fail.
+    pub(crate) fn stop(&self) {
+        self.state.lock().stop = true;
+        self.changed.notify_all();
+    }
+
+    /// The sector range `[sector, sector + bytes / 512)` in sectors, if it
+    /// is whole sectors inside the volume (`EINVAL`, `EIO` if not).
+    fn check_range(&self, sector: u64, bytes: u32) -> Result<u32> {
+        if bytes % 512 != 0 {
+            return Err(EINVAL);
+        }
+        let nr = bytes / 512;
+        match sector.checked_add(u64::from(nr)) {
+            Some(end) if end <= self.sectors() => Ok(nr),
+            _ => Err(EIO),
+        }
+    }
+}
+
+/// A request's place and data as the write and read paths see them: a bio
+/// in the module, a buffer in tests.
+pub(crate) trait Request {
+    /// First sector.
+    fn sector(&self) -> u64;
+    /// Length in bytes.
+    fn size(&self) -> u32;
+    /// Calls `f` on each piece of the data in order, mutably (a read fills
+    /// them, a write takes them), and stops at its first error.
+    fn for_each_chunk<F: FnMut(&mut [u8]) -> Result>(&self, f: F) -> Result;
+}
+
+impl Request for crate::sys::bio::Bio {
+    fn sector(&self) -> u64 {
+        self.sector()
+    }
+
+    fn size(&self) -> u32 {
+        self.size()
+    }
+
+    fn for_each_chunk<F: FnMut(&mut [u8]) -> Result>(&self, f: F) -> Result {
+        self.for_each_chunk(f)
+    }
+}

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The read path: every block of a read from the cache, or from the array
+//! verified against the block's checksum (a mismatch is an I/O error and a
+//! counter, never wrong data), with cached sectors of a partly written
+//! block laid over the array's.
+
+use core::sync::atomic::Ordering::Relaxed;
+use kernel::prelude::*;
+
+use super::cache::SECTORS;
+use super::{Array, Core, Request};
+use crate::format::array::BLOCK_SIZE;
+use crate::sys::bytes;
+use crate::sys::dax::Media;
+
+impl<M: Media + 'static, A: Array> Core<M, A> {
+    /// The read path (on the workqueue): every block from the cache or the
+    /// array.
+    pub(super) fn read<R: Request>(&self, bio: &R) -> Result {
+        let sector = bio.sector();
+        let size = bio.size();
+        self.check_range(sector, size)?;
+        let mut buf = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
+        let mut pos = sector * 512;
+        let mut loaded: Option<u64> = None;
+        bio.for_each_chunk(|chunk| {
+            let mut done = 0usize;
+            while done < chunk.len() {
+                let block = pos / BLOCK_SIZE as u64;
+                let off = (pos % BLOCK_SIZE as u64) as usize;
+                if loaded != Some(block) {
+                    self.load_block(block, &mut buf)?;
+                    loaded = Some(block);
+                }
+                let n = (BLOCK_SIZE - off).min(chunk.len() - done);
+                let src = buf.get(off..off + n).ok_or(EINVAL)?;
+                chunk
+                    .get_mut(done..done + n)
+                    .ok_or(EINVAL)?
+                    .copy_from_slice(src);
+                done += n;
+                pos += n as u64;
+            }
+            Ok(())
+        })?;
+        self.stats.reads.fetch_add(1, Relaxed);
+        self.stats.read_bytes.fetch_add(u64::from(size), Relaxed);
+        Ok(())
+    }
+
+    /// The newest contents of data block `block`, into `buf`.
+    pub(super) fn load_block(&self, block: u64, buf: &mut KVec<u8>) -> Result {
+        loop {
+            let partial = {
+                let st = self.state.lock();
+                match st.cache.get(block) {
+                    Some(b) if b.is_full() => {
+                        buf.copy_from_slice(&b.data);
+                        return Ok(());
+                    }
+                    Some(_) => true,
+                    None => false,
+                }
+            };
+            let read = self.read_array_block(block, buf);
+            if read.is_ok() && !partial {
+                return Ok(());
+            }
+            let st = self.state.lock();
+            if let Err(e) = read {
+                if e != EAGAIN {
+                    return Err(e);
+                }
+                // A CP is writing the block: its committing version, which
+                // the CP completed from the array before it changed the
+                // block's entry, is what the array holds once it is done.
+                // If the CP ended meanwhile, the array holds it now.
+                let Some(c) = st.cache.committing(block) else {
+                    continue;
+                };
+                buf.copy_from_slice(&c.data);
+            }
+            // Lay the cached sectors over the array's block; if the block
+            // left the cache meanwhile (a CP wrote it), read it again.
+            if let Some(b) = st.cache.get(block) {
+                for s in 0..SECTORS as usize {
+                    if b.valid & (1 << s) != 0 {
+                        let r = s * 512..(s + 1) * 512;
+                        if let (Some(d), Some(c)) = (buf.get_mut(r.clone()), b.data.get(r)) {
+                            d.copy_from_slice(c);
+                        }
+                    }
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    /// Data block `block` as the array holds it, verified against its
+    /// checksum; zeroes if it was never written.
+    pub(super) fn read_array_block(&self, block: u64, buf: &mut KVec<u8>) -> Result {
+        self.read_array_block_as(block, buf, false)
+    }
+
+    /// As [`Self::read_array_block`]; with `in_replay` (replay's reads,
+    /// `replaying.rs`), a mismatch is taken as a CP cut short by the crash
+    /// (which may have rewritten any block the log changes, in the sectors
+    /// the log does not change, with the same bytes): counted in
+    /// `replay_unverified` and returned.
+    pub(super) fn read_array_block_as(
+        &self,
+        block: u64,
+        buf: &mut KVec<u8>,
+        in_replay: bool,
+    ) -> Result {
+        loop {
+            let entry = self.entry(block)?;
+            if !entry.is_written() {
+                buf.fill(0);
+                return Ok(());
+            }
+            let sector = self.layout.data_block_location(block) * SECTORS;
+            self.array.read(sector, buf)?;
+            if entry.verifies(buf) {
+                return Ok(());
+            }
+            // A CP may have rewritten the block between the two reads.
+            if self.entry(block)? != entry {
+                continue;
+            }
+            if in_replay {
+                self.stats.replay_unverified.fetch_add(1, Relaxed);
+                return Ok(());
+            }
+            // A CP changed the entry and its write has not landed yet (or
+            // landed before the entry changed): the committing version,
+            // complete, is the block's contents ([`Self::load_block`]).
+            if self
+                .state
+                .lock()
+                .cache
+                .committing(block)
+                .is_some_and(|c| c.is_full())
+            {
+                return Err(EAGAIN);
+            }
+            self.stats.checksum_errors.fetch_add(1, Relaxed);
+            pr_err!(
+                "{}: checksum mismatch in block {} (volume sectors {}-{}, array sector {}): not returned\n",
+                self.name(),
+                block,
+                block * SECTORS,
+                block * SECTORS + SECTORS - 1,
+                sector
+            );
+            return Err(EIO);
+        }
+    }
+}

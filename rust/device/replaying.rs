@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The narrow interface replay drives: what a message's LOAD has to read
+//! and its reading, the MODIFY of a logged record into the cache, and the
+//! commit of what is replayed so far. Replay never sees [`Core`]'s state;
+//! the reads here know they are replaying (a checksum mismatch is a CP cut
+//! short by the crash, see [`Core::read_array_block_as`]).
+
+use core::ops::Range;
+use core::sync::atomic::Ordering::Relaxed;
+use kernel::prelude::*;
+
+use super::cache::SECTORS;
+use super::log::{Log, Position};
+use super::{Array, Core};
+use crate::format::array::BLOCK_SIZE;
+use crate::format::log::Op;
+use crate::sys::bytes;
+use crate::sys::dax::Media;
+
+/// What a message's LOAD has to read.
+pub(crate) struct Needs {
+    /// The table blocks not cached, in order.
+    pub(crate) tables: KVec<u64>,
+    /// Whether it reads the old contents of a block it changes in part.
+    pub(crate) partial: bool,
+}
+
+impl<M: Media + 'static, A: Array> Core<M, A> {
+    /// The log, for replay's scan and its reads of records' data.
+    pub(crate) fn log(&self) -> &Log<M> {
+        &self.log
+    }
+
+    /// The array, for replay's reads in flight.
+    pub(crate) fn array(&self) -> &A {
+        &self.array
+    }
+
+    /// Data blocks the volume exposes.
+    pub(crate) fn data_blocks(&self) -> u64 {
+        self.layout.data_blocks
+    }
+
+    /// Most blocks the volume holds in memory before it must commit.
+    pub(crate) fn cache_limit(&self) -> usize {
+        self.limits.cache_blocks
+    }
+
+    /// Blocks held in memory now: cached data blocks and table blocks.
+    pub(crate) fn cached_blocks(&self) -> usize {
+        let st = self.state.lock();
+        st.cache.blocks() + st.tables.count()
+    }
+
+    /// Blocks replay read whose checksum did not match (see
+    /// [`Core::read_array_block_as`]).
+    pub(crate) fn replay_unverified(&self) -> u64 {
+        self.stats.replay_unverified.load(Relaxed)
+    }
+
+    /// What a LOAD of a message changing `blocks`, of which `partial` in
+    /// part, has to read now.
+    pub(crate) fn load_needs(
+        &self,
+        blocks: Range<u64>,
+        partial: [Option<u64>; 2],
+    ) -> Result<Needs> {
+        let st = self.state.lock();
+        let mut tables = KVec::new();
+        for b in blocks {
+            let (t, _) = self.layout.entry_of(b).ok_or(ENXIO)?;
+            if !st.tables.contains(t) && tables.last() != Some(&t) {
+                tables.push(t, GFP_KERNEL)?;
+            }
+        }
+        let partial = partial
+            .into_iter()
+            .flatten()
+            .any(|b| !st.cache.get(b).is_some_and(|c| c.is_full()));
+        Ok(Needs { tables, partial })
+    }
+
+    /// LOAD: the table blocks of every block in `blocks`, and the old
+    /// contents of the `partial` ones (changed in part).
+    pub(crate) fn load(&self, blocks: Range<u64>, partial: [Option<u64>; 2]) -> Result {
+        for b in blocks {
+            self.entry(b)?;
+        }
+        // Allocated only for a block changed in part (most LOADs read only
+        // a table block).
+        let mut buf = KVec::new();
+        for b in partial.into_iter().flatten() {
+            if self.state.lock().cache.get(b).is_some_and(|c| c.is_full()) {
+                continue;
+            }
+            bytes::resize_zeroed(&mut buf, BLOCK_SIZE, GFP_KERNEL)?;
+            self.read_array_block_as(b, &mut buf, true)?;
+            self.state.lock().cache.load_base(b, &buf, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    /// MODIFY of a record that writes one whole block, whose data replay
+    /// read ahead into `data`; `crc0` is the block's CRC-32C from zero.
+    pub(crate) fn modify_whole(&self, block: u64, data: KVec<u8>, crc0: Option<u32>) -> Result {
+        self.state
+            .lock()
+            .cache
+            .put_whole(block, data, crc0, &mut None, GFP_KERNEL)
+    }
+
+    /// MODIFY of the record `op` of `nr` sectors at `sector` whose data is
+    /// at `data_at` in the log (none for a discard or write-zeroes);
+    /// `scratch` holds data that spans blocks on its way to the cache.
+    /// `crc0`: the CRC-32C from zero of a whole block it writes.
+    pub(crate) fn modify_logged(
+        &self,
+        (op, sector, nr): (Op, u64, u64),
+        data_at: u64,
+        crc0: Option<u32>,
+        scratch: &mut [u8],
+    ) -> Result {
+        if op != Op::Write {
+            return self.state.lock().cache.apply(sector, nr, None, GFP_KERNEL);
+        }
+        if sector % SECTORS + nr <= SECTORS {
+            // One block (most records): read from the log straight into the
+            // cached block, not through a buffer.
+            let mut st = self.state.lock();
+            let log = &self.log;
+            st.cache
+                .apply_in_block(sector, nr, GFP_KERNEL, |dst| log.read(data_at, dst))?;
+            if let Some(c) = crc0 {
+                st.cache.set_block_crc0(sector / SECTORS, c);
+            }
+            return Ok(());
+        }
+        let len = usize::try_from(nr * 512)?;
+        let buf = scratch.get_mut(..len).ok_or(EINVAL)?;
+        self.log.read(data_at, buf)?;
+        let mut st = self.state.lock();
+        st.cache.apply(sector, nr, Some(buf), GFP_KERNEL)?;
+        if let Some(c) = crc0 {
+            st.cache.set_block_crc0(sector / SECTORS, c);
+        }
+        Ok(())
+    }
+
+    /// Commits every record before `pos` (replayed into the cache) with a
+    /// CP, which moves the log's CP marker there.
+    pub(crate) fn commit_through(&self, pos: Position) -> Result {
+        self.state.lock().head = pos;
+        self.checkpoint()
+    }
+}

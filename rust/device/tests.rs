@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit tests of the write and read paths and of CPs, on a volume whose
+//! log is a [`RamMedia`] and whose array is a [`RamArray`]: what was written
+//! reads back from the cache, from the array after a CP and after the
+//! volume is opened again; a damaged block on the array is an I/O error and
+//! a counter, never wrong data; bad requests are refused.
+
+use core::cell::RefCell;
+use core::sync::atomic::Ordering::Relaxed;
+use kernel::{prelude::*, sync::Arc};
+
+use super::array::RamArray;
+use super::cache::SECTORS;
+use super::open::{format_on, open_on};
+use super::{Core, Limits, Request};
+use crate::format::array::BLOCK_SIZE;
+use crate::format::log::{Op, MAX_RECORD_DATA};
+use crate::sys::dax::RamMedia;
+
+type TestCore = Core<Arc<RamMedia>, RamArray>;
+
+/// Log and array sizes: a log of 3 MiB, an array of 1 MiB (about 250 data
+/// blocks).
+const LOG_BYTES: usize = 4096 + 3 * (64 + MAX_RECORD_DATA as usize);
+const ARRAY_SECTORS: u64 = 2048;
+
+const LIMITS: Limits = Limits {
+    cache_blocks: 64,
+    cp_interval_ms: 5000,
+};
+
+/// A request over a buffer, handed over in pieces of `piece` bytes (a bio's
+/// segments).
+struct Buf {
+    sector: u64,
+    data: RefCell<KVec<u8>>,
+    piece: usize,
+}
+
+impl Buf {
+    fn new(sector: u64, len: usize, fill: impl Fn(usize) -> u8) -> Result<Self> {
+        let mut data = KVec::with_capacity(len, GFP_KERNEL)?;
+        for i in 0..len {
+            data.push(fill(i), GFP_KERNEL)?;
+        }
+        Ok(Self {
+            sector,
+            data: RefCell::new(data),
+            piece: 1536,
+        })
+    }
+}
+
+impl Request for Buf {
+    fn sector(&self) -> u64 {
+        self.sector
+    }
+
+    fn size(&self) -> u32 {
+        self.data.borrow().len() as u32
+    }
+
+    fn for_each_chunk<F: FnMut(&mut [u8]) -> Result>(&self, mut f: F) -> Result {
+        let mut data = self.data.borrow_mut();
+        for chunk in data.chunks_mut(self.piece) {
+            f(chunk)?;
+        }
+        Ok(())
+    }
+}
+
+/// A fresh volume and the devices under it.
+fn fresh() -> Result<(Arc<TestCore>, Arc<RamMedia>, RamArray)> {
+    let media = RamMedia::shared(LOG_BYTES)?;
+    let array = RamArray::new(ARRAY_SECTORS)?;
+    format_on(media.clone(), &array)?;
+    let core = reopen(&media, &array)?;
+    Ok((core, media, array))
+}
+
+/// The volume on `media` and `array`, opened again.
+fn reopen(media: &Arc<RamMedia>, array: &RamArray) -> Result<Arc<TestCore>> {
+    let (core, _) = open_on(
+        c"test",
+        (media.clone(), array.clone()),
+        ("ram-log", "ram-array"),
+        LIMITS,
+    )?;
+    Ok(core)
+}
+
+/// Reads `len` bytes at `sector` through the read path.
+fn read(core: &TestCore, sector: u64, len: usize) -> Result<KVec<u8>> {
+    let buf = Buf::new(sector, len, |_| 0xee)?;
+    core.read(&buf)?;
+    Ok(buf.data.into_inner())
+}
+
+/// A byte pattern unique to a write `w` and position `i`.
+fn pattern(w: u8) -> impl Fn(usize) -> u8 {
+    move |i| (i / 512) as u8 ^ w.wrapping_mul(37) ^ (i as u8)
+}
+
+fn same(got: &[u8], want: impl Fn(usize) -> u8) -> bool {
+    got.iter().enumerate().all(|(i, &b)| b == want(i))
+}
+
+#[kernel::prelude::kunit_tests(swarmlog_device)]
+mod paths {
+    use super::*;
+
+    #[test]
+    fn writes_read_back_from_cache_array_and_after_reopen() -> Result {
+        let (core, media, array) = fresh()?;
+        // One whole block, one partial sector range across a block
+        // boundary, one unaligned multi-block write.
+        let writes = [
+            (8u64, BLOCK_SIZE, 1u8),
+            (13, 3 * 512, 2),
+            (40, 5 * BLOCK_SIZE + 1024, 3),
+        ];
+        for &(sector, len, w) in &writes {
+            core.write(&Buf::new(sector, len, pattern(w))?, Op::Write)?;
+        }
+        let check = |core: &TestCore| -> Result {
+            for &(sector, len, w) in &writes {
+                let got = read(core, sector, len)?;
+                if sector == 8 {
+                    // Sectors 13-15 of block 1 were overwritten by write 2.
+                    let (a, _) = got.split_at(5 * 512);
+                    assert!(same(a, pattern(w)));
+                } else {
+                    assert!(same(&got, pattern(w)));
+                }
+            }
+            // Never written: zeroes.
+            assert!(read(core, 200 * SECTORS, BLOCK_SIZE)?
+                .iter()
+                .all(|&b| b == 0));
+            Ok(())
+        };
+        check(&core)?;
+        assert_eq!(core.stats.writes.load(Relaxed), 3);
+        core.checkpoint()?;
+        assert_eq!(core.state.lock().cache.blocks(), 0);
+        check(&core)?;
+        let cp_gen = core.cp_generation();
+        drop(core);
+        let core = reopen(&media, &array)?;
+        assert_eq!(core.cp_generation(), cp_gen);
+        check(&core)
+    }
+
+    #[test]
+    fn a_damaged_block_is_an_error_not_data() -> Result {
+        let (core, _media, array) = fresh()?;
+        core.write(&Buf::new(16, BLOCK_SIZE, pattern(9))?, Op::Write)?;
+        core.checkpoint()?;
+        let at = core.layout.data_block_location(2) * SECTORS;
+        let mut block = array.peek(at, BLOCK_SIZE)?;
+        assert!(same(&block, pattern(9)));
+        if let Some(b) = block.get_mut(100) {
+            *b ^= 1;
+        }
+        array.poke(at, &block)?;
+        assert_eq!(read(&core, 16, BLOCK_SIZE).err(), Some(EIO));
+        assert_eq!(core.stats.checksum_errors.load(Relaxed), 1);
+        // A write of the whole block heals it.
+        core.write(&Buf::new(16, BLOCK_SIZE, pattern(10))?, Op::Write)?;
+        assert!(same(&read(&core, 16, BLOCK_SIZE)?, pattern(10)));
+        Ok(())
+    }
+
+    #[test]
+    fn discard_and_write_zeroes_read_as_zeroes() -> Result {
+        let (core, _media, _array) = fresh()?;
+        core.write(&Buf::new(0, 4 * BLOCK_SIZE, pattern(4))?, Op::Write)?;
+        core.checkpoint()?;
+        core.write(&Buf::new(8, BLOCK_SIZE, |_| 0)?, Op::Discard)?;
+        core.write(&Buf::new(17, 512, |_| 0)?, Op::WriteZeroes)?;
+        let check = |core: &TestCore| -> Result {
+            let got = read(core, 0, 4 * BLOCK_SIZE)?;
+            for (i, &b) in got.iter().enumerate() {
+                let zero = (8 * 512..16 * 512).contains(&i) || (17 * 512..18 * 512).contains(&i);
+                assert_eq!(b, if zero { 0 } else { pattern(4)(i) });
+            }
+            Ok(())
+        };
+        check(&core)?;
+        assert_eq!(core.stats.discards.load(Relaxed), 2);
+        core.checkpoint()?;
+        check(&core)
+    }
+
+    #[test]
+    fn bad_requests_are_refused_and_change_nothing() -> Result {
+        let (core, _media, _array) = fresh()?;
+        let end = core.sectors();
+        // Past the end, across the end, not whole sectors.
+        assert_eq!(
+            core.write(&Buf::new(end, 512, |_| 1)?, Op::Write).err(),
+            Some(EIO)
+        );
+        assert_eq!(
+            core.write(&Buf::new(end - 1, 1024, |_| 1)?, Op::Write)
+                .err(),
+            Some(EIO)
+        );
+        assert_eq!(
+            core.write(&Buf::new(0, 100, |_| 1)?, Op::Write).err(),
+            Some(EINVAL)
+        );
+        assert_eq!(read(&core, end, 512).err(), Some(EIO));
+        assert_eq!(core.stats.writes.load(Relaxed), 0);
+        let st = core.state.lock();
+        assert_eq!(st.head, st.tail);
+        assert_eq!(st.cache.blocks(), 0);
+        drop(st);
+        // An empty write is a flush: counted, nothing logged.
+        core.write(&Buf::new(0, 0, |_| 0)?, Op::Write)?;
+        assert_eq!(core.stats.flushes.load(Relaxed), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_cp_frees_the_log_and_moves_its_marker() -> Result {
+        let (core, media, array) = fresh()?;
+        for b in 0..20u64 {
+            core.write(
+                &Buf::new(b * SECTORS, BLOCK_SIZE, pattern(b as u8))?,
+                Op::Write,
+            )?;
+        }
+        let used = {
+            let st = core.state.lock();
+            core.log.used(&st.head, &st.tail)
+        };
+        assert!(used >= 20 * BLOCK_SIZE as u64);
+        let head = core.state.lock().head;
+        core.checkpoint()?;
+        let st = core.state.lock();
+        assert_eq!(st.tail, head);
+        assert_eq!(core.log.used(&st.head, &st.tail), 0);
+        drop(st);
+        // The log's marker says so too: a reopened volume starts there.
+        drop(core);
+        let (_, cp) = open_on(
+            c"test",
+            (media.clone(), array.clone()),
+            ("ram-log", "ram-array"),
+            LIMITS,
+        )?;
+        assert_eq!((cp.offset, cp.seq), (head.offset, head.seq));
+        Ok(())
+    }
+}

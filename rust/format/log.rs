@@ -1,0 +1,859 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The on-pmem log format: log header, consistency-point (CP) marker slots and
+//! self-checking log records, and the scan that finds the valid end of the log.
+//!
+//! Everything here is plain data and arithmetic over byte slices: no I/O, no
+//! allocation, no `unsafe`. The layout is documented in
+//! `Documentation/swarmlog/format.rst`; keep the two in step.
+//!
+//! pmem gives no sector atomicity, so a record torn by a power cut can hold
+//! any mix of old and new bytes. A record is valid only if its magic, log id,
+//! sequence number and CRC-32C (over header and data) all check out; the valid
+//! end of the log is the first record, counted from the CP marker, that does
+//! not.
+
+use super::checksum::{crc32c, shift, SEED};
+use super::{get_u32, get_u64, put, Invalid};
+
+/// Size of a sector, the unit of block-layer addresses.
+pub(crate) const SECTOR_SIZE: u64 = 512;
+/// Alignment and size unit of everything in the log: one CPU cache line.
+pub(crate) const LINE: u64 = 64;
+/// Size of a record header; a record's data follows it.
+pub(crate) const RECORD_HEADER_SIZE: usize = 64;
+/// Offset of the record area: the first 4 KiB hold the header and CP slots.
+pub(crate) const AREA_START: u64 = 4096;
+/// Largest data payload of one record (a block-layer request is split above).
+pub(crate) const MAX_RECORD_DATA: u32 = 1 << 20;
+
+/// Magic of the log header at offset 0.
+pub(crate) const LOG_MAGIC: [u8; 8] = *b"SWLGPMEM";
+/// Version of the format described here.
+pub(crate) const LOG_VERSION: u32 = 1;
+/// Magic of a log record header ("SWRC", little-endian).
+pub(crate) const RECORD_MAGIC: u32 = 0x4352_5753;
+/// Magic of a CP marker slot ("SWCP", little-endian).
+pub(crate) const CP_MAGIC: u32 = 0x5043_5753;
+/// Offsets of the two CP marker slots: the lines after the header's.
+pub(crate) const CP_SLOTS: [u64; 2] = [LINE, 2 * LINE];
+
+/// Checksum of a 64-byte line whose last four bytes hold the checksum.
+fn line_crc(line: &[u8; 64]) -> u32 {
+    crc32c(SEED, line.get(..60).unwrap_or(&[]))
+}
+
+/// Rounds `v` up to a multiple of [`LINE`].
+pub(crate) const fn line_align(v: u64) -> u64 {
+    (v + LINE - 1) & !(LINE - 1)
+}
+
+/// The log header, in the first cache line of the pmem device.
+///
+/// It binds the log to its array (`array_uuid`) and names this incarnation of
+/// the log (`log_id`, new at every format) so that records left over from an
+/// earlier format are never taken for current ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogHeader {
+    /// UUID of the array metadata this log belongs to.
+    pub(crate) array_uuid: [u8; 16],
+    /// Random identifier of this format of the log.
+    pub(crate) log_id: u64,
+    /// Usable size of the pmem device in bytes.
+    pub(crate) log_size: u64,
+    /// Data block size of the volume in bytes.
+    pub(crate) block_size: u32,
+}
+
+impl LogHeader {
+    /// Encodes the header as its cache line, checksum included.
+    pub(crate) fn encode(&self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        put(&mut b, 0, &LOG_MAGIC);
+        put(&mut b, 8, &LOG_VERSION.to_le_bytes());
+        put(&mut b, 12, &self.block_size.to_le_bytes());
+        put(&mut b, 16, &self.array_uuid);
+        put(&mut b, 32, &self.log_id.to_le_bytes());
+        put(&mut b, 40, &self.log_size.to_le_bytes());
+        put(&mut b, 48, &AREA_START.to_le_bytes());
+        let crc = line_crc(&b);
+        put(&mut b, 60, &crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes and validates a header line.
+    pub(crate) fn decode(b: &[u8; 64]) -> Result<Self, Invalid> {
+        if b.get(..8) != Some(&LOG_MAGIC[..]) {
+            return Err(Invalid::Magic);
+        }
+        if get_u32(b, 60) != line_crc(b) {
+            return Err(Invalid::Checksum);
+        }
+        if get_u32(b, 8) != LOG_VERSION {
+            return Err(Invalid::Version);
+        }
+        let mut array_uuid = [0u8; 16];
+        put(&mut array_uuid, 0, b.get(16..32).unwrap_or(&[0; 16]));
+        let h = Self {
+            array_uuid,
+            log_id: get_u64(b, 32),
+            log_size: get_u64(b, 40),
+            block_size: get_u32(b, 12),
+        };
+        if get_u64(b, 48) != AREA_START
+            || h.geometry().is_none()
+            || !h.block_size.is_power_of_two()
+            || u64::from(h.block_size) < SECTOR_SIZE
+        {
+            return Err(Invalid::Field);
+        }
+        Ok(h)
+    }
+
+    /// The record area this header describes, if it is large enough to hold
+    /// at least one largest record.
+    pub(crate) fn geometry(&self) -> Option<Geometry> {
+        Geometry::new(self.log_size)
+    }
+}
+
+/// A consistency-point marker: where the uncommitted part of the log begins.
+///
+/// Every record before `(offset, seq)` has been committed to the array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CpMarker {
+    /// The log this marker belongs to ([`LogHeader::log_id`]).
+    pub(crate) log_id: u64,
+    /// Number of CPs taken since format; the higher valid slot wins.
+    pub(crate) generation: u64,
+    /// Sequence number of the first record not yet committed.
+    pub(crate) seq: u64,
+    /// Log offset of that record.
+    pub(crate) offset: u64,
+}
+
+impl CpMarker {
+    /// Encodes the marker as its cache line, checksum included.
+    pub(crate) fn encode(&self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        put(&mut b, 0, &CP_MAGIC.to_le_bytes());
+        put(&mut b, 8, &self.generation.to_le_bytes());
+        put(&mut b, 16, &self.seq.to_le_bytes());
+        put(&mut b, 24, &self.offset.to_le_bytes());
+        put(&mut b, 32, &self.log_id.to_le_bytes());
+        let crc = line_crc(&b);
+        put(&mut b, 60, &crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes and validates a marker line.
+    pub(crate) fn decode(b: &[u8; 64]) -> Result<Self, Invalid> {
+        if get_u32(b, 0) != CP_MAGIC {
+            return Err(Invalid::Magic);
+        }
+        if get_u32(b, 60) != line_crc(b) {
+            return Err(Invalid::Checksum);
+        }
+        Ok(Self {
+            log_id: get_u64(b, 32),
+            generation: get_u64(b, 8),
+            seq: get_u64(b, 16),
+            offset: get_u64(b, 24),
+        })
+    }
+
+    /// The current marker of two slots for log `log_id`: the valid one with
+    /// the higher generation. `None` if neither validates.
+    pub(crate) fn newest(a: &[u8; 64], b: &[u8; 64], log_id: u64) -> Option<(usize, Self)> {
+        let of_log = |m: Result<Self, Invalid>| {
+            m.and_then(|m| {
+                if m.log_id == log_id {
+                    Ok(m)
+                } else {
+                    Err(Invalid::LogId)
+                }
+            })
+        };
+        match (of_log(Self::decode(a)), of_log(Self::decode(b))) {
+            (Ok(x), Ok(y)) if y.generation > x.generation => Some((1, y)),
+            (Ok(x), _) => Some((0, x)),
+            (Err(_), Ok(y)) => Some((1, y)),
+            (Err(_), Err(_)) => None,
+        }
+    }
+}
+
+/// What a record asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// Data follows the header: `nr_sectors` sectors of it.
+    Write = 1,
+    /// The range is discarded (reads back as zeroes).
+    Discard = 2,
+    /// The range is written with zeroes.
+    WriteZeroes = 3,
+    /// No operation: the rest of the area is unused, the next record is at
+    /// the start of the area.
+    Wrap = 4,
+}
+
+impl Op {
+    fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(Self::Write),
+            2 => Some(Self::Discard),
+            3 => Some(Self::WriteZeroes),
+            4 => Some(Self::Wrap),
+            _ => None,
+        }
+    }
+}
+
+/// The header of one log record (one cache line); data follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordHeader {
+    /// The operation.
+    pub(crate) op: Op,
+    /// Sequence number: one more than the previous record's.
+    pub(crate) seq: u64,
+    /// The log this record belongs to ([`LogHeader::log_id`]).
+    pub(crate) log_id: u64,
+    /// First sector of the volume the record changes.
+    pub(crate) sector: u64,
+    /// Number of sectors it changes.
+    pub(crate) nr_sectors: u32,
+}
+
+impl RecordHeader {
+    /// Bytes of data that follow the header.
+    pub(crate) fn data_len(&self) -> u32 {
+        match self.op {
+            Op::Write => self.nr_sectors << 9,
+            _ => 0,
+        }
+    }
+
+    /// Bytes the record occupies in the log, header and padding included.
+    pub(crate) fn log_len(&self) -> u64 {
+        line_align(RECORD_HEADER_SIZE as u64 + u64::from(self.data_len()))
+    }
+
+    fn fields_valid(&self) -> bool {
+        match self.op {
+            Op::Wrap => self.nr_sectors == 0 && self.sector == 0,
+            _ => {
+                self.nr_sectors > 0
+                    && (u64::from(self.nr_sectors) * SECTOR_SIZE) <= u64::from(MAX_RECORD_DATA)
+                    && self
+                        .sector
+                        .checked_add(u64::from(self.nr_sectors))
+                        .is_some()
+            }
+        }
+    }
+
+    fn header_line(&self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        put(&mut b, 0, &RECORD_MAGIC.to_le_bytes());
+        put(&mut b, 4, &[self.op as u8]);
+        put(&mut b, 8, &self.seq.to_le_bytes());
+        put(&mut b, 16, &self.log_id.to_le_bytes());
+        put(&mut b, 24, &self.sector.to_le_bytes());
+        put(&mut b, 32, &self.nr_sectors.to_le_bytes());
+        put(&mut b, 36, &self.data_len().to_le_bytes());
+        b
+    }
+
+    /// Starts a record whose data is streamed: returns its header line
+    /// without checksum and the checksum state to continue over the data
+    /// with [`crc32c`]; [`Self::finish`] then seals the line.
+    pub(crate) fn begin(&self) -> Result<([u8; 64], u32), Invalid> {
+        if !self.fields_valid() {
+            return Err(Invalid::Field);
+        }
+        let b = self.header_line();
+        let crc = line_crc(&b);
+        Ok((b, crc))
+    }
+
+    /// Seals a line from [`Self::begin`] with the checksum over the data.
+    pub(crate) fn finish(line: &mut [u8; 64], crc: u32) {
+        put(line, 60, &crc.to_le_bytes());
+    }
+
+    /// Encodes the header line for a record carrying `data`; the checksum
+    /// covers the header and all of `data`, which must be
+    /// [`Self::data_len`] bytes long.
+    pub(crate) fn encode(&self, data: &[u8]) -> Result<[u8; 64], Invalid> {
+        if !self.fields_valid() || data.len() != self.data_len() as usize {
+            return Err(Invalid::Field);
+        }
+        let (mut b, crc) = self.begin()?;
+        Self::finish(&mut b, crc32c(crc, data));
+        Ok(b)
+    }
+
+    /// Decodes a header line and checks it is the record expected at this
+    /// point of the log (`log_id`, `seq`). The data checksum is checked by
+    /// [`Self::check_data`].
+    pub(crate) fn decode(b: &[u8; 64], log_id: u64, seq: u64) -> Result<Self, Invalid> {
+        if get_u32(b, 0) != RECORD_MAGIC {
+            return Err(Invalid::Magic);
+        }
+        if get_u64(b, 16) != log_id {
+            return Err(Invalid::LogId);
+        }
+        if get_u64(b, 8) != seq {
+            return Err(Invalid::Sequence);
+        }
+        let op = Op::from_u8(b.get(4).copied().unwrap_or(0)).ok_or(Invalid::Field)?;
+        let h = Self {
+            op,
+            seq,
+            log_id,
+            sector: get_u64(b, 24),
+            nr_sectors: get_u32(b, 32),
+        };
+        if !h.fields_valid() || get_u32(b, 36) != h.data_len() {
+            return Err(Invalid::Field);
+        }
+        Ok(h)
+    }
+
+    /// Checks the record's checksum over the header line `b` and `data`;
+    /// returns the data's CRC-32C from zero (`crc32c(0, data)`), which the
+    /// checksum is combined from.
+    pub(crate) fn check_data(b: &[u8; 64], data: &[u8]) -> Result<u32, Invalid> {
+        let crc0 = crc32c(0, data);
+        if shift(line_crc(b), data.len() as u64) ^ crc0 == get_u32(b, 60) {
+            Ok(crc0)
+        } else {
+            Err(Invalid::Checksum)
+        }
+    }
+}
+
+/// Where records live: the area `[AREA_START, end)` of the log, used as a ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    /// End of the record area (a multiple of [`LINE`]).
+    pub(crate) end: u64,
+}
+
+impl Geometry {
+    /// The geometry of a log of `log_size` bytes, if it can hold at least two
+    /// records of the largest size.
+    pub(crate) fn new(log_size: u64) -> Option<Self> {
+        let end = log_size & !(LINE - 1);
+        let need = 2 * (RECORD_HEADER_SIZE as u64 + u64::from(MAX_RECORD_DATA)) + LINE;
+        if end < AREA_START || end - AREA_START < need {
+            return None;
+        }
+        Some(Self { end })
+    }
+
+    /// Bytes in the record area.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.end - AREA_START
+    }
+
+    /// Where a record of `len` bytes goes if the log's head is at `off`:
+    /// `(wrap, at)`; if `wrap`, a [`Op::Wrap`] record must first be written at
+    /// `off` (the header always fits: `off` is line-aligned and below `end`).
+    pub(crate) fn place(&self, off: u64, len: u64) -> (bool, u64) {
+        if off + len <= self.end {
+            (false, off)
+        } else {
+            (true, AREA_START)
+        }
+    }
+
+    /// Bytes from `from` to `to` going forward round the ring.
+    pub(crate) fn distance(&self, from: u64, to: u64) -> u64 {
+        if to >= from {
+            to - from
+        } else {
+            self.capacity() - (from - to)
+        }
+    }
+}
+
+/// Read access to the log's bytes, for the scan.
+pub(crate) trait LogRead {
+    /// Fills `buf` with the log's bytes at `off`; `Err` if out of range.
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), Invalid>;
+}
+
+impl LogRead for [u8] {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), Invalid> {
+        let start = usize::try_from(off).map_err(|_| Invalid::Range)?;
+        let src = self
+            .get(start..start.checked_add(buf.len()).ok_or(Invalid::Range)?)
+            .ok_or(Invalid::Range)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// A record the scan found valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// Log offset of the record's header.
+    pub(crate) offset: u64,
+    /// Its header.
+    pub(crate) header: RecordHeader,
+    /// CRC-32C from zero of its data (`crc32c(0, data)`).
+    pub(crate) data_crc0: u32,
+}
+
+/// The result of a scan: the valid end of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ScanEnd {
+    /// Offset where the next record would go.
+    pub(crate) offset: u64,
+    /// Sequence number the next record would carry.
+    pub(crate) seq: u64,
+    /// Valid records found, wrap records included.
+    pub(crate) records: u64,
+    /// Why the scan stopped at `offset`.
+    pub(crate) stop: Invalid,
+}
+
+/// Walks the log from the CP marker to its valid end, calling `each` for
+/// every valid record (wrap records included), in log order. `data` is a
+/// scratch buffer of at least [`MAX_RECORD_DATA`] bytes used to check each
+/// record's checksum. `each` may stop the scan early by returning `Err`.
+pub(crate) fn scan<L, F, E>(
+    log: &L,
+    geo: Geometry,
+    log_id: u64,
+    from: &CpMarker,
+    data: &mut [u8],
+    mut each: F,
+) -> Result<ScanEnd, E>
+where
+    L: LogRead + ?Sized,
+    F: FnMut(&Found) -> Result<(), E>,
+{
+    let mut off = from.offset;
+    let mut seq = from.seq;
+    let mut records = 0u64;
+    let mut used = 0u64;
+    let stop = loop {
+        if off < AREA_START || off >= geo.end || off % LINE != 0 {
+            break Invalid::Range;
+        }
+        let mut line = [0u8; 64];
+        if let Err(e) = log.read_at(off, &mut line) {
+            break e;
+        }
+        let header = match RecordHeader::decode(&line, log_id, seq) {
+            Ok(h) => h,
+            Err(e) => break e,
+        };
+        let len = header.log_len();
+        // A record may not run past the area nor past the space the log can
+        // hold since the CP (that would be a stale lap).
+        if (header.op != Op::Wrap && off + len > geo.end) || used + len > geo.capacity() {
+            break Invalid::Field;
+        }
+        let Some(buf) = data.get_mut(..header.data_len() as usize) else {
+            break Invalid::Range;
+        };
+        if let Err(e) = log.read_at(off + RECORD_HEADER_SIZE as u64, buf) {
+            break e;
+        }
+        let data_crc0 = match RecordHeader::check_data(&line, buf) {
+            Ok(c) => c,
+            Err(e) => break e,
+        };
+        each(&Found {
+            offset: off,
+            header,
+            data_crc0,
+        })?;
+        records += 1;
+        seq += 1;
+        if header.op == Op::Wrap {
+            used += geo.end - off;
+            off = AREA_START;
+        } else {
+            used += len;
+            off += len;
+            if off == geo.end {
+                off = AREA_START;
+            }
+        }
+    };
+    Ok(ScanEnd {
+        offset: off,
+        seq,
+        records,
+        stop,
+    })
+}
+
+/// After a scan that ended at `end`: the offset of a valid record carrying
+/// the next sequence number, `end.seq + 1`, within a largest record's
+/// length after `end.offset` or at the start of the area (after a wrap
+/// record), if there is one.
+///
+/// A torn last record never has one: appends are serial, and each (a wrap
+/// record included) is durable before the next begins. So a valid record
+/// there means the record at `end` was complete once and is now corrupt:
+/// replaying up to it would silently drop it and everything after it.
+pub(crate) fn valid_record_after<L>(
+    log: &L,
+    geo: Geometry,
+    log_id: u64,
+    end: &ScanEnd,
+    data: &mut [u8],
+) -> Option<u64>
+where
+    L: LogRead + ?Sized,
+{
+    if matches!(end.stop, Invalid::Range) {
+        return None;
+    }
+    let seq = end.seq.checked_add(1)?;
+    let last = geo
+        .end
+        .saturating_sub(LINE)
+        .min(end.offset + RECORD_HEADER_SIZE as u64 + u64::from(MAX_RECORD_DATA));
+    let valid_at = |off: u64, data: &mut [u8]| -> bool {
+        let mut line = [0u8; 64];
+        if log.read_at(off, &mut line).is_err() {
+            return false;
+        }
+        let Ok(h) = RecordHeader::decode(&line, log_id, seq) else {
+            return false;
+        };
+        let Some(buf) = data.get_mut(..h.data_len() as usize) else {
+            return false;
+        };
+        (h.op == Op::Wrap || off + h.log_len() <= geo.end)
+            && log.read_at(off + RECORD_HEADER_SIZE as u64, buf).is_ok()
+            && RecordHeader::check_data(&line, buf).is_ok()
+    };
+    let mut off = end.offset + LINE;
+    while off <= last {
+        if valid_at(off, data) {
+            return Some(off);
+        }
+        off += LINE;
+    }
+    (end.offset != AREA_START && valid_at(AREA_START, data)).then_some(AREA_START)
+}
+
+#[cfg(CONFIG_RUST)]
+#[kernel::prelude::kunit_tests(swarmlog_format)]
+mod tests {
+    use super::*;
+    use kernel::prelude::*;
+
+    const LOG_ID: u64 = 0x1234_5678_9abc_def0;
+    const SIZE: u64 = AREA_START + 2 * (64 + MAX_RECORD_DATA as u64) + 4096;
+
+    fn new_log() -> Result<KVec<u8>> {
+        let mut v = KVec::new();
+        v.resize(SIZE as usize, 0, GFP_KERNEL)?;
+        Ok(v)
+    }
+
+    fn write_record(log: &mut [u8], off: u64, h: &RecordHeader, data: &[u8]) {
+        let line = h.encode(data).unwrap_or([0; 64]);
+        put(log, off as usize, &line);
+        put(log, off as usize + 64, data);
+    }
+
+    fn wr(seq: u64, sector: u64, nr: u32) -> RecordHeader {
+        RecordHeader {
+            op: Op::Write,
+            seq,
+            log_id: LOG_ID,
+            sector,
+            nr_sectors: nr,
+        }
+    }
+
+    fn scan_all(log: &[u8], from: &CpMarker, found: &mut KVec<Found>) -> Result<ScanEnd> {
+        let geo = Geometry::new(SIZE).ok_or(EINVAL)?;
+        let mut scratch = KVec::new();
+        scratch.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)?;
+        scan(log, geo, LOG_ID, from, &mut scratch, |f| {
+            found.push(*f, GFP_KERNEL).map_err(|_| ENOMEM)
+        })
+    }
+
+    const CP0: CpMarker = CpMarker {
+        log_id: LOG_ID,
+        generation: 0,
+        seq: 1,
+        offset: AREA_START,
+    };
+
+    #[test]
+    fn crc32c_known_answer() {
+        // The standard CRC-32C check value of "123456789" is 0xe3069283.
+        assert_eq!(!crc32c(SEED, b"123456789"), 0xe306_9283);
+    }
+
+    #[test]
+    fn header_round_trip() {
+        let h = LogHeader {
+            array_uuid: [7; 16],
+            log_id: LOG_ID,
+            log_size: SIZE,
+            block_size: 4096,
+        };
+        let line = h.encode();
+        assert_eq!(LogHeader::decode(&line), Ok(h));
+        for i in 0..64 {
+            let mut bad = line;
+            bad[i] ^= 0x10;
+            assert!(LogHeader::decode(&bad).is_err());
+        }
+        let tiny = LogHeader {
+            log_size: 8192,
+            ..h
+        };
+        assert_eq!(LogHeader::decode(&tiny.encode()), Err(Invalid::Field));
+    }
+
+    #[test]
+    fn cp_marker_newest_slot_wins() {
+        let a = CpMarker {
+            log_id: LOG_ID,
+            generation: 4,
+            seq: 10,
+            offset: 4096,
+        };
+        let b = CpMarker {
+            log_id: LOG_ID,
+            generation: 5,
+            seq: 12,
+            offset: 8192,
+        };
+        assert_eq!(
+            CpMarker::newest(&a.encode(), &b.encode(), LOG_ID),
+            Some((1, b))
+        );
+        assert_eq!(
+            CpMarker::newest(&b.encode(), &a.encode(), LOG_ID),
+            Some((0, b))
+        );
+        let mut torn = b.encode();
+        torn[20] ^= 1;
+        assert_eq!(CpMarker::newest(&a.encode(), &torn, LOG_ID), Some((0, a)));
+        assert_eq!(CpMarker::newest(&torn, &[0; 64], LOG_ID), None);
+        // A marker of another format of the log is not taken.
+        assert_eq!(CpMarker::newest(&b.encode(), &a.encode(), LOG_ID + 1), None);
+    }
+
+    #[test]
+    fn record_round_trip_and_checksum() {
+        let data = [0xa5u8; 1024];
+        let h = wr(9, 100, 2);
+        let line = h.encode(&data).unwrap_or([0; 64]);
+        assert_eq!(RecordHeader::decode(&line, LOG_ID, 9), Ok(h));
+        assert_eq!(RecordHeader::check_data(&line, &data), Ok(crc32c(0, &data)));
+        assert_eq!(
+            RecordHeader::decode(&line, LOG_ID, 10),
+            Err(Invalid::Sequence)
+        );
+        assert_eq!(
+            RecordHeader::decode(&line, LOG_ID + 1, 9),
+            Err(Invalid::LogId)
+        );
+        let mut flipped = data;
+        flipped[1023] ^= 0x80;
+        assert_eq!(
+            RecordHeader::check_data(&line, &flipped),
+            Err(Invalid::Checksum)
+        );
+        assert_eq!(h.log_len(), 64 + 1024);
+    }
+
+    #[test]
+    fn record_limits() {
+        // Zero-length I/O and one past the largest payload are refused.
+        assert_eq!(wr(1, 0, 0).encode(&[]), Err(Invalid::Field));
+        let max = MAX_RECORD_DATA / 512;
+        assert_eq!(wr(1, 0, max + 1).data_len(), MAX_RECORD_DATA + 512);
+        assert!(wr(1, 0, max + 1).encode(&[]).is_err());
+        // A range that overflows the sector space is refused.
+        assert!(wr(1, u64::MAX, 1).encode(&[0; 512]).is_err());
+        let d = RecordHeader {
+            op: Op::Discard,
+            ..wr(1, 5, 8)
+        };
+        assert_eq!(d.data_len(), 0);
+        assert_eq!(d.log_len(), 64);
+        assert!(d.encode(&[]).is_ok());
+    }
+
+    #[test]
+    fn scan_finds_valid_end() -> Result {
+        let mut log = new_log()?;
+        let mut off = AREA_START;
+        for i in 0..5u64 {
+            let h = wr(1 + i, i * 8, 1 + i as u32);
+            let data = [i as u8; 2560];
+            write_record(&mut log, off, &h, &data[..h.data_len() as usize]);
+            off += h.log_len();
+        }
+        let mut found = KVec::new();
+        let end = scan_all(&log, &CP0, &mut found)?;
+        assert_eq!(end.records, 5);
+        assert_eq!(end.seq, 6);
+        assert_eq!(end.offset, off);
+        assert_eq!(end.stop, Invalid::Magic);
+        assert_eq!(found.len(), 5);
+        assert_eq!(found.get(2).map(|f| f.header.sector), Some(16));
+        Ok(())
+    }
+
+    #[test]
+    fn torn_record_ends_the_log() -> Result {
+        let mut log = new_log()?;
+        let h1 = wr(1, 0, 8);
+        write_record(&mut log, AREA_START, &h1, &[1; 4096]);
+        let off2 = AREA_START + h1.log_len();
+        let h2 = wr(2, 8, 8);
+        write_record(&mut log, off2, &h2, &[2; 4096]);
+        // A power cut that persisted the header but not the last data line.
+        put(&mut log, (off2 + h2.log_len() - 64) as usize, &[0; 64]);
+        let mut found = KVec::new();
+        let end = scan_all(&log, &CP0, &mut found)?;
+        assert_eq!(end.records, 1);
+        assert_eq!(end.offset, off2);
+        assert_eq!(end.stop, Invalid::Checksum);
+        Ok(())
+    }
+
+    fn after(log: &[u8], end: &ScanEnd) -> Result<Option<u64>> {
+        let geo = Geometry::new(SIZE).ok_or(EINVAL)?;
+        let mut scratch = KVec::new();
+        scratch.resize(MAX_RECORD_DATA as usize, 0, GFP_KERNEL)?;
+        Ok(valid_record_after(log, geo, LOG_ID, end, &mut scratch))
+    }
+
+    #[test]
+    fn corrupt_record_is_told_from_a_torn_one() -> Result {
+        let mut log = new_log()?;
+        let h1 = wr(1, 0, 8);
+        write_record(&mut log, AREA_START, &h1, &[1; 4096]);
+        let off2 = AREA_START + h1.log_len();
+        let h2 = wr(2, 8, 8);
+        write_record(&mut log, off2, &h2, &[2; 4096]);
+        let off3 = off2 + h2.log_len();
+        let h3 = wr(3, 16, 1);
+        write_record(&mut log, off3, &h3, &[3; 512]);
+        let mut found = KVec::new();
+        // Clean end: nothing follows.
+        let end = scan_all(&log, &CP0, &mut found)?;
+        assert_eq!(end.records, 3);
+        assert_eq!(after(&log, &end)?, None);
+        // A bit flip in record 2's data: the scan stops there, and record 3
+        // follows it: corrupt, not torn.
+        let flip = (off2 + 64 + 100) as usize;
+        let b = log.get(flip).copied().ok_or(EINVAL)?;
+        put(&mut log, flip, &[b ^ 0x10]);
+        let end = scan_all(&log, &CP0, &mut found)?;
+        assert_eq!(
+            (end.records, end.offset, end.stop),
+            (1, off2, Invalid::Checksum)
+        );
+        assert_eq!(after(&log, &end)?, Some(off3));
+        // A flip in record 2's header: the same.
+        put(&mut log, flip, &[b]);
+        put(&mut log, (off2 + 24) as usize, &[0xff]);
+        let end = scan_all(&log, &CP0, &mut found)?;
+        assert_eq!(end.records, 1);
+        assert_eq!(after(&log, &end)?, Some(off3));
+        // Record 3 torn instead (the last one, as a power cut leaves it):
+        // nothing valid follows record 2, which is whole again.
+        write_record(&mut log, off2, &h2, &[2; 4096]);
+        put(&mut log, (off3 + 64) as usize, &[0; 64]);
+        let end = scan_all(&log, &CP0, &mut found)?;
+        assert_eq!((end.records, end.offset), (2, off3));
+        assert_eq!(after(&log, &end)?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn stale_lap_is_not_taken() -> Result {
+        let mut log = new_log()?;
+        // Record 7 from an older lap sits where record 3 would go.
+        let h1 = wr(1, 0, 1);
+        write_record(&mut log, AREA_START, &h1, &[1; 512]);
+        let h2 = wr(2, 0, 1);
+        write_record(&mut log, AREA_START + 576, &h2, &[2; 512]);
+        let old = wr(7, 0, 1);
+        write_record(&mut log, AREA_START + 1152, &old, &[7; 512]);
+        let mut found = KVec::new();
+        let end = scan_all(&log, &CP0, &mut found)?;
+        assert_eq!(end.records, 2);
+        assert_eq!(end.stop, Invalid::Sequence);
+        Ok(())
+    }
+
+    #[test]
+    fn scan_wraps_round_the_ring() -> Result {
+        let mut log = new_log()?;
+        let geo = Geometry::new(SIZE).ok_or(EINVAL)?;
+        // Start near the end: a 1 MiB record does not fit, so a wrap record
+        // goes first and the big one lands at the start of the area.
+        let start = geo.end - 4096;
+        let big = wr(11, 64, MAX_RECORD_DATA / 512);
+        let (wrap, at) = geo.place(start, big.log_len());
+        assert!(wrap);
+        assert_eq!(at, AREA_START);
+        let w = RecordHeader {
+            op: Op::Wrap,
+            sector: 0,
+            nr_sectors: 0,
+            ..wr(10, 0, 1)
+        };
+        write_record(&mut log, start, &w, &[]);
+        let mut data = KVec::new();
+        data.resize(MAX_RECORD_DATA as usize, 0x3c, GFP_KERNEL)?;
+        write_record(&mut log, AREA_START, &big, &data);
+        let from = CpMarker {
+            log_id: LOG_ID,
+            generation: 3,
+            seq: 10,
+            offset: start,
+        };
+        let mut found = KVec::new();
+        let end = scan_all(&log, &from, &mut found)?;
+        assert_eq!(end.records, 2);
+        assert_eq!(end.offset, AREA_START + big.log_len());
+        assert_eq!(found.get(1).map(|f| f.offset), Some(AREA_START));
+        assert_eq!(geo.distance(start, end.offset), 4096 + big.log_len());
+        Ok(())
+    }
+
+    #[test]
+    fn record_ending_exactly_at_area_end() -> Result {
+        let mut log = new_log()?;
+        let geo = Geometry::new(SIZE).ok_or(EINVAL)?;
+        let h = wr(5, 0, 7); // 64 + 3584 = 3648 bytes
+        let start = geo.end - h.log_len();
+        assert_eq!(geo.place(start, h.log_len()), (false, start));
+        write_record(&mut log, start, &h, &[9; 3584]);
+        let next = wr(6, 0, 1);
+        write_record(&mut log, AREA_START, &next, &[1; 512]);
+        let from = CpMarker {
+            log_id: LOG_ID,
+            generation: 1,
+            seq: 5,
+            offset: start,
+        };
+        let mut found = KVec::new();
+        let end = scan_all(&log, &from, &mut found)?;
+        assert_eq!(end.records, 2);
+        assert_eq!(end.offset, AREA_START + next.log_len());
+        Ok(())
+    }
+}

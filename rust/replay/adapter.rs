@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The volume as the file system of replay ([`FileSystem`]): LOADs are
+//! work items or reads in flight (`loads.rs`), MODIFY applies a record to
+//! the volume's cache through the device's narrow interface, transitions go
+//! to the trace.
+
+use kernel::{
+    new_work,
+    prelude::*,
+    sync::Arc,
+    time::{Instant, Monotonic},
+};
+
+use super::engine::FileSystem;
+use super::loads::{Completions, InFlight, LoadWork, TableRead};
+use super::message::{Message, Start, State};
+use super::prepare::Preparer;
+use super::trace::Trace;
+use super::Report;
+use crate::device::cache::SECTORS;
+use crate::device::Volume;
+use crate::format::array::BLOCK_SIZE;
+use crate::format::log::RECORD_HEADER_SIZE;
+use crate::sys::blockdev::{AsyncReads, ReadSlot};
+use crate::sys::wq::OwnedQueue;
+
+/// The volume's side of one replay.
+pub(super) struct VolumeFs<'a> {
+    pub(super) trace: &'a Trace,
+    pub(super) core: &'a Arc<Volume>,
+    pub(super) queue: &'a OwnedQueue,
+    /// Table block reads that end on `queue`.
+    pub(super) reads: &'a AsyncReads<'a>,
+    pub(super) done: Arc<Completions>,
+    /// The LOADs in flight that read table blocks, and who joined them.
+    pub(super) in_flight: core::cell::RefCell<InFlight>,
+    /// Completions of joined messages, returned before any other.
+    pub(super) ready: core::cell::RefCell<KVec<(usize, Result)>>,
+    /// Blocks prepared ahead of MODIFY.
+    pub(super) prep: &'a Preparer,
+    /// Record data for MODIFY (which runs on one thread only).
+    pub(super) data: core::cell::RefCell<KVec<u8>>,
+    pub(super) report: &'a core::cell::RefCell<Report>,
+    /// Nanoseconds the MODIFY thread slept waiting for a LOAD.
+    pub(super) slept_ns: core::cell::Cell<u64>,
+    /// When the MODIFY thread last took a LOAD's completion.
+    pub(super) last_load: core::cell::Cell<Option<Instant<Monotonic>>>,
+}
+
+impl VolumeFs<'_> {
+    /// Queues message `idx`'s LOAD on the LOAD workqueue.
+    pub(super) fn enqueue(&self, idx: usize, m: &Message) -> Result {
+        let work = Arc::pin_init(
+            pin_init!(LoadWork {
+                core: self.core.clone(),
+                done: self.done.clone(),
+                idx,
+                msg: *m,
+                queued: Instant::now(),
+                work <- new_work!("swarmlog::load"),
+            }),
+            GFP_KERNEL,
+        )?;
+        self.queue.enqueue(work).map_err(|_| EBUSY)
+    }
+
+    /// Starts message `idx`'s LOAD, a read of table block `table` only.
+    pub(super) fn read_table(&self, idx: usize, m: &Message, table: u64) -> Result {
+        let target = ReadSlot::new(2 * BLOCK_SIZE)?;
+        let item = Arc::pin_init(
+            pin_init!(TableRead {
+                core: self.core.clone(),
+                done: self.done.clone(),
+                idx,
+                msg: *m,
+                table,
+                target,
+                started: Instant::now(),
+                work <- new_work!("swarmlog::table_read"),
+            }),
+            GFP_KERNEL,
+        )?;
+        self.reads.read(self.core.table_sector(table), item)
+    }
+}
+
+impl FileSystem for VolumeFs<'_> {
+    fn start_load(&self, idx: usize, m: &Message) -> Result<Start> {
+        if m.blocks().end > self.core.data_blocks() {
+            return Err(ENXIO);
+        }
+        let needs = self.core.load_needs(m.blocks(), m.partial_blocks())?;
+        if needs.tables.is_empty() && !needs.partial {
+            return Ok(Start::Done);
+        }
+        let mut in_flight = self.in_flight.try_borrow_mut().map_err(|_| EBUSY)?;
+        if !needs.partial {
+            if let Some(reader) = in_flight.reader_of(&needs.tables) {
+                // Room for its completion first, whenever the LOAD ends:
+                // `ready` always has room for every message that joined one.
+                // (Without room, it reads for itself.)
+                let room = self
+                    .ready
+                    .try_borrow_mut()
+                    .map_err(|_| EBUSY)
+                    .and_then(|mut r| Ok(r.reserve(in_flight.riders + 1, GFP_KERNEL)?));
+                if room.is_ok() && in_flight.join(reader, idx, *m).is_ok() {
+                    return Ok(Start::Joined);
+                }
+            }
+        }
+        match (needs.partial, needs.tables.first()) {
+            (false, Some(&t)) if needs.tables.len() == 1 => self.read_table(idx, m, t)?,
+            _ => self.enqueue(idx, m)?,
+        }
+        // Not registered (no allocation then), it is only not joined.
+        let _ = in_flight.issued(idx, needs.tables);
+        Ok(Start::Issued)
+    }
+
+    fn wait_load(&self) -> (usize, Result) {
+        if let Some(r) = self.ready.try_borrow_mut().ok().and_then(|mut r| r.pop()) {
+            return r;
+        }
+        let (idx, res) = loop {
+            if let Some(r) = self.done.list.lock().pop() {
+                break r;
+            }
+            // Nothing yet: prepare a block MODIFY will need, then look
+            // again.
+            if self.prep.prepare_one() {
+                continue;
+            }
+            let slept = Instant::<Monotonic>::now();
+            let mut list = self.done.list.lock();
+            while list.is_empty() {
+                self.done.arrived.wait(&mut list);
+            }
+            let r = list.pop();
+            drop(list);
+            let ns = slept.elapsed().as_nanos().max(0) as u64;
+            self.slept_ns.set(self.slept_ns.get() + ns);
+            if let Some(r) = r {
+                break r;
+            }
+        };
+        self.last_load.set(Some(Instant::now()));
+        let (Ok(mut in_flight), Ok(mut ready)) =
+            (self.in_flight.try_borrow_mut(), self.ready.try_borrow_mut())
+        else {
+            return (idx, res);
+        };
+        for (rider, m) in in_flight.ended(idx) {
+            // Its tables are cached now. If the LOAD failed, each reads for
+            // itself: the failure may be another block's.
+            let r = match res {
+                Ok(()) => Ok(()),
+                Err(_) => match self.enqueue(rider, &m) {
+                    Ok(()) => continue,
+                    Err(e) => Err(e),
+                },
+            };
+            // `start_load` made room for it.
+            let _ = ready.push_within_capacity((rider, r));
+        }
+        (idx, res)
+    }
+
+    fn modify(&self, m: &Message) -> Result {
+        if let Some(data) = self.prep.take(m) {
+            return self
+                .core
+                .modify_whole(m.sector / SECTORS, data, m.block_crc0);
+        }
+        let mut data = self.data.try_borrow_mut().map_err(|_| EBUSY)?;
+        self.core.modify_logged(
+            (m.op, m.sector, u64::from(m.nr_sectors)),
+            m.offset + RECORD_HEADER_SIZE as u64,
+            m.block_crc0,
+            &mut data,
+        )
+    }
+
+    fn skipped(&self, m: &Message, err: Error) {
+        pr_warn!(
+            "{}: replay: record seq {} (sectors {}-{}) skipped: its part of the array is unavailable ({:?}); the record is kept\n",
+            self.core.name(),
+            m.seq,
+            m.sector,
+            m.sector + u64::from(m.nr_sectors).saturating_sub(1),
+            err
+        );
+        let Ok(mut r) = self.report.try_borrow_mut() else {
+            return;
+        };
+        if r.first_skipped == 0 {
+            r.first_skipped = m.seq;
+        }
+        r.last_skipped = m.seq;
+    }
+
+    fn transition(&self, m: &Message, to: State) {
+        self.trace.record(m.seq, to);
+    }
+
+    fn delivered(&self, msgs: &[Message]) {
+        self.trace
+            .record_all(msgs.iter().map(|m| m.seq), State::New);
+    }
+}

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The initiator (claim 1): scans the log from the CP marker on its own
+//! thread and delivers the records as swarms of messages to the MODIFY
+//! path, one swarm ahead of it.
+
+use kernel::{
+    prelude::*,
+    sync::{Arc, CondVar, Mutex},
+    workqueue::{Work, WorkItem},
+};
+
+use super::message::Message;
+use crate::device::cache::is_whole_block;
+use crate::device::log::Position;
+use crate::device::Volume;
+use crate::format::log::{CpMarker, Found, Op, ScanEnd, MAX_RECORD_DATA};
+use crate::sys::bytes;
+use crate::sys::noio::NoIo;
+
+/// A swarm the initiator scanned, for the MODIFY path.
+pub(super) struct Scanned {
+    pub(super) msgs: KVec<Message>,
+    /// The records of one whole block, for the preparer.
+    pub(super) whole: KVec<(u64, u64)>,
+    /// Where the record after the swarm is; `None` for the last swarm.
+    pub(super) next: Option<Position>,
+}
+
+/// What the initiator hands to the MODIFY path.
+#[derive(Default)]
+pub(super) struct Handover {
+    /// The next swarm, in log order.
+    pub(super) ready: Option<Scanned>,
+    /// Set when the scan is over: its end and the offset of a valid record
+    /// behind that end (the record at the end is then corrupt), or why it
+    /// failed (`ECANCELED` when told to stop).
+    pub(super) end: Option<Result<(ScanEnd, Option<u64>)>>,
+    pub(super) stop: bool,
+}
+
+/// The initiator: scans the log from the CP marker on its own thread and
+/// delivers the records as swarms of messages, one swarm ahead of the one
+/// the MODIFY path runs (two with the one it is filling), so that the scan
+/// overlaps LOADs and MODIFYs instead of running between swarms.
+#[pin_data]
+pub(super) struct Initiator {
+    pub(super) core: Arc<Volume>,
+    pub(super) from: CpMarker,
+    /// Messages per swarm.
+    pub(super) size: usize,
+    #[pin]
+    pub(super) inner: Mutex<Handover>,
+    #[pin]
+    pub(super) changed: CondVar,
+    #[pin]
+    pub(super) work: Work<Initiator>,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Self> for Initiator { self.work }
+}
+
+impl Initiator {
+    /// Tells the initiator to stop scanning (and not to wait for the
+    /// MODIFY path any more).
+    pub(super) fn stop(&self) {
+        self.inner.lock().stop = true;
+        self.changed.notify_all();
+    }
+
+    /// Hands `msgs` over once the MODIFY path has taken the swarm before
+    /// it; with `end`, as the last swarm. Fails if told to stop.
+    pub(super) fn hand_over(
+        &self,
+        msgs: KVec<Message>,
+        whole: KVec<(u64, u64)>,
+        next: Option<Position>,
+        end: Option<Result<(ScanEnd, Option<u64>)>>,
+    ) -> Result {
+        let mut h = self.inner.lock();
+        while h.ready.is_some() && !h.stop {
+            self.changed.wait(&mut h);
+        }
+        if h.stop {
+            h.end = Some(Err(ECANCELED));
+            return Err(ECANCELED);
+        }
+        if !msgs.is_empty() {
+            h.ready = Some(Scanned { msgs, whole, next });
+        }
+        if end.is_some() {
+            h.end = end;
+        }
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    pub(super) fn scan(&self) -> Result {
+        let mut scratch = KVec::new();
+        bytes::resize_zeroed(&mut scratch, MAX_RECORD_DATA as usize, GFP_KERNEL)?;
+        let mut swarm = KVec::with_capacity(self.size, GFP_KERNEL)?;
+        let mut whole = KVec::new();
+        // The first swarm is a sixteenth of the others, so that the first
+        // LOADs start after a short scan while the next is scanned, in
+        // time: the first swarm's LOADs take longer.
+        let mut limit = (self.size / 16).max(1);
+        let end = self
+            .core
+            .log()
+            .scan(&self.from, &mut scratch, |f: &Found| {
+                if swarm.len() >= limit {
+                    limit = self.size;
+                    let full =
+                        core::mem::replace(&mut swarm, KVec::with_capacity(self.size, GFP_KERNEL)?);
+                    let next = Position {
+                        offset: f.offset,
+                        seq: f.header.seq,
+                    };
+                    self.hand_over(full, core::mem::take(&mut whole), Some(next), None)?;
+                }
+                let h = f.header;
+                let mut m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
+                if h.op == Op::Write && is_whole_block(h.sector, u64::from(h.nr_sectors)) {
+                    m.block_crc0 = Some(f.data_crc0);
+                    whole.push((h.seq, f.offset), GFP_KERNEL)?;
+                }
+                swarm.push(m, GFP_KERNEL)?;
+                Ok::<(), Error>(())
+            })?;
+        let behind = self.core.log().valid_record_after(&end, &mut scratch);
+        self.hand_over(swarm, whole, None, Some(Ok((end, behind))))
+    }
+}
+
+impl WorkItem for Initiator {
+    type Pointer = Arc<Initiator>;
+
+    fn run(this: Arc<Initiator>) {
+        let _noio = NoIo::new();
+        if let Err(e) = this.scan() {
+            let mut h = this.inner.lock();
+            if h.end.is_none() {
+                h.end = Some(Err(e));
+            }
+            drop(h);
+            this.changed.notify_all();
+        }
+    }
+}

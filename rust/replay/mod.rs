@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Replay by a swarm, after a crash: the records the log holds past its CP
+//! marker are applied to the volume before it is exposed. As jbd2's
+//! recovery is a sequence of passes, replay is a sequence of stages, each
+//! in its own file:
+//!
+//! 1. scan (`initiator.rs`): the initiator scans the log on its own thread
+//!    and turns the records into messages (`message.rs`), delivered in
+//!    swarms;
+//! 2. the swarm engine (`engine.rs`): transfer, LOAD, MODIFY, suspend,
+//!    retransfer, skip, panic, generic over the [`engine::FileSystem`] it
+//!    drives; the volume is that file system through `adapter.rs`, whose
+//!    LOADs run in parallel (`loads.rs`) while one MODIFY path applies the
+//!    messages in log order, with whole blocks read ahead by the preparer
+//!    (`prepare.rs`); every transition goes to the trace (`trace.rs`);
+//! 3. commit ([`replay`], this file): a CP of the replayed state, which
+//!    moves the log's CP marker past the replayed records.
+//!
+//! Replay talks to the device only through its narrow interface
+//! (`device/replaying.rs`).
+
+mod adapter;
+mod engine;
+mod initiator;
+mod loads;
+mod message;
+pub(crate) mod prepare;
+pub(crate) mod trace;
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use kernel::{new_condvar, new_mutex, new_work, prelude::*, sync::Arc, types::ScopeGuard};
+
+use crate::device::log::Position;
+use crate::device::Volume;
+use crate::format::array::BLOCK_SIZE;
+use crate::format::log::{CpMarker, ScanEnd, MAX_RECORD_DATA};
+use crate::sys::blockdev::AsyncReads;
+use crate::sys::bytes;
+use crate::sys::wq::OwnedQueue;
+use adapter::VolumeFs;
+use engine::{run_swarm, Fault};
+use initiator::{Handover, Initiator};
+use loads::{Completions, InFlight, LoadWork, TableRead};
+use message::Message;
+use prepare::{Preparer, PREPARE_MAX};
+use trace::Trace;
+
+pub(crate) use engine::{Counters, Panic};
+
+/// Messages in a swarm: enough to keep `swarm_width` LOADs busy (most
+/// messages of a long log need no read, their blocks' tables being cached
+/// already, and at each swarm's end the LOADs in flight drain to none),
+/// bounded so memory does not grow with the log: 256 per LOAD slot, at
+/// least 1024, at most 16384 (about 4 MiB of messages; the initiator's
+/// first swarm is a sixteenth of that). Longer swarms have fewer ends,
+/// where the LOADs in flight drain (the sizes tried: performance.rst).
+fn swarm_size(width: usize) -> usize {
+    (256 * width).clamp(1024, 16384)
+}
+
+/// The memory a replay holds besides the cache: the swarm (and the two the
+/// initiator has ahead), its queues and waiter lists, the completion list,
+/// the preparer's list and blocks, two record buffers (the initiator's and
+/// MODIFY's), and a LOAD (work item and the buffer of a table block's two
+/// copies) per slot of `width`.
+fn working_set(size: usize, width: usize) -> usize {
+    use core::mem::size_of;
+    let load = size_of::<LoadWork>().max(size_of::<TableRead>()) + 2 * BLOCK_SIZE;
+    size * (3 * size_of::<Message>()
+        + 3 * size_of::<usize>()
+        + size_of::<(usize, Result)>()
+        + 3 * size_of::<(u64, u64)>())
+        + 2 * MAX_RECORD_DATA as usize
+        + width * load
+        + PREPARE_MAX * BLOCK_SIZE
+}
+
+/// The last replay, for `status`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Report {
+    pub(crate) ran: bool,
+    pub(crate) counters: Counters,
+    pub(crate) duration_us: u64,
+    /// The most memory the replay held at a swarm's end: its own buffers
+    /// and the cached blocks and table blocks (bytes).
+    pub(crate) peak_bytes: u64,
+    pub(crate) unverified: u64,
+    /// Mean time a LOAD waited for a worker, and spent in it (reads and
+    /// checks), in microseconds.
+    pub(crate) load_wait_us: u64,
+    pub(crate) load_run_us: u64,
+    /// Time the MODIFY thread slept waiting for LOADs, and from the last
+    /// LOAD's end to the replay's (microseconds).
+    pub(crate) modify_slept_us: u64,
+    pub(crate) tail_us: u64,
+    pub(crate) panic: Option<Panic>,
+    /// Sequence numbers of the first and last skipped messages.
+    pub(crate) first_skipped: u64,
+    pub(crate) last_skipped: u64,
+    pub(crate) discarded: bool,
+    /// The corrupt record found, if any.
+    pub(crate) corrupt: Option<Corrupt>,
+    /// Whether it and the records after it were dropped on request.
+    pub(crate) corrupt_discarded: bool,
+}
+
+/// A corrupt record: where the scan of the log ended although a valid
+/// record follows.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Corrupt {
+    /// The sequence number the corrupt record should carry.
+    pub(crate) seq: u64,
+    /// Its log offset.
+    pub(crate) offset: u64,
+    /// The log offset of the valid record after it.
+    pub(crate) next_offset: u64,
+}
+
+/// How to replay.
+pub(crate) struct Params<'a> {
+    /// Most LOADs in flight.
+    pub(crate) width: usize,
+    /// Drop the records that have to be skipped.
+    pub(crate) discard_skipped: bool,
+    /// Replay up to a corrupt record and drop it and the records after it.
+    pub(crate) discard_corrupt: bool,
+    /// Where the transitions go.
+    pub(crate) trace: &'a Trace,
+}
+
+/// Why [`replay`] did not finish.
+pub(crate) enum Stop {
+    /// An error (allocation, log read).
+    Error(Error),
+    /// The panic state.
+    Panic(Panic),
+    /// Messages were skipped and not discarded: the log is kept.
+    Skipped,
+    /// A complete record is corrupt (valid records follow it): the log is
+    /// kept.
+    Corrupt(Corrupt),
+}
+
+/// Replays the log from `from` with at most `p.width` LOADs in flight. With
+/// `p.discard_skipped`, skipped records are dropped (after a warning each);
+/// else any skipped record stops activation with the log kept. On success
+/// the replayed state is committed by a CP. Returns the end of the log; a
+/// log without records past `from` leaves `report` and the trace as they
+/// were.
+pub(crate) fn replay(
+    core: &Arc<Volume>,
+    from: &CpMarker,
+    p: &Params<'_>,
+    report: &core::cell::RefCell<Report>,
+) -> Result<ScanEnd, Stop> {
+    let (width, discard_skipped) = (p.width.max(1), p.discard_skipped);
+    let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
+    let queue = OwnedQueue::new_io(c"swarmlog-load", width.min(512) as i32).map_err(Stop::Error)?;
+    let size = swarm_size(width);
+    let done = Arc::pin_init(
+        pin_init!(Completions {
+            list <- new_mutex!(KVec::new()),
+            arrived <- new_condvar!(),
+            queued_ns: AtomicU64::new(0),
+            run_ns: AtomicU64::new(0),
+        }),
+        GFP_KERNEL,
+    )
+    .map_err(Stop::Error)?;
+    done.list
+        .lock()
+        .reserve(size, GFP_KERNEL)
+        .map_err(|_| Stop::Error(ENOMEM))?;
+    let mut data = KVec::new();
+    bytes::resize_zeroed(&mut data, MAX_RECORD_DATA as usize, GFP_KERNEL)
+        .map_err(|_| Stop::Error(ENOMEM))?;
+    let timing = done.clone();
+    let reads = AsyncReads::new(core.array(), &queue).map_err(Stop::Error)?;
+    // The preparer's thread runs beside the MODIFY path (this thread).
+    // Whatever way this function ends, it is told to stop before its queue
+    // is dropped, which waits for it.
+    let prep = Preparer::new(core).map_err(Stop::Error)?;
+    let prep_queue = OwnedQueue::new_io(c"swarmlog-prep", 1).map_err(Stop::Error)?;
+    let _stop_prep = ScopeGuard::new_with_data(prep.clone(), |p| p.stop());
+    prep_queue
+        .enqueue(prep.clone())
+        .map_err(|_| Stop::Error(EBUSY))?;
+    let fs = VolumeFs {
+        trace: p.trace,
+        core,
+        queue: &queue,
+        reads: &reads,
+        done,
+        in_flight: core::cell::RefCell::new(InFlight::new()),
+        prep: &prep,
+        ready: core::cell::RefCell::new(KVec::new()),
+        data: core::cell::RefCell::new(data),
+        report,
+        slept_ns: core::cell::Cell::new(0),
+        last_load: core::cell::Cell::new(None),
+    };
+    let mut counters = Counters::default();
+    let mut stop: Option<Stop> = None;
+
+    let mut peak = 0usize;
+    let mut run = |swarm: &mut KVec<Message>,
+                   next: Option<Position>,
+                   counters: &mut Counters|
+     -> Result<(), Stop> {
+        p.trace.next_swarm();
+        match run_swarm(&fs, swarm, width, counters, Fault::None) {
+            Ok(Ok(())) => {}
+            Ok(Err(p)) => return Err(Stop::Panic(p)),
+            Err(e) => return Err(Stop::Error(e)),
+        }
+        let cached = core.cached_blocks();
+        peak = peak.max(working_set(size, width) + cached * BLOCK_SIZE);
+        if counters.messages / 10000
+            != (counters.messages - counters.messages.min(size as u64)) / 10000
+        {
+            pr_info!(
+                "{}: replay: {} messages in {} swarms so far\n",
+                core.name(),
+                counters.messages,
+                counters.swarms
+            );
+        }
+        // Keep memory bounded: commit what is replayed so far, unless a
+        // skipped record must be kept in the log. The initiator reads
+        // ahead of `next`, which a CP does not change.
+        if let Some(pos) = next {
+            let big = cached >= core.cache_limit() / 2;
+            if big && counters.skipped == 0 {
+                core.commit_through(pos).map_err(Stop::Error)?;
+            }
+        }
+        Ok(())
+    };
+
+    // The initiator scans on its own thread, a swarm or two ahead of the
+    // MODIFY path (this thread), which takes its swarms in log order.
+    let scan_queue = OwnedQueue::new_io(c"swarmlog-scan", 1).map_err(Stop::Error)?;
+    let initiator = Arc::pin_init(
+        pin_init!(Initiator {
+            core: core.clone(),
+            from: *from,
+            size,
+            inner <- new_mutex!(Handover::default()),
+            changed <- new_condvar!(),
+            work <- new_work!("swarmlog::scan"),
+        }),
+        GFP_KERNEL,
+    )
+    .map_err(Stop::Error)?;
+    // Whatever way this function ends, the initiator is told to stop
+    // (before `scan_queue` is dropped, which waits for it).
+    let _stop_initiator = ScopeGuard::new_with_data(initiator.clone(), |i| i.stop());
+    scan_queue
+        .enqueue(initiator.clone())
+        .map_err(|_| Stop::Error(EBUSY))?;
+    let mut first = true;
+    let mut corrupt = None;
+    let as_corrupt = |e: &ScanEnd, next: Option<u64>| {
+        next.map(|next_offset| Corrupt {
+            seq: e.seq,
+            offset: e.offset,
+            next_offset,
+        })
+    };
+    let end = loop {
+        let (scanned, end) = {
+            let mut h = initiator.inner.lock();
+            loop {
+                if let Some(s) = h.ready.take() {
+                    initiator.changed.notify_all();
+                    break (Some(s), h.end);
+                }
+                if h.end.is_some() {
+                    break (None, h.end);
+                }
+                initiator.changed.wait(&mut h);
+            }
+        };
+        let Some(mut scanned) = scanned else {
+            match end {
+                Some(Ok((e, next))) => {
+                    corrupt = corrupt.or(as_corrupt(&e, next));
+                    break Ok(e);
+                }
+                Some(Err(e)) => {
+                    // The initiator failed (allocation) or was stopped.
+                    if stop.is_none() {
+                        stop = Some(Stop::Error(e));
+                    }
+                    break Err(());
+                }
+                None => break Err(()),
+            }
+        };
+        // The last swarm comes with the scan's end. A valid record behind
+        // the end: the record there is corrupt, not torn, and the last
+        // swarm is replayed only if it and what follows are to be dropped.
+        if let (None, Some(Ok((e, next)))) = (scanned.next, end) {
+            corrupt = as_corrupt(&e, next);
+            if corrupt.is_some() && !p.discard_corrupt {
+                break Ok(e);
+            }
+        }
+        if first {
+            first = false;
+            p.trace.start();
+            pr_info!(
+                "{}: replaying the log from seq {} with swarm_width {width}\n",
+                core.name(),
+                scanned.msgs.first().map_or(0, |m| m.seq)
+            );
+        }
+        prep.new_swarm(core::mem::take(&mut scanned.whole));
+        if let Err(s) = run(&mut scanned.msgs, scanned.next, &mut counters) {
+            stop = Some(s);
+            initiator.stop();
+            break Err(());
+        }
+    };
+    if let Some(c) = corrupt {
+        let mut r = report.borrow_mut();
+        r.ran = true;
+        r.corrupt = Some(c);
+        if !p.discard_corrupt {
+            // Before anything is replayed, or after the swarms so far.
+            r.counters = counters;
+            return Err(Stop::Corrupt(c));
+        }
+        r.corrupt_discarded = true;
+    }
+    let end = match end {
+        // A clean log: nothing to replay, nothing to report.
+        Ok(end) if first && corrupt.is_none() => return Ok(end),
+        Ok(end) => Some(end),
+        Err(()) => None,
+    };
+    let (slept_ns, last_load) = (fs.slept_ns.get(), fs.last_load.get());
+    initiator.stop();
+    drop(scan_queue);
+    // Every read ended (and queued its item) before the queue goes.
+    drop(reads);
+    drop(queue);
+    {
+        let mut r = report.borrow_mut();
+        r.ran = true;
+        r.counters = counters;
+        r.duration_us = start.elapsed().as_micros_ceil().max(0) as u64;
+        r.peak_bytes = peak as u64;
+        r.unverified = core.replay_unverified();
+        let per_load = |ns: &AtomicU64| ns.load(Relaxed) / 1000 / counters.loads.max(1);
+        r.load_wait_us = per_load(&timing.queued_ns);
+        r.load_run_us = per_load(&timing.run_ns);
+        r.modify_slept_us = slept_ns / 1000;
+        r.tail_us = last_load.map_or(0, |t| t.elapsed().as_micros_ceil().max(0) as u64);
+        if let Some(Stop::Panic(p)) = &stop {
+            r.panic = Some(*p);
+        }
+    }
+    if let Some(s) = stop {
+        return Err(s);
+    }
+    let end = end.ok_or(Stop::Error(EIO))?;
+    if counters.skipped > 0 {
+        if !discard_skipped {
+            return Err(Stop::Skipped);
+        }
+        report.borrow_mut().discarded = true;
+    }
+    core.commit_through(Position {
+        offset: end.offset,
+        seq: end.seq,
+    })
+    .map_err(Stop::Error)?;
+    Ok(end)
+}

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! pmem access: the one small interface through which every byte of the log
+//! is stored, made durable and read back, and its DAX implementation.
+//!
+//! The log code (`device/log.rs`) is written against [`Media`], so tests can
+//! run it on memory; the module runs it on [`DaxMapping`], which maps the
+//! pmem device with `dax_direct_access()` (in as many pieces as the driver
+//! returns) and stores with `memcpy_flushcache()` plus `pmem_wmb()`, as
+//! dm-writecache's pmem mode does.
+
+use core::ffi::c_void;
+use kernel::{prelude::*, sync::Arc};
+
+use super::blockdev::BlockDevice;
+use super::ffi;
+
+/// Byte-addressable persistent memory.
+///
+/// A [`Media::write`] is not durable until a later [`Media::drain`] has
+/// returned; writes to different cache lines may become durable in any order
+/// before that.
+pub(crate) trait Media: Send + Sync {
+    /// Size in bytes.
+    fn size(&self) -> u64;
+    /// Copies the bytes at `off` into `buf`.
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result;
+    /// Stores `data` at `off`, flushing it from the CPU caches on its way.
+    fn write(&self, off: u64, data: &[u8]) -> Result;
+    /// Waits until every earlier write is persistent (a store fence).
+    fn drain(&self);
+}
+
+const PAGE_SIZE: u64 = kernel::page::PAGE_SIZE as u64;
+
+/// One piece of the mapping: `len` bytes at kernel address `addr`.
+struct Piece {
+    addr: *mut u8,
+    len: u64,
+}
+
+/// A pmem block device mapped through DAX.
+///
+/// # Invariants
+///
+/// `dax` was returned by `fs_dax_get_by_bdev()` for `bdev`'s device with
+/// holder `holder` and is put back in `drop`; every piece is a kernel
+/// mapping of the device returned by `dax_direct_access()`, valid while
+/// `dax` is held, and together they cover `[0, size)` in order.
+pub(crate) struct DaxMapping {
+    /// Keeps the pmem device open (and claimed) while it is mapped.
+    _bdev: BlockDevice,
+    dax: *mut ffi::DaxDevice,
+    holder: *mut c_void,
+    pieces: KVec<Piece>,
+    size: u64,
+}
+
+// SAFETY: the mapping is plain memory; concurrent users write disjoint ranges
+// (the log hands out each range once) and the DAX handle is only used in
+// `drop`.
+unsafe impl Send for DaxMapping {}
+// SAFETY: as for `Send`: `&self` methods only copy to and from the mapping.
+unsafe impl Sync for DaxMapping {}
+
+impl DaxMapping {
+    /// Maps all of `bdev`, which must be DAX-capable (`EOPNOTSUPP` if not,
+    /// `EBUSY` if another holder has its DAX device).
+    pub(crate) fn new(bdev: BlockDevice, holder: *mut c_void) -> Result<Self> {
+        let mut start: u64 = 0;
+        // SAFETY: `bdev.as_raw()` is a valid open block device; `start` is a
+        // valid place for the start offset.
+        let dax = unsafe { ffi::swl_dax_get(bdev.as_raw(), &mut start, holder) };
+        if dax.is_null() {
+            return Err(EOPNOTSUPP);
+        }
+        let size = (bdev.nr_sectors() << 9) & !(PAGE_SIZE - 1);
+        // From here on `this` owns `dax`: its `drop` puts it back.
+        let mut this = Self {
+            _bdev: bdev,
+            dax,
+            holder,
+            pieces: KVec::new(),
+            size,
+        };
+        let first = start / PAGE_SIZE;
+        let total = size / PAGE_SIZE;
+        let mut done = 0u64;
+        while done < total {
+            let mut addr: *mut c_void = core::ptr::null_mut();
+            let want = i64::try_from(total - done).map_err(|_| EINVAL)?;
+            // SAFETY: `dax` is held; `addr` is a valid place for the result.
+            let got = unsafe { ffi::swl_dax_map(dax, first + done, want, &mut addr) };
+            if got <= 0 || addr.is_null() {
+                return Err(if got < 0 {
+                    Error::from_errno(got as i32)
+                } else {
+                    EIO
+                });
+            }
+            let got = (got as u64).min(total - done);
+            this.pieces.push(
+                Piece {
+                    addr: addr.cast(),
+                    len: got * PAGE_SIZE,
+                },
+                GFP_KERNEL,
+            )?;
+            done += got;
+        }
+        Ok(this)
+    }
+
+    /// The pieces that hold `[off, off + len)`, as `(address, length)` runs
+    /// in order; `ERANGE` if the range is not inside the mapping.
+    fn for_each_run(&self, off: u64, len: usize, mut f: impl FnMut(*mut u8, usize)) -> Result {
+        let end = off.checked_add(len as u64).ok_or(ERANGE)?;
+        if end > self.size {
+            return Err(ERANGE);
+        }
+        let mut base = 0u64;
+        let mut pos = off;
+        for p in self.pieces.iter() {
+            if pos >= end {
+                break;
+            }
+            if pos < base + p.len {
+                let n = (base + p.len).min(end) - pos;
+                // SAFETY: `pos - base < p.len`, so the address is inside the
+                // piece, and `n` bytes from it stay inside it.
+                let addr = unsafe { p.addr.add((pos - base) as usize) };
+                f(addr, n as usize);
+                pos += n;
+            }
+            base += p.len;
+        }
+        Ok(())
+    }
+}
+
+impl Media for DaxMapping {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result {
+        let mut done = 0usize;
+        let dst = buf.as_mut_ptr();
+        let len = buf.len();
+        self.for_each_run(off, len, |addr, n| {
+            // SAFETY: `addr` has `n` mapped bytes (`for_each_run`), and
+            // `done + n <= len` bytes of `buf` are written in total.
+            unsafe { core::ptr::copy_nonoverlapping(addr, dst.add(done), n) };
+            done += n;
+        })
+    }
+
+    fn write(&self, off: u64, data: &[u8]) -> Result {
+        let mut done = 0usize;
+        let src = data.as_ptr();
+        self.for_each_run(off, data.len(), |addr, n| {
+            // SAFETY: `addr` has `n` mapped bytes, `src + done` has `n`
+            // readable bytes of `data`; the log never hands the same range
+            // to two writers at once.
+            unsafe { ffi::swl_memcpy_flushcache(addr.cast(), src.add(done).cast(), n) };
+            done += n;
+        })
+    }
+
+    fn drain(&self) {
+        // SAFETY: a store fence; no preconditions.
+        unsafe { ffi::swl_pmem_wmb() };
+    }
+}
+
+impl Drop for DaxMapping {
+    fn drop(&mut self) {
+        self.pieces.clear();
+        // SAFETY: by the type invariant `dax` is held by `holder`; it is put
+        // back once, before `bdev` closes the device.
+        unsafe { ffi::swl_dax_put(self.dax, self.holder) };
+    }
+}
+
+/// pmem in ordinary memory, for tests of the code above [`Media`].
+#[pin_data]
+pub(crate) struct RamMedia {
+    #[pin]
+    bytes: kernel::sync::SpinLock<KVec<u8>>,
+}
+
+impl RamMedia {
+    /// `size` zeroed bytes.
+    pub(crate) fn new(size: usize) -> Result<Pin<KBox<Self>>> {
+        let mut v = KVec::new();
+        v.resize(size, 0, GFP_KERNEL)?;
+        KBox::pin_init(
+            pin_init!(Self { bytes <- kernel::new_spinlock!(v) }),
+            GFP_KERNEL,
+        )
+    }
+}
+
+impl RamMedia {
+    /// `size` zeroed bytes, shared: each clone of the `Arc` is the same
+    /// media (a test's "same device" across a reopen).
+    pub(crate) fn shared(size: usize) -> Result<Arc<Self>> {
+        let mut v = KVec::new();
+        v.resize(size, 0, GFP_KERNEL)?;
+        Arc::pin_init(
+            pin_init!(Self { bytes <- kernel::new_spinlock!(v) }),
+            GFP_KERNEL,
+        )
+    }
+}
+
+impl<T: Media> Media for Arc<T> {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result {
+        (**self).read(off, buf)
+    }
+
+    fn write(&self, off: u64, data: &[u8]) -> Result {
+        (**self).write(off, data)
+    }
+
+    fn drain(&self) {
+        (**self).drain()
+    }
+}
+
+impl Media for RamMedia {
+    fn size(&self) -> u64 {
+        self.bytes.lock().len() as u64
+    }
+
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result {
+        let b = self.bytes.lock();
+        let start = usize::try_from(off).map_err(|_| ERANGE)?;
+        let src = b.get(start..start + buf.len()).ok_or(ERANGE)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn write(&self, off: u64, data: &[u8]) -> Result {
+        let mut b = self.bytes.lock();
+        let start = usize::try_from(off).map_err(|_| ERANGE)?;
+        let dst = b.get_mut(start..start + data.len()).ok_or(ERANGE)?;
+        dst.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn drain(&self) {}
+}

@@ -5,6 +5,7 @@
 //! path, one swarm ahead of it.
 
 use kernel::{
+    new_condvar, new_mutex, new_work,
     prelude::*,
     sync::{Arc, CondVar, Mutex},
     workqueue::{Work, WorkItem},
@@ -18,6 +19,11 @@ use crate::format::log::{CpMarker, Found, Op, ScanEnd, MAX_RECORD_DATA};
 use crate::sys::bytes;
 use crate::sys::noio::NoIo;
 
+/// How the scan ended: where, and the offset of a valid record behind that
+/// end (the record at the end is then corrupt); or why it failed
+/// (`ECANCELED` when told to stop).
+pub(super) type ScanResult = Result<(ScanEnd, Option<u64>)>;
+
 /// A swarm the initiator scanned, for the MODIFY path.
 pub(super) struct Scanned {
     pub(super) msgs: KVec<Message>,
@@ -29,14 +35,14 @@ pub(super) struct Scanned {
 
 /// What the initiator hands to the MODIFY path.
 #[derive(Default)]
-pub(super) struct Handover {
+struct Handover {
     /// The next swarm, in log order.
-    pub(super) ready: Option<Scanned>,
+    ready: Option<Scanned>,
     /// Set when the scan is over: its end and the offset of a valid record
     /// behind that end (the record at the end is then corrupt), or why it
     /// failed (`ECANCELED` when told to stop).
-    pub(super) end: Option<Result<(ScanEnd, Option<u64>)>>,
-    pub(super) stop: bool,
+    end: Option<ScanResult>,
+    stop: bool,
 }
 
 /// The initiator: scans the log from the CP marker on its own thread and
@@ -45,16 +51,16 @@ pub(super) struct Handover {
 /// overlaps LOADs and MODIFYs instead of running between swarms.
 #[pin_data]
 pub(super) struct Initiator {
-    pub(super) core: Arc<Volume>,
-    pub(super) from: CpMarker,
+    core: Arc<Volume>,
+    from: CpMarker,
     /// Messages per swarm.
-    pub(super) size: usize,
+    size: usize,
     #[pin]
-    pub(super) inner: Mutex<Handover>,
+    inner: Mutex<Handover>,
     #[pin]
-    pub(super) changed: CondVar,
+    changed: CondVar,
     #[pin]
-    pub(super) work: Work<Initiator>,
+    work: Work<Initiator>,
 }
 
 kernel::impl_has_work! {
@@ -62,6 +68,39 @@ kernel::impl_has_work! {
 }
 
 impl Initiator {
+    /// An initiator of `core`'s log from `from`, in swarms of `size`
+    /// messages; it scans once queued.
+    pub(super) fn new(core: &Arc<Volume>, from: CpMarker, size: usize) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Initiator {
+                core: core.clone(),
+                from,
+                size,
+                inner <- new_mutex!(Handover::default()),
+                changed <- new_condvar!(),
+                work <- new_work!("swarmlog::scan"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// For the MODIFY path: waits for the next swarm, or the scan's end
+    /// once every swarm was taken; returns the swarm, if any, and the end,
+    /// if the scan is over.
+    pub(super) fn take(&self) -> (Option<Scanned>, Option<ScanResult>) {
+        let mut h = self.inner.lock();
+        loop {
+            if let Some(s) = h.ready.take() {
+                self.changed.notify_all();
+                return (Some(s), h.end);
+            }
+            if h.end.is_some() {
+                return (None, h.end);
+            }
+            self.changed.wait(&mut h);
+        }
+    }
+
     /// Tells the initiator to stop scanning (and not to wait for the
     /// MODIFY path any more).
     pub(super) fn stop(&self) {
@@ -71,12 +110,12 @@ impl Initiator {
 
     /// Hands `msgs` over once the MODIFY path has taken the swarm before
     /// it; with `end`, as the last swarm. Fails if told to stop.
-    pub(super) fn hand_over(
+    fn hand_over(
         &self,
         msgs: KVec<Message>,
         whole: KVec<(u64, u64)>,
         next: Option<Position>,
-        end: Option<Result<(ScanEnd, Option<u64>)>>,
+        end: Option<ScanResult>,
     ) -> Result {
         let mut h = self.inner.lock();
         while h.ready.is_some() && !h.stop {
@@ -96,7 +135,7 @@ impl Initiator {
         Ok(())
     }
 
-    pub(super) fn scan(&self) -> Result {
+    fn scan(&self) -> Result {
         let mut scratch = KVec::new();
         bytes::resize_zeroed(&mut scratch, MAX_RECORD_DATA as usize, GFP_KERNEL)?;
         let mut swarm = KVec::with_capacity(self.size, GFP_KERNEL)?;

@@ -29,7 +29,7 @@ pub(crate) mod prepare;
 pub(crate) mod trace;
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use kernel::{new_condvar, new_mutex, new_work, prelude::*, sync::Arc, types::ScopeGuard};
+use kernel::{new_condvar, new_mutex, prelude::*, sync::Arc, types::ScopeGuard};
 
 use crate::device::log::Position;
 use crate::device::Volume;
@@ -40,7 +40,7 @@ use crate::sys::bytes;
 use crate::sys::wq::OwnedQueue;
 use adapter::VolumeFs;
 use engine::{run_swarm, Fault};
-use initiator::{Handover, Initiator};
+use initiator::Initiator;
 use loads::{Completions, InFlight, LoadWork, TableRead};
 use message::Message;
 use prepare::{Preparer, PREPARE_MAX};
@@ -241,18 +241,7 @@ pub(crate) fn replay(
     // The initiator scans on its own thread, a swarm or two ahead of the
     // MODIFY path (this thread), which takes its swarms in log order.
     let scan_queue = OwnedQueue::new_io(c"swarmlog-scan", 1).map_err(Stop::Error)?;
-    let initiator = Arc::pin_init(
-        pin_init!(Initiator {
-            core: core.clone(),
-            from: *from,
-            size,
-            inner <- new_mutex!(Handover::default()),
-            changed <- new_condvar!(),
-            work <- new_work!("swarmlog::scan"),
-        }),
-        GFP_KERNEL,
-    )
-    .map_err(Stop::Error)?;
+    let initiator = Initiator::new(core, *from, size).map_err(Stop::Error)?;
     // Whatever way this function ends, the initiator is told to stop
     // (before `scan_queue` is dropped, which waits for it).
     let _stop_initiator = ScopeGuard::new_with_data(initiator.clone(), |i| i.stop());
@@ -269,19 +258,7 @@ pub(crate) fn replay(
         })
     };
     let end = loop {
-        let (scanned, end) = {
-            let mut h = initiator.inner.lock();
-            loop {
-                if let Some(s) = h.ready.take() {
-                    initiator.changed.notify_all();
-                    break (Some(s), h.end);
-                }
-                if h.end.is_some() {
-                    break (None, h.end);
-                }
-                initiator.changed.wait(&mut h);
-            }
-        };
+        let (scanned, end) = initiator.take();
         let Some(mut scanned) = scanned else {
             match end {
                 Some(Ok((e, next))) => {

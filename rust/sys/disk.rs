@@ -44,7 +44,9 @@ unsafe fn submit_to<T: Handler>(handler: *const c_void, bio: Bio) {
 /// no bio reaches it).
 pub(crate) struct Disk<T: Handler> {
     disk: NonNull<bindings::gendisk>,
-    dispatch: KBox<Dispatch>,
+    /// Owned here, read only by `swarmlog_submit_bio` through the disk's
+    /// private data; dropped after the disk is deleted.
+    _dispatch: KBox<Dispatch>,
     _handler: core::marker::PhantomData<*const T>,
 }
 
@@ -97,7 +99,7 @@ impl<T: Handler> Disk<T> {
         // whose handler the caller keeps alive.
         Ok(Self {
             disk,
-            dispatch,
+            _dispatch: dispatch,
             _handler: core::marker::PhantomData,
         })
     }
@@ -107,12 +109,11 @@ impl<T: Handler> Drop for Disk<T> {
     fn drop(&mut self) {
         // SAFETY: by the type invariant the disk was added; it is deleted and
         // put once. `del_gendisk` waits for bios inside `submit_bio`, so
-        // `dispatch` is unused once it returns (and freed after this).
+        // `_dispatch` is unused once it returns (and freed after this).
         unsafe {
             bindings::del_gendisk(self.disk.as_ptr());
             bindings::put_disk(self.disk.as_ptr());
         }
-        let _ = &self.dispatch;
     }
 }
 

@@ -1,12 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The buffer cache of data blocks: the newest contents of every block
-//! written since the last consistency point, in memory.
+//! written since the last consistency point.
 //!
 //! Every byte here is also in the pmem log (the cache is rebuilt from it by
 //! replay), so the cache may be lost at any time without losing data. A
-//! block written only in part holds just the sectors written (`valid`); the
-//! rest comes from the array when the block is read or committed.
+//! block written whole by the write path is not copied into memory: the
+//! cache holds where its record's data is in the log ([`Contents::Logged`]),
+//! and reads and the CP copy it from there. The log space of a record the
+//! cache points into is not reused before the CP that commits the block
+//! ends (the log's tail moves only then), so the pointer stays good while
+//! the block is cached. Other blocks (written in part, discarded, or
+//! replayed) are held in memory ([`Contents::Ram`]); one written only in
+//! part holds just the sectors written (`valid`); the rest comes from the
+//! array when the block is read or committed. The module parameter
+//! `cache_max_mb` bounds the blocks held in memory; the log's size bounds
+//! the others.
 //!
 //! A CP moves the `dirty` set to `committing` and writes that to the array
 //! while new writes start a new `dirty` set; a block written again during the
@@ -24,6 +33,10 @@ use crate::sys::bytes;
 pub(crate) const SECTORS: u64 = (BLOCK_SIZE / 512) as u64;
 /// `valid` of a block with all its sectors.
 pub(crate) const ALL_VALID: u8 = 0xff;
+
+/// Reads the log: `buf.len()` bytes at a log offset (the cache's way to the
+/// data of a [`Contents::Logged`] block).
+pub(crate) type ReadLog<'a> = &'a dyn Fn(u64, &mut [u8]) -> Result;
 
 /// Whether `nr_sectors` sectors at `sector` are exactly one whole block.
 pub(crate) fn is_whole_block(sector: u64, nr_sectors: u64) -> bool {
@@ -51,37 +64,54 @@ pub(crate) fn block_pieces(
     })
 }
 
-/// A tree node for a dirty block, allocated ahead ([`Cache::put_whole`]).
+/// A tree node for a dirty block, allocated ahead ([`Cache::put_whole`],
+/// [`Cache::put_logged`]).
 pub(crate) type Spare = RBTreeNodeReservation<u64, Block>;
+
+/// Where a cached block's bytes are.
+pub(crate) enum Contents {
+    /// In memory; only the sectors marked in the block's `valid` are
+    /// meaningful.
+    Ram(KVec<u8>),
+    /// All of the block, at this offset of the log: the data of the record
+    /// that wrote it.
+    Logged(u64),
+}
 
 /// One cached block.
 pub(crate) struct Block {
-    /// The block's bytes; only sectors marked in `valid` are meaningful.
-    pub(crate) data: KVec<u8>,
-    /// Bit `i` set: sector `i` of the block holds the newest data.
+    /// The block's bytes.
+    pub(crate) data: Contents,
+    /// Bit `i` set: sector `i` of the block holds the newest data (all set
+    /// for a [`Contents::Logged`] block).
     pub(crate) valid: u8,
-    /// `crc32c(0, data)` when one write gave the whole block and the write
-    /// path checksummed it ([`Cache::set_block_crc0`]): the CP makes the
-    /// block's table entry from it instead of checksumming the block again.
-    pub(crate) crc0: Option<u32>,
 }
 
 impl Block {
     fn new(flags: kernel::alloc::Flags) -> Result<Self> {
         Ok(Self {
-            data: bytes::zeroed(BLOCK_SIZE, flags)?,
+            data: Contents::Ram(bytes::zeroed(BLOCK_SIZE, flags)?),
             valid: 0,
-            crc0: None,
         })
     }
 
-    fn copy(&self, flags: kernel::alloc::Flags) -> Result<Self> {
-        let mut data = KVec::with_capacity(BLOCK_SIZE, flags)?;
-        bytes::extend(&mut data, &self.data, flags)?;
+    /// A copy in memory, whatever this block's contents are.
+    fn copy_in_ram(&self, read: ReadLog<'_>, flags: kernel::alloc::Flags) -> Result<Self> {
+        let data = match &self.data {
+            Contents::Ram(d) => {
+                let mut data = KVec::with_capacity(BLOCK_SIZE, flags)?;
+                bytes::extend(&mut data, d, flags)?;
+                data
+            }
+            Contents::Logged(at) => {
+                let mut data = bytes::zeroed(BLOCK_SIZE, flags)?;
+                read(*at, &mut data)?;
+                data
+            }
+        };
         Ok(Self {
-            data,
+            data: Contents::Ram(data),
             valid: self.valid,
-            crc0: self.crc0,
         })
     }
 
@@ -90,19 +120,52 @@ impl Block {
         self.valid == ALL_VALID
     }
 
+    /// Whether the block is held in memory.
+    pub(crate) fn in_ram(&self) -> bool {
+        matches!(self.data, Contents::Ram(_))
+    }
+
+    /// Lays the block's valid sectors over `buf` (a whole block): all of
+    /// it for a full block.
+    pub(crate) fn overlay(&self, buf: &mut [u8], read: ReadLog<'_>) -> Result {
+        match &self.data {
+            Contents::Logged(at) => read(*at, buf.get_mut(..BLOCK_SIZE).ok_or(EINVAL)?),
+            Contents::Ram(d) => {
+                for s in 0..SECTORS as usize {
+                    if self.valid & (1 << s) != 0 {
+                        let r = s * 512..(s + 1) * 512;
+                        if let (Some(dst), Some(src)) = (buf.get_mut(r.clone()), d.get(r)) {
+                            dst.copy_from_slice(src);
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Fills the sectors not valid here from `old`, the block's contents on
     /// the array; the block is then full.
     pub(crate) fn merge_under(&mut self, old: &[u8]) {
-        for s in 0..SECTORS as usize {
-            if self.valid & (1 << s) == 0 {
-                let r = s * 512..(s + 1) * 512;
-                if let (Some(d), Some(o)) = (self.data.get_mut(r.clone()), old.get(r)) {
-                    d.copy_from_slice(o);
-                }
+        match &mut self.data {
+            Contents::Ram(d) => merge(d, &mut self.valid, old),
+            Contents::Logged(_) => self.valid = ALL_VALID,
+        }
+    }
+}
+
+/// Fills the sectors of `data` not marked in `valid` from `old`; all are
+/// valid then.
+fn merge(data: &mut [u8], valid: &mut u8, old: &[u8]) {
+    for s in 0..SECTORS as usize {
+        if *valid & (1 << s) == 0 {
+            let r = s * 512..(s + 1) * 512;
+            if let (Some(dst), Some(o)) = (data.get_mut(r.clone()), old.get(r)) {
+                dst.copy_from_slice(o);
             }
         }
-        self.valid = ALL_VALID;
     }
+    *valid = ALL_VALID;
 }
 
 /// The dirty and committing sets.
@@ -121,6 +184,10 @@ pub(crate) struct Cache {
     blocks: usize,
     /// Blocks in `committing`.
     committing_blocks: usize,
+    /// Blocks in both sets held in memory ([`Contents::Ram`]).
+    ram: usize,
+    /// Blocks in `committing` held in memory.
+    committing_ram: usize,
 }
 
 impl Cache {
@@ -130,6 +197,8 @@ impl Cache {
             committing: RBTree::new(),
             blocks: 0,
             committing_blocks: 0,
+            ram: 0,
+            committing_ram: 0,
         }
     }
 
@@ -138,9 +207,20 @@ impl Cache {
         self.blocks
     }
 
+    /// Blocks held in memory, dirty and committing: what `cache_max_mb`
+    /// bounds.
+    pub(crate) fn ram_blocks(&self) -> usize {
+        self.ram
+    }
+
     /// Whether nothing is dirty.
     pub(crate) fn is_clean(&self) -> bool {
         self.dirty.is_empty()
+    }
+
+    /// Whether `block` is in the dirty set.
+    pub(crate) fn is_dirty(&self, block: u64) -> bool {
+        self.dirty.get(&block).is_some()
     }
 
     /// The newest cached version of `block`, if any.
@@ -150,16 +230,52 @@ impl Cache {
             .or_else(|| self.committing.get(&block))
     }
 
-    fn dirty_block(&mut self, block: u64, flags: kernel::alloc::Flags) -> Result<&mut Block> {
-        if self.dirty.get(&block).is_none() {
-            let b = match self.committing.get(&block) {
-                Some(c) => c.copy(flags)?,
-                None => Block::new(flags)?,
-            };
-            self.dirty.try_create_and_insert(block, b, flags)?;
-            self.blocks += 1;
+    /// The dirty version of `block`, in memory: made from its committing
+    /// version or new (no sector valid) if it is not dirty, read from the
+    /// log if it is there. Returns its bytes and `valid`.
+    fn dirty_ram(
+        &mut self,
+        block: u64,
+        read: ReadLog<'_>,
+        flags: kernel::alloc::Flags,
+    ) -> Result<(&mut KVec<u8>, &mut u8)> {
+        match self.dirty.get_mut(&block) {
+            Some(b) => {
+                if let Contents::Logged(at) = b.data {
+                    let mut data = bytes::zeroed(BLOCK_SIZE, flags)?;
+                    read(at, &mut data)?;
+                    b.data = Contents::Ram(data);
+                    self.ram += 1;
+                }
+            }
+            None => {
+                let b = match self.committing.get(&block) {
+                    Some(c) => c.copy_in_ram(read, flags)?,
+                    None => Block::new(flags)?,
+                };
+                self.dirty.try_create_and_insert(block, b, flags)?;
+                self.blocks += 1;
+                self.ram += 1;
+            }
         }
-        self.dirty.get_mut(&block).ok_or(ENOMEM)
+        match self.dirty.get_mut(&block) {
+            Some(Block {
+                data: Contents::Ram(d),
+                valid,
+            }) => Ok((d, valid)),
+            _ => Err(ENOMEM),
+        }
+    }
+
+    /// Makes sure dirty `block` is in memory (so that a later
+    /// [`Self::apply_in_block`] of it allocates nothing and reads nothing).
+    pub(crate) fn prepare_ram(
+        &mut self,
+        block: u64,
+        read: ReadLog<'_>,
+        flags: kernel::alloc::Flags,
+    ) -> Result {
+        self.dirty_ram(block, read, flags).map(|_| ())
     }
 
     /// Applies `data` (whole sectors) at `sector`; `None` writes zeroes
@@ -169,6 +285,7 @@ impl Cache {
         sector: u64,
         nr_sectors: u64,
         data: Option<&[u8]>,
+        read: ReadLog<'_>,
         flags: kernel::alloc::Flags,
     ) -> Result {
         if let Some(d) = data {
@@ -181,7 +298,7 @@ impl Cache {
         while s < end {
             let n = (SECTORS - s % SECTORS).min(end - s);
             let off = ((s - sector) * 512) as usize;
-            self.apply_in_block(s, n, flags, |dst| {
+            self.apply_in_block(s, n, read, flags, |dst| {
                 match data {
                     Some(d) => dst.copy_from_slice(d.get(off..off + dst.len()).ok_or(EINVAL)?),
                     None => dst.fill(0),
@@ -194,13 +311,14 @@ impl Cache {
     }
 
     /// Applies `nr_sectors` sectors at `sector`, all in one block, whose
-    /// new contents `fill` writes into the cached block: replay's MODIFY
-    /// reads a record from the pmem straight into its block so. If `fill`
-    /// fails, no sector of the block changes state.
+    /// new contents `fill` writes into the cached block (in memory): replay's
+    /// MODIFY and the write path read a record from the pmem straight into
+    /// its block so. If `fill` fails, no sector of the block changes state.
     pub(crate) fn apply_in_block<F>(
         &mut self,
         sector: u64,
         nr_sectors: u64,
+        read: ReadLog<'_>,
         flags: kernel::alloc::Flags,
         fill: F,
     ) -> Result
@@ -212,66 +330,85 @@ impl Cache {
         if n == 0 || first + n > SECTORS as usize {
             return Err(EINVAL);
         }
-        let b = self.dirty_block(sector / SECTORS, flags)?;
-        fill(
-            b.data
-                .get_mut(first * 512..(first + n) * 512)
-                .ok_or(EINVAL)?,
-        )?;
+        let (data, valid) = self.dirty_ram(sector / SECTORS, read, flags)?;
+        fill(data.get_mut(first * 512..(first + n) * 512).ok_or(EINVAL)?)?;
         for i in first..first + n {
-            b.valid |= 1 << i;
+            *valid |= 1 << i;
         }
-        b.crc0 = None;
         Ok(())
     }
 
-    /// Makes dirty `block` the whole block `data` (a write of exactly the
-    /// block; replay's MODIFY puts in a block prepared ahead), `crc0` its
-    /// `crc32c(0, data)` if known. `EINVAL` if `data` is not a block. A new
-    /// dirty block takes its tree node from `spare` if there is one there
-    /// (the write path allocates it before it takes the state lock), else
-    /// allocates it with `flags`.
-    pub(crate) fn put_whole(
+    /// Puts `b` in the dirty set as `block`, replacing the dirty version if
+    /// there is one, else in the node `spare` holds (allocated with `flags`
+    /// if it holds none).
+    fn put(
         &mut self,
         block: u64,
-        data: KVec<u8>,
-        crc0: Option<u32>,
+        b: Block,
         spare: &mut Option<Spare>,
         flags: kernel::alloc::Flags,
     ) -> Result {
-        if data.len() != BLOCK_SIZE {
-            return Err(EINVAL);
-        }
-        if let Some(b) = self.dirty.get_mut(&block) {
-            b.data = data;
-            b.valid = ALL_VALID;
-            b.crc0 = crc0;
+        let in_ram = b.in_ram();
+        if let Some(d) = self.dirty.get_mut(&block) {
+            let was_in_ram = d.in_ram();
+            *d = b;
+            match (was_in_ram, in_ram) {
+                (true, false) => self.ram -= 1,
+                (false, true) => self.ram += 1,
+                _ => {}
+            }
             return Ok(());
         }
-        let b = Block {
-            data,
-            valid: ALL_VALID,
-            crc0,
-        };
         let node = match spare.take() {
             Some(s) => s,
             None => Spare::new(flags)?,
         };
         self.dirty.insert(node.into_node(block, b));
         self.blocks += 1;
+        if in_ram {
+            self.ram += 1;
+        }
         Ok(())
     }
 
-    /// Records `crc0`, `crc32c(0, data)` of dirty `block`'s whole contents as
-    /// just applied: by the write path for a piece of a write that is a
-    /// whole block, by replay's MODIFY for a one-block record (whose
-    /// checksum the scan checked). Ignored unless the block is whole.
-    pub(crate) fn set_block_crc0(&mut self, block: u64, crc0: u32) {
-        if let Some(b) = self.dirty.get_mut(&block) {
-            if b.is_full() {
-                b.crc0 = Some(crc0);
-            }
+    /// Makes dirty `block` the whole block `data` in memory (replay's
+    /// MODIFY puts in a block prepared ahead). `EINVAL` if `data` is not a
+    /// block. A new dirty block takes its tree node from `spare` if there
+    /// is one there, else allocates it with `flags`.
+    pub(crate) fn put_whole(
+        &mut self,
+        block: u64,
+        data: KVec<u8>,
+        spare: &mut Option<Spare>,
+        flags: kernel::alloc::Flags,
+    ) -> Result {
+        if data.len() != BLOCK_SIZE {
+            return Err(EINVAL);
         }
+        let b = Block {
+            data: Contents::Ram(data),
+            valid: ALL_VALID,
+        };
+        self.put(block, b, spare, flags)
+    }
+
+    /// Makes dirty `block` the whole block whose bytes are at log offset
+    /// `at` (the write path's record of it). A new dirty block takes its
+    /// tree node from `spare` if there is one there, else allocates it with
+    /// `flags`: the write path allocates them before it appends, so that
+    /// this cannot fail once the record is in the log.
+    pub(crate) fn put_logged(
+        &mut self,
+        block: u64,
+        at: u64,
+        spare: &mut Option<Spare>,
+        flags: kernel::alloc::Flags,
+    ) -> Result {
+        let b = Block {
+            data: Contents::Logged(at),
+            valid: ALL_VALID,
+        };
+        self.put(block, b, spare, flags)
     }
 
     /// Gives `block` its old contents `old` (from the array), under what is
@@ -281,10 +418,11 @@ impl Cache {
         &mut self,
         block: u64,
         old: &[u8],
+        read: ReadLog<'_>,
         flags: kernel::alloc::Flags,
     ) -> Result {
-        let b = self.dirty_block(block, flags)?;
-        b.merge_under(old);
+        let (data, valid) = self.dirty_ram(block, read, flags)?;
+        merge(data, valid, old);
         Ok(())
     }
 
@@ -296,6 +434,7 @@ impl Cache {
         }
         core::mem::swap(&mut self.dirty, &mut self.committing);
         self.committing_blocks = self.blocks;
+        self.committing_ram = self.ram;
         Ok(())
     }
 
@@ -327,6 +466,8 @@ impl Cache {
     pub(crate) fn end_commit(&mut self) -> RBTree<u64, Block> {
         self.blocks -= self.committing_blocks;
         self.committing_blocks = 0;
+        self.ram -= self.committing_ram;
+        self.committing_ram = 0;
         core::mem::replace(&mut self.committing, RBTree::new())
     }
 }
@@ -334,22 +475,34 @@ impl Cache {
 #[kernel::prelude::kunit_tests(swarmlog_cache)]
 mod tests {
     use super::*;
-    use crate::format::checksum::crc32c;
+
+    /// A reader for caches that hold nothing logged.
+    fn no_log(_: u64, _: &mut [u8]) -> Result {
+        Err(EIO)
+    }
+
+    /// A cached block's bytes in memory (empty for a logged one).
+    fn ram(b: &Block) -> &[u8] {
+        match &b.data {
+            Contents::Ram(d) => d,
+            Contents::Logged(_) => &[],
+        }
+    }
 
     #[test]
     fn partial_writes_track_sectors() -> Result {
         let mut c = Cache::new();
         // Sectors 6..10 straddle blocks 0 and 1.
-        c.apply(6, 4, Some(&[7u8; 2048]), GFP_KERNEL)?;
-        assert_eq!(c.blocks(), 2);
+        c.apply(6, 4, Some(&[7u8; 2048]), &no_log, GFP_KERNEL)?;
+        assert_eq!((c.blocks(), c.ram_blocks()), (2, 2));
         assert_eq!(c.get(0).map(|b| b.valid), Some(0b1100_0000));
         assert_eq!(c.get(1).map(|b| b.valid), Some(0b0000_0011));
-        assert_eq!(c.get(1).and_then(|b| b.data.get(1023).copied()), Some(7));
-        c.apply(8, 8, None, GFP_KERNEL)?;
+        assert_eq!(c.get(1).and_then(|b| ram(b).get(1023).copied()), Some(7));
+        c.apply(8, 8, None, &no_log, GFP_KERNEL)?;
         assert!(c
             .get(1)
-            .is_some_and(|b| b.is_full() && b.data.iter().all(|&x| x == 0)));
-        assert!(c.apply(0, 2, Some(&[0; 512]), GFP_KERNEL).is_err());
+            .is_some_and(|b| b.is_full() && ram(b).iter().all(|&x| x == 0)));
+        assert!(c.apply(0, 2, Some(&[0; 512]), &no_log, GFP_KERNEL).is_err());
         Ok(())
     }
 
@@ -357,20 +510,27 @@ mod tests {
     fn apply_in_block_fills_one_block() -> Result {
         let mut a = Cache::new();
         let mut b = Cache::new();
-        a.apply(9, 3, Some(&[5u8; 1536]), GFP_KERNEL)?;
-        b.apply_in_block(9, 3, GFP_KERNEL, |dst| {
+        a.apply(9, 3, Some(&[5u8; 1536]), &no_log, GFP_KERNEL)?;
+        b.apply_in_block(9, 3, &no_log, GFP_KERNEL, |dst| {
             dst.fill(5);
             Ok(())
         })?;
         let (x, y) = (a.get(1).ok_or(EINVAL)?, b.get(1).ok_or(EINVAL)?);
-        assert_eq!((x.valid, &x.data[..]), (y.valid, &y.data[..]));
+        assert_eq!((x.valid, ram(x)), (y.valid, ram(y)));
         assert_eq!(y.valid, 0b0000_1110);
         // Not within one block, or nothing: refused.
-        assert_eq!(b.apply_in_block(6, 4, GFP_KERNEL, |_| Ok(())), Err(EINVAL));
-        assert_eq!(b.apply_in_block(8, 0, GFP_KERNEL, |_| Ok(())), Err(EINVAL));
+        let nothing = |_: &mut [u8]| Ok(());
+        assert_eq!(
+            b.apply_in_block(6, 4, &no_log, GFP_KERNEL, nothing),
+            Err(EINVAL)
+        );
+        assert_eq!(
+            b.apply_in_block(8, 0, &no_log, GFP_KERNEL, nothing),
+            Err(EINVAL)
+        );
         // A fill that fails leaves the block's sectors as they were.
         assert_eq!(
-            b.apply_in_block(8, 8, GFP_KERNEL, |dst| {
+            b.apply_in_block(8, 8, &no_log, GFP_KERNEL, |dst| {
                 dst.fill(9);
                 Err(EIO)
             }),
@@ -385,80 +545,127 @@ mod tests {
         let mut a = Cache::new();
         let mut b = Cache::new();
         // Over a block written in part, and a new one.
-        a.apply(9, 2, Some(&[1u8; 1024]), GFP_KERNEL)?;
-        b.apply(9, 2, Some(&[1u8; 1024]), GFP_KERNEL)?;
+        a.apply(9, 2, Some(&[1u8; 1024]), &no_log, GFP_KERNEL)?;
+        b.apply(9, 2, Some(&[1u8; 1024]), &no_log, GFP_KERNEL)?;
         let mut spare = Some(Spare::new(GFP_KERNEL)?);
-        a.apply(8, 8, Some(&[6u8; 4096]), GFP_KERNEL)?;
-        a.set_block_crc0(1, 77);
-        a.apply(24, 8, Some(&[7u8; 4096]), GFP_KERNEL)?;
-        b.put_whole(
-            1,
+        a.apply(8, 8, Some(&[6u8; 4096]), &no_log, GFP_KERNEL)?;
+        a.apply(24, 8, Some(&[7u8; 4096]), &no_log, GFP_KERNEL)?;
+        let block = |x: u8| {
             bytes::zeroed(4096, GFP_KERNEL).map(|mut v| {
-                v.fill(6);
+                v.fill(x);
                 v
-            })?,
-            Some(77),
-            &mut spare,
-            GFP_KERNEL,
-        )?;
+            })
+        };
+        b.put_whole(1, block(6)?, &mut spare, GFP_KERNEL)?;
         // A block dirty already keeps its node: the spare is left.
         assert!(spare.is_some());
-        b.put_whole(
-            3,
-            bytes::zeroed(4096, GFP_KERNEL).map(|mut v| {
-                v.fill(7);
-                v
-            })?,
-            None,
-            &mut spare,
-            GFP_KERNEL,
-        )?;
+        b.put_whole(3, block(7)?, &mut spare, GFP_KERNEL)?;
         // A new block takes it.
         assert!(spare.is_none());
         for blk in [1, 3] {
             let (x, y) = (a.get(blk).ok_or(EINVAL)?, b.get(blk).ok_or(EINVAL)?);
-            assert_eq!(
-                (x.valid, x.crc0, &x.data[..]),
-                (y.valid, y.crc0, &y.data[..])
-            );
+            assert_eq!((x.valid, ram(x)), (y.valid, ram(y)));
         }
         assert_eq!(a.blocks(), b.blocks());
         assert_eq!(
-            b.put_whole(4, KVec::new(), None, &mut None, GFP_KERNEL),
+            b.put_whole(4, KVec::new(), &mut None, GFP_KERNEL),
             Err(EINVAL)
         );
         Ok(())
     }
 
     #[test]
+    fn logged_blocks_are_read_from_the_log() -> Result {
+        // A log of three blocks: block k holds the byte 10 + k.
+        let mut log = KVec::new();
+        for k in 0..3u8 {
+            for _ in 0..BLOCK_SIZE {
+                log.push(10 + k, GFP_KERNEL)?;
+            }
+        }
+        let read = |at: u64, buf: &mut [u8]| -> Result {
+            let at = usize::try_from(at)?;
+            buf.copy_from_slice(log.get(at..at + buf.len()).ok_or(ERANGE)?);
+            Ok(())
+        };
+        let mut c = Cache::new();
+        let mut spare = Some(Spare::new(GFP_KERNEL)?);
+        c.put_logged(5, 0, &mut spare, GFP_KERNEL)?;
+        assert!(spare.is_none());
+        c.put_logged(6, 4096, &mut None, GFP_KERNEL)?;
+        // Logged blocks are cached, full, and not in memory.
+        assert_eq!((c.blocks(), c.ram_blocks()), (2, 0));
+        let mut buf = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
+        let b5 = c.get(5).ok_or(EINVAL)?;
+        assert!(b5.is_full() && !b5.in_ram());
+        b5.overlay(&mut buf, &read)?;
+        assert!(buf.iter().all(|&x| x == 10));
+        // A write in part of a logged block brings it into memory from the
+        // log, under the new sectors.
+        c.apply(6 * 8 + 1, 1, Some(&[1u8; 512]), &read, GFP_KERNEL)?;
+        assert_eq!(c.ram_blocks(), 1);
+        let b6 = c.get(6).ok_or(EINVAL)?;
+        assert!(b6.is_full() && b6.in_ram());
+        assert_eq!(ram(b6).first().copied(), Some(11));
+        assert_eq!(ram(b6).get(512).copied(), Some(1));
+        assert_eq!(ram(b6).get(1024).copied(), Some(11));
+        // A whole write over a block in memory makes it logged again.
+        c.put_logged(6, 8192, &mut None, GFP_KERNEL)?;
+        assert_eq!((c.blocks(), c.ram_blocks()), (2, 0));
+        // During a CP: a write in part of a logged committing block goes to
+        // a copy in memory; the committing one stays logged.
+        c.begin_commit()?;
+        c.apply(5 * 8, 1, Some(&[2u8; 512]), &read, GFP_KERNEL)?;
+        assert!(c.committing(5).is_some_and(|b| !b.in_ram()));
+        let b5 = c.get(5).ok_or(EINVAL)?;
+        assert_eq!(ram(b5).first().copied(), Some(2));
+        assert_eq!(ram(b5).get(512).copied(), Some(10));
+        assert_eq!((c.blocks(), c.ram_blocks()), (3, 1));
+        drop(c.end_commit());
+        assert_eq!((c.blocks(), c.ram_blocks()), (1, 1));
+        // A partly written block in memory lays only its sectors over.
+        buf.fill(0);
+        c.get(5).ok_or(EINVAL)?.overlay(&mut buf, &read)?;
+        assert_eq!(buf.first().copied(), Some(2));
+        // A log that cannot be read: the block stays as it was.
+        c.put_logged(7, 0, &mut None, GFP_KERNEL)?;
+        assert_eq!(
+            c.apply(7 * 8, 1, Some(&[3u8; 512]), &no_log, GFP_KERNEL),
+            Err(EIO)
+        );
+        assert!(c.get(7).is_some_and(|b| !b.in_ram()));
+        Ok(())
+    }
+
+    #[test]
     fn merge_fills_missing_sectors() -> Result {
         let mut c = Cache::new();
-        c.apply(1, 1, Some(&[9u8; 512]), GFP_KERNEL)?;
+        c.apply(1, 1, Some(&[9u8; 512]), &no_log, GFP_KERNEL)?;
         c.begin_commit()?;
         let old = [3u8; BLOCK_SIZE];
         let b = c.committing_mut(0).ok_or(EINVAL)?;
         b.merge_under(&old);
         assert!(b.is_full());
-        assert_eq!(b.data.first().copied(), Some(3));
-        assert_eq!(b.data.get(512).copied(), Some(9));
-        assert_eq!(b.data.get(1024).copied(), Some(3));
+        assert_eq!(ram(b).first().copied(), Some(3));
+        assert_eq!(ram(b).get(512).copied(), Some(9));
+        assert_eq!(ram(b).get(1024).copied(), Some(3));
         Ok(())
     }
 
     #[test]
     fn commit_is_copy_on_write() -> Result {
         let mut c = Cache::new();
-        c.apply(0, 8, Some(&[1u8; 4096]), GFP_KERNEL)?;
-        c.apply(16, 8, Some(&[2u8; 4096]), GFP_KERNEL)?;
-        c.apply(40, 8, Some(&[4u8; 4096]), GFP_KERNEL)?;
+        c.apply(0, 8, Some(&[1u8; 4096]), &no_log, GFP_KERNEL)?;
+        c.apply(16, 8, Some(&[2u8; 4096]), &no_log, GFP_KERNEL)?;
+        c.apply(40, 8, Some(&[4u8; 4096]), &no_log, GFP_KERNEL)?;
         c.begin_commit()?;
         assert!(c.is_clean());
         assert_eq!(c.begin_commit(), Err(EBUSY));
         // A write during the CP lands on a copy; the committing one stays.
-        c.apply(16, 1, Some(&[5u8; 512]), GFP_KERNEL)?;
-        assert_eq!(c.get(2).and_then(|b| b.data.first().copied()), Some(5));
+        c.apply(16, 1, Some(&[5u8; 512]), &no_log, GFP_KERNEL)?;
+        assert_eq!(c.get(2).and_then(|b| ram(b).first().copied()), Some(5));
         assert_eq!(
-            c.committing(2).and_then(|b| b.data.first().copied()),
+            c.committing(2).and_then(|b| ram(b).first().copied()),
             Some(2)
         );
         assert_eq!(c.get(2).map(|b| b.valid), Some(ALL_VALID));
@@ -467,45 +674,23 @@ mod tests {
         assert_eq!(c.committing_run(3, 8), Some((5, 1)));
         assert_eq!(c.committing_run(6, 8), None);
         drop(c.end_commit());
-        assert_eq!(c.blocks(), 1);
+        assert_eq!((c.blocks(), c.ram_blocks()), (1, 1));
         assert!(c.committing(0).is_none());
         assert!(c.get(2).is_some());
         Ok(())
     }
 
     #[test]
-    fn block_pieces_and_their_checksums() -> Result {
-        let mut c = Cache::new();
+    fn block_pieces_cut_at_blocks() -> Result {
         // Sectors 4..20: half of block 0, all of block 1, half of block 2.
-        let mut data = KVec::new();
-        for i in 0..16 * 512 {
-            data.push((i % 251) as u8, GFP_KERNEL)?;
-        }
-        c.apply(4, 16, Some(&data), GFP_KERNEL)?;
-        let mut crc = crate::format::checksum::SEED;
         let mut n = 0;
         for (block, range, whole) in block_pieces(4, 16) {
-            let piece = data.get(range.clone()).ok_or(EINVAL)?;
-            let crc0 = crc32c(0, piece);
-            crc = crate::format::checksum::shift(crc, piece.len() as u64) ^ crc0;
             assert_eq!(whole, block == 1);
             assert_eq!(range.len(), if whole { 4096 } else { 2048 });
-            c.set_block_crc0(block, crc0);
+            assert_eq!(range.start, [0, 2048, 6144][n]);
             n += 1;
         }
         assert_eq!(n, 3);
-        // The pieces' checksums make the whole write's.
-        assert_eq!(crc, crc32c(crate::format::checksum::SEED, &data));
-        // Only the whole block keeps its checksum.
-        assert_eq!(c.get(0).and_then(|b| b.crc0), None);
-        let whole = data.get(2048..6144).ok_or(EINVAL)?;
-        assert_eq!(c.get(1).and_then(|b| b.crc0), Some(crc32c(0, whole)));
-        assert_eq!(c.get(2).and_then(|b| b.crc0), None);
-        // The CP's copy keeps it; a later partial write drops it.
-        c.begin_commit()?;
-        c.apply(9, 1, Some(&[1u8; 512]), GFP_KERNEL)?;
-        assert!(c.committing(1).is_some_and(|b| b.crc0.is_some()));
-        assert_eq!(c.get(1).and_then(|b| b.crc0), None);
         assert_eq!(block_pieces(8, 0).count(), 0);
         assert_eq!(block_pieces(u64::MAX - 1, 8).count(), 1);
         Ok(())
@@ -514,8 +699,8 @@ mod tests {
     #[test]
     fn runs_are_contiguous() -> Result {
         let mut c = Cache::new();
-        c.apply(0, 8 * 5, None, GFP_KERNEL)?;
-        c.apply(8 * 9, 8, None, GFP_KERNEL)?;
+        c.apply(0, 8 * 5, None, &no_log, GFP_KERNEL)?;
+        c.apply(8 * 9, 8, None, &no_log, GFP_KERNEL)?;
         c.begin_commit()?;
         assert_eq!(c.committing_run(0, 3), Some((0, 3)));
         assert_eq!(c.committing_run(3, 64), Some((3, 2)));

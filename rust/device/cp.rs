@@ -10,9 +10,11 @@
 //!    blocks (up to 1 MiB, in block order, 4 to 8 MiB of them in flight at
 //!    once), each straight from the cached block's memory (no copy: the
 //!    committing blocks do not change until the CP ends), filling the
-//!    sectors of partly written blocks from the array first; a block's
-//!    table entry takes the checksum the write path made of it when one
-//!    write gave the whole block, else the block is checksummed here;
+//!    sectors of partly written blocks from the array first; a block the
+//!    cache holds in the log is copied out of the pmem into a buffer of the
+//!    batch that writes it; every block's table entry is made here, its
+//!    checksum computed without the state lock (the committing blocks do
+//!    not change), so writers never wait for it;
 //! 2. writes every table block it changed to the copy that is not in force,
 //!    sealed with the new CP generation, all in flight together;
 //! 3. flushes the array;
@@ -26,13 +28,12 @@
 //! them; the log keeps the data all along.
 
 use core::sync::atomic::Ordering::Relaxed;
-use kernel::prelude::*;
+use kernel::{alloc::KVVec, prelude::*};
 
 use super::array::WriteBatch;
-use super::cache::SECTORS;
+use super::cache::{Contents, SECTORS};
 use super::{Array, Core};
 use crate::format::array::{Entry, TableBlock, BLOCK_SIZE};
-use crate::format::checksum::seeded;
 use crate::sys::bytes;
 use crate::sys::dax::Media;
 use crate::sys::ffi::Segment;
@@ -46,19 +47,17 @@ const RUN_BLOCKS: usize = 256;
 /// into it, so that the array always has some.
 const IN_FLIGHT_BYTES: usize = 8 << 20;
 
+/// Bytes of logged blocks one batch copies out of the pmem at most: it is
+/// swapped once it holds half of [`IN_FLIGHT_BYTES`], after a run.
+const STAGE_BYTES: usize = IN_FLIGHT_BYTES / 2 + RUN_BLOCKS * BLOCK_SIZE;
+
 /// The table entry of a block holding `data` written at `generation`; a
-/// block of zeroes is recorded as unwritten. `crc0`, if known, is
-/// `crc32c(0, data)`, from the write path: it saves checksumming the block.
-fn entry_for(data: &[u8], crc0: Option<u32>, generation: u64) -> Entry {
-    match crc0 {
-        // A block of zeroes has a CRC from zero of 0: anything else is not
-        // zeroes.
-        Some(c) if c != 0 => Entry {
-            generation,
-            crc: seeded(c, data.len() as u64),
-        },
-        _ if data.iter().all(|&b| b == 0) => Entry::default(),
-        _ => Entry::for_data(data, generation),
+/// block of zeroes is recorded as unwritten.
+fn entry_for(data: &[u8], generation: u64) -> Entry {
+    if data.iter().all(|&b| b == 0) {
+        Entry::default()
+    } else {
+        Entry::for_data(data, generation)
     }
 }
 
@@ -88,22 +87,27 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         };
         let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
 
+        // The logged blocks' bytes, copied out of the pmem for the batch
+        // that writes them: one buffer a batch, allocated when first needed
+        // and never grown past that (the batch's segments point into it).
+        // Declared before the batches, so dropped after their writes.
+        let mut stage = KVVec::<u8>::new();
+        let mut other_stage = KVVec::<u8>::new();
         let mut batch = self.array.batch()?;
         let mut other = self.array.batch()?;
         let mut old = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
         let mut segs = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
         let mut entries = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        let mut logged = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
         let mut next = 0u64;
         let mut blocks = 0u64;
         loop {
-            // Under one lock: the next run, its blocks' memory, which blocks
-            // are partly written, and the new table entries of the blocks
-            // the write path checksummed whole (the others are checksummed
-            // one block a lock below: a run's checksums under the lock would
-            // stall writers).
+            // Under one lock: the next run, where its blocks are, and which
+            // are partly written.
             let mut missing = [0u8; RUN_BLOCKS];
             segs.clear();
             entries.clear();
+            logged.clear();
             let (first, n) = {
                 let st = self.state.lock();
                 let Some((first, n)) = st.cache.committing_run(next, RUN_BLOCKS) else {
@@ -111,48 +115,75 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 };
                 for (i, m) in missing.iter_mut().take(n).enumerate() {
                     let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
-                    *m = !b.valid;
-                    segs.push(Segment::of(&b.data)?, GFP_KERNEL)?;
-                    let e = b
-                        .crc0
-                        .filter(|&c| c != 0)
-                        .map(|c| entry_for(&b.data, Some(c), generation));
-                    entries.push(e, GFP_KERNEL)?;
+                    match &b.data {
+                        Contents::Ram(d) => {
+                            *m = !b.valid;
+                            segs.push(Segment::of(d)?, GFP_KERNEL)?;
+                        }
+                        Contents::Logged(at) => {
+                            logged.push((i, *at), GFP_KERNEL)?;
+                            segs.push(Segment::of(&[])?, GFP_KERNEL)?;
+                        }
+                    }
                 }
                 (first, n)
             };
+            // Logged blocks out of the pmem, without the lock: their
+            // records' space is not reused before this CP ends.
+            if !logged.is_empty() && stage.capacity() == 0 {
+                stage.reserve(STAGE_BYTES, GFP_KERNEL)?;
+            }
+            for &(i, at) in logged.iter() {
+                let start = stage.len();
+                if start + BLOCK_SIZE > stage.capacity() {
+                    return Err(EINVAL);
+                }
+                // Within the capacity: no reallocation moves what earlier
+                // segments point to.
+                stage.resize(start + BLOCK_SIZE, 0, GFP_KERNEL)?;
+                let dst = stage.get_mut(start..).ok_or(EINVAL)?;
+                self.log.read(at, dst)?;
+                *segs.get_mut(i).ok_or(EINVAL)? = Segment::of(dst)?;
+            }
             // Complete partly written blocks from the array, in place (their
             // segments stay valid), before they are written and before their
             // entries change: a reader that finds the array in flux takes the
-            // block from the cache (`Core::load_block`). A partly written
-            // block has no checksum from the write path: its entry is made
-            // below.
+            // block from the cache (`Core::load_block`).
             for (i, _) in missing.iter().enumerate().filter(|&(_, &m)| m != 0) {
                 self.read_array_block(first + i as u64, &mut old)?;
                 if let Some(b) = self.state.lock().cache.committing_mut(first + i as u64) {
                     b.merge_under(&old);
                 }
             }
-            for (i, e) in entries.iter_mut().enumerate() {
-                if e.is_none() {
-                    let st = self.state.lock();
-                    let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
-                    *e = Some(entry_for(&b.data, b.crc0, generation));
-                }
+            // The entries, checksummed without the lock.
+            for seg in segs.iter() {
+                // SAFETY: a segment is a committing block's memory, which by
+                // the cache's invariant nobody but this CP changes or frees
+                // until `end_commit` (and this CP merged it above already),
+                // or a piece of `stage`, changed only after the batch
+                // holding it has waited for its writes.
+                let data = unsafe { seg.as_slice() };
+                entries.push(Some(entry_for(data, generation)), GFP_KERNEL)?;
             }
             self.set_entries(first, &entries)?;
             let sector = self.layout.data_block_location(first) * SECTORS;
             // SAFETY: the segments are the committing blocks' data, which by
             // the cache's invariant nobody changes or frees until
             // `end_commit` (their missing sectors were merged in above, and
-            // only a CP merges); only a CP calls `end_commit`, holding
-            // `cp_lock` as this one does until after both batches have
-            // waited for their writes (below, or when they are dropped on
-            // an error, before `_serial`).
+            // only a CP merges), or pieces of `stage`, which is neither
+            // changed nor freed until this batch has waited (below, or when
+            // it is dropped, before `stage`); only a CP calls `end_commit`,
+            // holding `cp_lock` as this one does until after both batches
+            // have waited for their writes (below, or when they are dropped
+            // on an error, before `_serial`).
             unsafe { batch.write(sector, &segs)? };
-            if batch.bytes() >= IN_FLIGHT_BYTES / 2 {
+            if batch.bytes() >= IN_FLIGHT_BYTES / 2
+                || stage.len() + RUN_BLOCKS * BLOCK_SIZE > STAGE_BYTES
+            {
                 other.wait()?;
+                other_stage.clear();
                 core::mem::swap(&mut batch, &mut other);
+                core::mem::swap(&mut stage, &mut other_stage);
             }
             blocks += n as u64;
             next = first + n as u64;
@@ -282,20 +313,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_from_the_write_paths_checksum_match_a_fresh_one() -> Result {
+    fn entries_of_zeroes_are_unwritten() -> Result {
         let mut data = KVec::new();
         data.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
-        // Zeroes: unwritten, whether the write path checksummed them or not.
-        assert_eq!(entry_for(&data, Some(0), 7), Entry::default());
-        assert_eq!(entry_for(&data, None, 7), Entry::default());
+        assert_eq!(entry_for(&data, 7), Entry::default());
         if let Some(b) = data.get_mut(100) {
             *b = 9;
         }
-        let fresh = Entry::for_data(&data, 7);
-        assert_eq!(entry_for(&data, None, 7), fresh);
-        let crc0 = crate::format::checksum::crc32c(0, &data);
-        assert_eq!(entry_for(&data, Some(crc0), 7), fresh);
-        assert!(fresh.verifies(&data));
+        let e = entry_for(&data, 7);
+        assert_eq!(e, Entry::for_data(&data, 7));
+        assert!(e.is_written() && e.verifies(&data));
         Ok(())
     }
 }

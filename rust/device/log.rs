@@ -5,10 +5,13 @@
 //!
 //! # Ordering rules
 //!
-//! - A record is written in one go (data, then header line) and is durable,
-//!   and so may be acknowledged, only after the [`Media::drain`] that follows
-//!   it. Its checksum covers header and data, so a record cut short by a
-//!   power failure does not validate, whatever part of it reached the media.
+//! - A record's data is written and drained first, then its header line
+//!   (checksummed, the commit point), then drained again: the record is
+//!   durable, and so may be acknowledged, after that second
+//!   [`Media::drain`]. A header that validates was stored after its data
+//!   was persistent, so a record cut short by a power failure does not
+//!   validate, whatever part of it reached the media; no checksum of the
+//!   data is needed for that (format version 2).
 //! - A CP marker is written to the slot that is *not* current, then drained;
 //!   until then the old marker is in force. It is written only after the
 //!   array holds (and has flushed) everything before its position.
@@ -20,7 +23,6 @@
 
 use kernel::prelude::*;
 
-use crate::format::checksum::shift;
 use crate::format::log::{
     scan, valid_record_after, CpMarker, Found, Geometry, LogHeader, LogRead, Op, RecordHeader,
     ScanEnd, AREA_START, CP_SLOTS, RECORD_HEADER_SIZE,
@@ -180,12 +182,12 @@ impl<M: Media> Log<M> {
         self.used(head, tail) + self.cost(head, data_len) < self.geo.capacity()
     }
 
-    /// Appends a record at `head` and advances it. `fill` is called with a
-    /// sink that takes the record's data in order, exactly `data_len` bytes
-    /// of it for a write, each piece with its CRC-32C from zero
-    /// (`crc32c(0, piece)`), which the record's checksum is combined from.
-    /// The record is durable when this returns `Ok`.
-    /// The caller checked [`Self::fits`] and serialises appends.
+    /// Appends a record at `head` and advances it; returns the log offset
+    /// of the record's data. `fill` is called with a sink that takes the
+    /// record's data in order, exactly `data_len` bytes of it for a write.
+    /// The record is durable when this returns `Ok`: data, fence, header
+    /// line, fence. The caller checked [`Self::fits`] and serialises
+    /// appends.
     pub(crate) fn append<F>(
         &self,
         head: &mut Position,
@@ -193,9 +195,9 @@ impl<M: Media> Log<M> {
         sector: u64,
         nr_sectors: u32,
         fill: F,
-    ) -> Result
+    ) -> Result<u64>
     where
-        F: FnOnce(&mut dyn FnMut(&[u8], u32) -> Result) -> Result,
+        F: FnOnce(&mut dyn FnMut(&[u8]) -> Result) -> Result,
     {
         let rec = RecordHeader {
             op,
@@ -214,7 +216,7 @@ impl<M: Media> Log<M> {
                 sector: 0,
                 nr_sectors: 0,
             };
-            let line = w.encode(&[]).map_err(|_| EINVAL)?;
+            let line = w.encode().map_err(|_| EINVAL)?;
             self.media.write(head.offset, &line)?;
             // Durable before the record after it begins, like every record:
             // so a valid record behind an invalid one always means the
@@ -223,23 +225,27 @@ impl<M: Media> Log<M> {
             seq += 1;
         }
         let rec = RecordHeader { seq, ..rec };
-        let (mut line, mut crc) = rec.begin().map_err(|_| EINVAL)?;
-        let mut pos = at + RECORD_HEADER_SIZE as u64;
-        let end = pos + u64::from(rec.data_len());
+        let line = rec.encode().map_err(|_| EINVAL)?;
+        let data_at = at + RECORD_HEADER_SIZE as u64;
+        let end = data_at + u64::from(rec.data_len());
+        let mut pos = data_at;
         let media = &self.media;
-        fill(&mut |chunk: &[u8], crc0: u32| {
+        fill(&mut |chunk: &[u8]| {
             if pos + chunk.len() as u64 > end {
                 return Err(EINVAL);
             }
             media.write(pos, chunk)?;
-            crc = shift(crc, chunk.len() as u64) ^ crc0;
             pos += chunk.len() as u64;
             Ok(())
         })?;
         if pos != end {
             return Err(EINVAL);
         }
-        RecordHeader::finish(&mut line, crc);
+        // The data persistent before the header line that proves it is
+        // stored; the line persistent before the record is acknowledged.
+        if end > data_at {
+            self.media.drain();
+        }
         self.media.write(at, &line)?;
         self.media.drain();
         let next = at + rec.log_len();
@@ -251,7 +257,7 @@ impl<M: Media> Log<M> {
             },
             seq: seq + 1,
         };
-        Ok(())
+        Ok(data_at)
     }
 
     /// Reads `buf.len()` bytes of the log at `off` (a record's data).
@@ -262,24 +268,13 @@ impl<M: Media> Log<M> {
     /// After a scan that ended at `end`: where a valid record follows the
     /// invalid one, which means that one is corrupt (see
     /// [`valid_record_after`]).
-    pub(crate) fn valid_record_after(&self, end: &ScanEnd, scratch: &mut [u8]) -> Option<u64> {
-        valid_record_after(
-            &MediaReader(&self.media),
-            self.geo,
-            self.header.log_id,
-            end,
-            scratch,
-        )
+    pub(crate) fn valid_record_after(&self, end: &ScanEnd) -> Option<u64> {
+        valid_record_after(&MediaReader(&self.media), self.geo, self.header.log_id, end)
     }
 
     /// Scans from `from` to the valid end, calling `each` for every record
-    /// (wrap records included). `scratch` must hold a largest record's data.
-    pub(crate) fn scan<F, E>(
-        &self,
-        from: &CpMarker,
-        scratch: &mut [u8],
-        each: F,
-    ) -> Result<ScanEnd, E>
+    /// (wrap records included).
+    pub(crate) fn scan<F, E>(&self, from: &CpMarker, each: F) -> Result<ScanEnd, E>
     where
         F: FnMut(&Found) -> Result<(), E>,
     {
@@ -288,7 +283,6 @@ impl<M: Media> Log<M> {
             self.geo,
             self.header.log_id,
             from,
-            scratch,
             each,
         )
     }
@@ -297,7 +291,6 @@ impl<M: Media> Log<M> {
 #[kernel::prelude::kunit_tests(swarmlog_log)]
 mod tests {
     use super::*;
-    use crate::format::checksum::crc32c;
     use crate::format::log::MAX_RECORD_DATA;
     use crate::sys::dax::RamMedia;
 
@@ -325,8 +318,7 @@ mod tests {
     }
 
     fn count(log: &Log<Shared<'_>>, from: &CpMarker) -> Result<ScanEnd> {
-        let mut s = scratch()?;
-        log.scan(from, &mut s, |_| Ok::<(), Error>(()))
+        log.scan(from, |_| Ok::<(), Error>(()))
     }
 
     #[test]
@@ -366,9 +358,7 @@ mod tests {
         // Largest records until the log is full.
         let mut n = 0u64;
         while log.fits(&head, &tail, MAX_RECORD_DATA) {
-            log.append(&mut head, Op::Write, n * 2048, 2048, |sink| {
-                sink(&data, crc32c(0, &data))
-            })?;
+            log.append(&mut head, Op::Write, n * 2048, 2048, |sink| sink(&data))?;
             n += 1;
         }
         assert_eq!(n, 3);
@@ -385,9 +375,7 @@ mod tests {
         let (s, m) = log.cp_marker()?;
         assert_eq!((s, m.generation, m.seq), (slot, 1, 4));
         assert!(log.fits(&head, &tail, MAX_RECORD_DATA));
-        log.append(&mut head, Op::Write, 0, 2048, |sink| {
-            sink(&data, crc32c(0, &data))
-        })?;
+        log.append(&mut head, Op::Write, 0, 2048, |sink| sink(&data))?;
         assert_eq!(head.offset, AREA_START + 64 + u64::from(MAX_RECORD_DATA));
         assert_eq!(head.seq, 6); // record 4 was the wrap record
         let end = count(&log, &m)?;
@@ -403,11 +391,11 @@ mod tests {
             offset: AREA_START,
             seq: 1,
         };
-        let r = log.append(&mut head, Op::Write, 0, 2, |sink| sink(&[0; 512], 0));
+        let r = log.append(&mut head, Op::Write, 0, 2, |sink| sink(&[0; 512]));
         assert!(r.is_err());
         let r = log.append(&mut head, Op::Write, 0, 1, |sink| {
-            sink(&[0; 512], 0)?;
-            sink(&[0; 1], 0)
+            sink(&[0; 512])?;
+            sink(&[0; 1])
         });
         assert!(r.is_err());
         assert_eq!(head.seq, 1);

@@ -49,26 +49,26 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         Ok(())
     }
 
-    /// The newest contents of data block `block`, into `buf`.
+    /// The newest contents of data block `block`, into `buf`. A block the
+    /// cache holds in the log is read from the pmem under the state lock
+    /// (its record's space is not reused while it is cached).
     pub(super) fn load_block(&self, block: u64, buf: &mut KVec<u8>) -> Result {
+        let read = |at: u64, b: &mut [u8]| self.log.read(at, b);
         loop {
             let partial = {
                 let st = self.state.lock();
                 match st.cache.get(block) {
-                    Some(b) if b.is_full() => {
-                        buf.copy_from_slice(&b.data);
-                        return Ok(());
-                    }
+                    Some(b) if b.is_full() => return b.overlay(buf, &read),
                     Some(_) => true,
                     None => false,
                 }
             };
-            let read = self.read_array_block(block, buf);
-            if read.is_ok() && !partial {
+            let array = self.read_array_block(block, buf);
+            if array.is_ok() && !partial {
                 return Ok(());
             }
             let st = self.state.lock();
-            if let Err(e) = read {
+            if let Err(e) = array {
                 if e != EAGAIN {
                     return Err(e);
                 }
@@ -79,20 +79,12 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 let Some(c) = st.cache.committing(block) else {
                     continue;
                 };
-                buf.copy_from_slice(&c.data);
+                c.overlay(buf, &read)?;
             }
             // Lay the cached sectors over the array's block; if the block
             // left the cache meanwhile (a CP wrote it), read it again.
             if let Some(b) = st.cache.get(block) {
-                for s in 0..SECTORS as usize {
-                    if b.valid & (1 << s) != 0 {
-                        let r = s * 512..(s + 1) * 512;
-                        if let (Some(d), Some(c)) = (buf.get_mut(r.clone()), b.data.get(r)) {
-                            d.copy_from_slice(c);
-                        }
-                    }
-                }
-                return Ok(());
+                return b.overlay(buf, &read);
             }
         }
     }

@@ -96,55 +96,57 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             }
             bytes::resize_zeroed(&mut buf, BLOCK_SIZE, GFP_KERNEL)?;
             self.read_array_block_as(b, &mut buf, true)?;
-            self.state.lock().cache.load_base(b, &buf, GFP_KERNEL)?;
+            let read = |at: u64, b: &mut [u8]| self.log.read(at, b);
+            self.state
+                .lock()
+                .cache
+                .load_base(b, &buf, &read, GFP_KERNEL)?;
         }
         Ok(())
     }
 
     /// MODIFY of a record that writes one whole block, whose data replay
-    /// read ahead into `data`; `crc0` is the block's CRC-32C from zero.
-    pub(crate) fn modify_whole(&self, block: u64, data: KVec<u8>, crc0: Option<u32>) -> Result {
+    /// read ahead into `data`.
+    pub(crate) fn modify_whole(&self, block: u64, data: KVec<u8>) -> Result {
         self.state
             .lock()
             .cache
-            .put_whole(block, data, crc0, &mut None, GFP_KERNEL)
+            .put_whole(block, data, &mut None, GFP_KERNEL)
     }
 
     /// MODIFY of the record `op` of `nr` sectors at `sector` whose data is
     /// at `data_at` in the log (none for a discard or write-zeroes);
     /// `scratch` holds data that spans blocks on its way to the cache.
-    /// `crc0`: the CRC-32C from zero of a whole block it writes.
     pub(crate) fn modify_logged(
         &self,
         (op, sector, nr): (Op, u64, u64),
         data_at: u64,
-        crc0: Option<u32>,
         scratch: &mut [u8],
     ) -> Result {
+        let read = |at: u64, b: &mut [u8]| self.log.read(at, b);
         if op != Op::Write {
-            return self.state.lock().cache.apply(sector, nr, None, GFP_KERNEL);
+            return self
+                .state
+                .lock()
+                .cache
+                .apply(sector, nr, None, &read, GFP_KERNEL);
         }
         if sector % SECTORS + nr <= SECTORS {
             // One block (most records): read from the log straight into the
             // cached block, not through a buffer.
             let mut st = self.state.lock();
             let log = &self.log;
-            st.cache
-                .apply_in_block(sector, nr, GFP_KERNEL, |dst| log.read(data_at, dst))?;
-            if let Some(c) = crc0 {
-                st.cache.set_block_crc0(sector / SECTORS, c);
-            }
-            return Ok(());
+            return st
+                .cache
+                .apply_in_block(sector, nr, &read, GFP_KERNEL, |dst| log.read(data_at, dst));
         }
         let len = usize::try_from(nr * 512)?;
         let buf = scratch.get_mut(..len).ok_or(EINVAL)?;
         self.log.read(data_at, buf)?;
-        let mut st = self.state.lock();
-        st.cache.apply(sector, nr, Some(buf), GFP_KERNEL)?;
-        if let Some(c) = crc0 {
-            st.cache.set_block_crc0(sector / SECTORS, c);
-        }
-        Ok(())
+        self.state
+            .lock()
+            .cache
+            .apply(sector, nr, Some(buf), &read, GFP_KERNEL)
     }
 
     /// Commits every record before `pos` (replayed into the cache) with a

@@ -4,23 +4,23 @@
 //! log and applied to the cache under the state lock, and acknowledged once
 //! the record is durable. Flush and FUA therefore need nothing more.
 //!
-//! The data is copied out of the request and checksummed outside the state
-//! lock, a piece per block: the record's checksum is combined from the
-//! pieces' and, at the CP, a block written whole gets its table entry from
-//! its piece's without being checksummed again. A write of one whole block
-//! (most) is copied into a block buffer that becomes the cached block
-//! itself. Writers wait while the log or the cache is full, after asking
-//! the CP loop for a CP.
+//! One copy per write: the request's data goes straight into the record in
+//! pmem, and a block the write gives whole is cached as a pointer to it
+//! ([`Contents::Logged`](super::cache::Contents::Logged)), not copied into
+//! memory. Nothing of the data is checksummed here: the record is proved by
+//! ordering (`log.rs`), and the block's checksum for the array's table is
+//! made by the CP. The tree node of a block that is not dirty yet is
+//! allocated before the record goes in (one before the lock for a write of
+//! one block, the common case), so that nothing can fail once it is in.
+//! Writers wait while the log is full, or while the blocks held in memory
+//! reach `cache_max_mb`, after asking the CP loop for a CP.
 
 use core::sync::atomic::Ordering::Relaxed;
-use kernel::{alloc::KVVec, prelude::*};
+use kernel::prelude::*;
 
 use super::cache::{block_pieces, is_whole_block, Spare, SECTORS};
 use super::{Array, Core, Request};
-use crate::format::array::BLOCK_SIZE;
-use crate::format::checksum::crc32c;
 use crate::format::log::{Op, MAX_RECORD_DATA};
-use crate::sys::bytes;
 use crate::sys::dax::Media;
 
 impl<M: Media + 'static, A: Array> Core<M, A> {
@@ -38,46 +38,20 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         if data_len > MAX_RECORD_DATA {
             return Err(EINVAL);
         }
-        // Outside the state lock, so that writers checksum in parallel: a
-        // copy of the data (the writer may change its buffer while the
-        // write is in flight; cache, record and checksum all come from this
-        // copy) and the CRC-32C of each block's piece of it, from which the
-        // record's checksum is combined and a whole block's table entry is
-        // made at the CP.
-        // Each piece: its block, its range in `data`, whether it is the
-        // whole block, and its CRC-32C (seed 0).
-        let mut pieces = KVec::new();
-        // A write of one whole block (most): its copy is a block buffer,
-        // which becomes the cached block itself (`Cache::put_whole`), so
-        // the state lock is not held for a new block and a second copy.
-        let one_block =
-            (op == Op::Write && is_whole_block(sector, u64::from(nr))).then_some(sector / SECTORS);
-        let mut block = KVec::new();
-        let mut data = KVVec::new();
-        // Its tree node too, in case the block is not dirty yet: dropped
-        // after the state lock if unused (declared before the guard).
-        let mut spare = None;
-        if let Some(b) = one_block {
-            spare = Some(Spare::new(GFP_KERNEL)?);
-            block.reserve(BLOCK_SIZE, GFP_KERNEL)?;
-            bio.for_each_chunk(|chunk| bytes::extend(&mut block, chunk, GFP_KERNEL))?;
-            let crc0 = crc32c(0, &block);
-            pieces.push((b, 0..BLOCK_SIZE, true, crc0), GFP_KERNEL)?;
-        } else if op == Op::Write {
-            data.reserve(data_len as usize, GFP_KERNEL)?;
-            bio.for_each_chunk(|chunk| {
-                bytes::extend(&mut data, chunk, GFP_KERNEL)?;
-                Ok(())
-            })?;
-            for (block, range, whole) in block_pieces(sector, u64::from(nr)) {
-                let crc0 = crc32c(0, data.get(range.clone()).ok_or(EINVAL)?);
-                pieces.push((block, range, whole, crc0), GFP_KERNEL)?;
-            }
-        }
+        // A write of one whole block (most): its tree node, in case the
+        // block is not dirty yet, before the lock (dropped after it if
+        // unused: declared before the guard).
+        let mut spare = if op == Op::Write && is_whole_block(sector, u64::from(nr)) {
+            Some(Spare::new(GFP_KERNEL)?)
+        } else {
+            None
+        };
+        let mut spares = KVec::new();
+        let read = |at: u64, buf: &mut [u8]| self.log.read(at, buf);
         let mut st = self.state.lock();
         let mut waited = false;
         while !(self.log.fits(&st.head, &st.tail, data_len)
-            && st.cache.blocks() < self.limits.cache_blocks)
+            && st.cache.ram_blocks() < self.limits.cache_blocks)
         {
             if st.stop {
                 return Err(EIO);
@@ -95,37 +69,56 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             }
             self.changed.wait(&mut st);
         }
-        // The cache first: if it cannot take the data, nothing is logged.
-        if let (Some(b), Some(&(.., crc0))) = (one_block, pieces.first()) {
-            st.cache.put_whole(
-                b,
-                core::mem::take(&mut block),
-                Some(crc0),
-                &mut spare,
-                GFP_KERNEL,
-            )?;
+        let mut head = st.head;
+        if op != Op::Write {
+            // The cache first: if it cannot take the change, nothing is
+            // logged.
+            st.cache
+                .apply(sector, u64::from(nr), None, &read, GFP_KERNEL)?;
+            self.log.append(&mut head, op, sector, nr, |_| Ok(()))?;
+            st.head = head;
         } else {
-            let written = (op == Op::Write).then_some(data.as_slice());
-            st.cache.apply(sector, u64::from(nr), written, GFP_KERNEL)?;
-            for (block, _, whole, crc0) in pieces.iter() {
-                if *whole {
-                    st.cache.set_block_crc0(*block, *crc0);
+            // Everything the cache needs once the record is in: the nodes
+            // of the whole blocks not dirty yet (beyond the spare), and the
+            // blocks written in part, in memory.
+            let mut nodes = usize::from(spare.is_some());
+            for (block, _, whole) in block_pieces(sector, u64::from(nr)) {
+                if !whole {
+                    st.cache.prepare_ram(block, &read, GFP_KERNEL)?;
+                } else if !st.cache.is_dirty(block) {
+                    if nodes > 0 {
+                        nodes -= 1;
+                    } else {
+                        spares.push(Spare::new(GFP_KERNEL)?, GFP_KERNEL)?;
+                    }
+                }
+            }
+            // The one copy: the request's data into the record.
+            let data_at = self.log.append(&mut head, op, sector, nr, |sink| {
+                bio.for_each_chunk(|chunk| sink(chunk))
+            })?;
+            // In the log now: the head moves past it whatever comes next, so
+            // that no later record overwrites what the cache points to.
+            st.head = head;
+            for (block, range, whole) in block_pieces(sector, u64::from(nr)) {
+                let at = data_at + range.start as u64;
+                if whole {
+                    if spare.is_none() {
+                        spare = spares.pop();
+                    }
+                    st.cache.put_logged(block, at, &mut spare, GFP_KERNEL)?;
+                } else {
+                    // Prepared above: no allocation; the pmem read of what
+                    // was just written.
+                    let first = sector.max(block * SECTORS);
+                    let n = (range.len() / 512) as u64;
+                    st.cache
+                        .apply_in_block(first, n, &read, GFP_KERNEL, |dst| {
+                            self.log.read(at, dst)
+                        })?;
                 }
             }
         }
-        let mut head = st.head;
-        // The record's data: the cached block just put, or the copy.
-        let src: &[u8] = match one_block {
-            Some(b) => &st.cache.get(b).ok_or(EINVAL)?.data,
-            None => &data,
-        };
-        self.log.append(&mut head, op, sector, nr, |sink| {
-            for (_, range, _, crc0) in pieces.iter() {
-                sink(src.get(range.clone()).ok_or(EINVAL)?, *crc0)?;
-            }
-            Ok(())
-        })?;
-        st.head = head;
         if self.log.used(&st.head, &st.tail) > self.log.geometry().capacity() / 2 {
             st.kick = true;
             self.changed.notify_all();

@@ -169,15 +169,12 @@ impl FileSystem for VolumeFs<'_> {
 
     fn modify(&self, m: &Message) -> Result {
         if let Some(data) = self.prep.take(m) {
-            return self
-                .core
-                .modify_whole(m.sector / SECTORS, data, m.block_crc0);
+            return self.core.modify_whole(m.sector / SECTORS, data);
         }
         let mut data = self.data.try_borrow_mut().map_err(|_| EBUSY)?;
         self.core.modify_logged(
             (m.op, m.sector, u64::from(m.nr_sectors)),
             m.offset + RECORD_HEADER_SIZE as u64,
-            m.block_crc0,
             &mut data,
         )
     }

@@ -15,8 +15,7 @@ use super::message::Message;
 use crate::device::cache::is_whole_block;
 use crate::device::log::Position;
 use crate::device::Volume;
-use crate::format::log::{CpMarker, Found, Op, ScanEnd, MAX_RECORD_DATA};
-use crate::sys::bytes;
+use crate::format::log::{CpMarker, Found, Op, ScanEnd};
 use crate::sys::noio::NoIo;
 
 /// How the scan ended: where, and the offset of a valid record behind that
@@ -136,38 +135,32 @@ impl Initiator {
     }
 
     fn scan(&self) -> Result {
-        let mut scratch = KVec::new();
-        bytes::resize_zeroed(&mut scratch, MAX_RECORD_DATA as usize, GFP_KERNEL)?;
         let mut swarm = KVec::with_capacity(self.size, GFP_KERNEL)?;
         let mut whole = KVec::new();
         // The first swarm is a sixteenth of the others, so that the first
         // LOADs start after a short scan while the next is scanned, in
         // time: the first swarm's LOADs take longer.
         let mut limit = (self.size / 16).max(1);
-        let end = self
-            .core
-            .log()
-            .scan(&self.from, &mut scratch, |f: &Found| {
-                if swarm.len() >= limit {
-                    limit = self.size;
-                    let full =
-                        core::mem::replace(&mut swarm, KVec::with_capacity(self.size, GFP_KERNEL)?);
-                    let next = Position {
-                        offset: f.offset,
-                        seq: f.header.seq,
-                    };
-                    self.hand_over(full, core::mem::take(&mut whole), Some(next), None)?;
-                }
-                let h = f.header;
-                let mut m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
-                if h.op == Op::Write && is_whole_block(h.sector, u64::from(h.nr_sectors)) {
-                    m.block_crc0 = Some(f.data_crc0);
-                    whole.push((h.seq, f.offset), GFP_KERNEL)?;
-                }
-                swarm.push(m, GFP_KERNEL)?;
-                Ok::<(), Error>(())
-            })?;
-        let behind = self.core.log().valid_record_after(&end, &mut scratch);
+        let end = self.core.log().scan(&self.from, |f: &Found| {
+            if swarm.len() >= limit {
+                limit = self.size;
+                let full =
+                    core::mem::replace(&mut swarm, KVec::with_capacity(self.size, GFP_KERNEL)?);
+                let next = Position {
+                    offset: f.offset,
+                    seq: f.header.seq,
+                };
+                self.hand_over(full, core::mem::take(&mut whole), Some(next), None)?;
+            }
+            let h = f.header;
+            let m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
+            if h.op == Op::Write && is_whole_block(h.sector, u64::from(h.nr_sectors)) {
+                whole.push((h.seq, f.offset), GFP_KERNEL)?;
+            }
+            swarm.push(m, GFP_KERNEL)?;
+            Ok::<(), Error>(())
+        })?;
+        let behind = self.core.log().valid_record_after(&end);
         self.hand_over(swarm, whole, None, Some(Ok((end, behind))))
     }
 }

@@ -56,10 +56,6 @@ pub(crate) struct Message {
     pub(crate) retransferred: bool,
     /// Whether its LOAD joined another one in flight (see [`Start::Joined`]).
     pub(crate) joined: bool,
-    /// For a write of exactly one whole block: `crc32c(0, data)`, checked by
-    /// the scan, which the MODIFY hands to the cache for the CP's table
-    /// entry (saving the CP a checksum of the block).
-    pub(crate) block_crc0: Option<u32>,
 }
 
 impl Message {
@@ -75,7 +71,6 @@ impl Message {
             prerequisite: None,
             retransferred: false,
             joined: false,
-            block_crc0: None,
         }
     }
 

@@ -143,16 +143,28 @@ impl Media for DaxMapping {
         self.size
     }
 
+    /// Reads with `copy_mc_to_kernel()`: a poisoned line of the pmem is
+    /// `EIO` for this read, never a machine check that brings the kernel
+    /// down.
     fn read(&self, off: u64, buf: &mut [u8]) -> Result {
         let mut done = 0usize;
+        let mut poisoned = false;
         let dst = buf.as_mut_ptr();
         let len = buf.len();
         self.for_each_run(off, len, |addr, n| {
+            if poisoned {
+                return;
+            }
             // SAFETY: `addr` has `n` mapped bytes (`for_each_run`), and
             // `done + n <= len` bytes of `buf` are written in total.
-            unsafe { core::ptr::copy_nonoverlapping(addr, dst.add(done), n) };
+            let left = unsafe { ffi::swl_copy_mc(dst.add(done).cast(), addr.cast(), n) };
+            poisoned = left != 0;
             done += n;
-        })
+        })?;
+        if poisoned {
+            return Err(EIO);
+        }
+        Ok(())
     }
 
     fn write(&self, off: u64, data: &[u8]) -> Result {

@@ -8,7 +8,7 @@
 //! static inline functions and macros. Each is used only through the safe
 //! type in the file its comment names.
 
-use core::ffi::{c_int, c_long, c_uint, c_void};
+use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 use kernel::bindings::{bio, block_device, file, gendisk};
 use kernel::ffi::c_char;
 use kernel::prelude::*;
@@ -64,7 +64,6 @@ impl Segment {
     ///
     /// That memory must still be allocated and not written to while the
     /// slice lives.
-    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) unsafe fn as_slice(&self) -> &[u8] {
         // SAFETY: `buf` and `len` came from a slice (`Self::of`), whose
         // memory the caller guarantees is still allocated and unchanged.
@@ -124,6 +123,7 @@ extern "C" {
         kaddr: *mut *mut c_void,
     ) -> c_long;
     pub(crate) fn swl_memcpy_flushcache(dst: *mut c_void, src: *const c_void, len: usize);
+    pub(crate) fn swl_copy_mc(dst: *mut c_void, src: *const c_void, len: usize) -> c_ulong;
     pub(crate) fn swl_pmem_wmb();
 
     // bio.rs

@@ -15,6 +15,7 @@
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/string.h>
+#include <linux/uaccess.h>
 #include <linux/uio.h>
 #include <linux/vmalloc.h>
 
@@ -305,6 +306,16 @@ long swl_dax_map(struct dax_device *dax, u64 pgoff, long nr_pages, void **kaddr)
 void swl_memcpy_flushcache(void *dst, const void *src, size_t len)
 {
 	memcpy_flushcache(dst, src, len);
+}
+
+/*
+ * Copies len bytes of pmem at src to dst, machine-check safe: a poisoned
+ * line stops the copy instead of crashing the kernel, as dm-writecache
+ * reads its pmem. Returns the bytes not copied (0 on success).
+ */
+unsigned long swl_copy_mc(void *dst, const void *src, size_t len)
+{
+	return copy_mc_to_kernel(dst, src, len);
 }
 
 /* Orders (and so makes durable) every earlier memcpy_flushcache(). */

@@ -41,6 +41,7 @@ struct dax_device *swl_dax_get(struct block_device *bdev, u64 *start_off, void *
 void swl_dax_put(struct dax_device *dax, void *holder);
 long swl_dax_map(struct dax_device *dax, u64 pgoff, long nr_pages, void **kaddr);
 void swl_memcpy_flushcache(void *dst, const void *src, size_t len);
+unsigned long swl_copy_mc(void *dst, const void *src, size_t len);
 void swl_pmem_wmb(void);
 unsigned int swl_bio_op(struct bio *bio);
 u64 swl_bio_sector(struct bio *bio);

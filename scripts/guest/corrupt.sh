@@ -4,18 +4,21 @@
 #                      filled with letter i: A, B, ...), each one record;
 #                      then wait
 #                      for the power cut
-#   corrupt.sh flip    flip a bit in record 5's data (the middle of the
-#                      log): enable must refuse (EUCLEAN), name the record,
+#   corrupt.sh flip    flip a bit in record 5's header line (the middle of
+#                      the log; since format version 2 the log checksums
+#                      record headers, not data: a flip in the data is not
+#                      seen): enable must refuse (EUCLEAN), name the record,
 #                      expose nothing and leave the log as it was; then the
 #                      documented recovery: discard_corrupt, enable: blocks
 #                      0-3 replayed, the rest dropped
-#   corrupt.sh torn    tear the last record (its last data line zeroed, as
-#                      a power cut mid-append leaves it): enable replays
+#   corrupt.sh torn    tear the last record (the last 8 bytes of its header
+#                      line zeroed, as a power cut in the store of the
+#                      line, the record's commit point, leaves it): enable replays
 #                      records 1-19
 #   corrupt.sh write-long   2500 writes of 4 KiB (blocks 0-2499, block i
 #                      holding the numbers 512i to 512i+511 of `seq -w`),
 #                      each one record: more than two swarms
-#   corrupt.sh flip-long    a bit flipped in record 2000 (the second swarm
+#   corrupt.sh flip-long    a bit flipped in record 2000's header (the second swarm
 #                      at swarm_width 16, swarms of 1024, after a whole
 #                      one): as flip, then discard_corrupt replays blocks
 #                      0-1998
@@ -78,8 +81,8 @@ write)
 	;;
 flip)
 	assemble_array
-	# One bit of record 5's data.
-	flip_bit $(($(rec 5) + 64 + 1000))
+	# One bit of record 5's header line (of its sector number).
+	flip_bit $(($(rec 5) + 25))
 	refused 5
 	echo 1 > $v/discard_corrupt
 	echo 1 > $v/enable || fail "enable with discard_corrupt"
@@ -92,7 +95,7 @@ flip)
 	;;
 torn)
 	assemble_array
-	dd if=/dev/zero of=/dev/pmem0 bs=64 seek=$((($(rec 20) + 4160 - 64) / 64)) count=1 conv=notrunc 2>/dev/null
+	dd if=/dev/zero of=/dev/pmem0 bs=8 seek=$((($(rec 20) + 56) / 8)) count=1 conv=notrunc 2>/dev/null
 	volume x
 	echo 1 > $v/enable || fail "enable after a torn last record"
 	dev=/dev/$(cat $v/disk)
@@ -116,7 +119,7 @@ write-long)
 	;;
 flip-long)
 	assemble_array
-	flip_bit $(($(rec 2000) + 64 + 3000))
+	flip_bit $(($(rec 2000) + 25))
 	WIDTH=16 refused 2000
 	# The first swarm (records 1-256: at width 16, a sixteenth of the
 	# others' 4096) ran; the one holding the corrupt record was held back.

@@ -149,6 +149,16 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             .apply(sector, nr, Some(buf), &read, GFP_KERNEL)
     }
 
+    /// Makes `pos` the log's head: every record before it is replayed into
+    /// the cache, and the next CP (asked for here) commits them.
+    pub(crate) fn replayed_through(&self, pos: Position) {
+        let mut st = self.state.lock();
+        st.head = pos;
+        st.kick = true;
+        drop(st);
+        self.changed.notify_all();
+    }
+
     /// Commits every record before `pos` (replayed into the cache) with a
     /// CP, which moves the log's CP marker there.
     pub(crate) fn commit_through(&self, pos: Position) -> Result {

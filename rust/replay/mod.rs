@@ -349,10 +349,20 @@ pub(crate) fn replay(
         }
         report.borrow_mut().discarded = true;
     }
-    core.commit_through(Position {
+    let pos = Position {
         offset: end.offset,
         seq: end.seq,
-    })
-    .map_err(Stop::Error)?;
+    };
+    if corrupt.is_none() && counters.skipped == 0 {
+        // The replayed state is in the cache and the log keeps every record
+        // of it: the volume may be exposed now, the CP loop committing it
+        // as it commits writes (a crash before that replays the same log
+        // again). The final CP was most of the time to available.
+        core.replayed_through(pos);
+    } else {
+        // Records dropped (corrupt, skipped): the CP marker must move past
+        // them before anything is appended over them.
+        core.commit_through(pos).map_err(Stop::Error)?;
+    }
     Ok(end)
 }

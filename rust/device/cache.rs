@@ -73,9 +73,21 @@ pub(crate) enum Contents {
     /// In memory; only the sectors marked in the block's `valid` are
     /// meaningful.
     Ram(KVec<u8>),
-    /// All of the block, at this offset of the log: the data of the record
-    /// that wrote it.
-    Logged(u64),
+    /// All of the block, in the log: the data of the record that wrote it.
+    Logged(Logged),
+}
+
+/// Where a logged block is: its record's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Logged {
+    /// Log offset of the data.
+    pub(crate) at: u64,
+    /// Sequence number of the record: with `at`, which record it is (an
+    /// offset is used again on the next lap of the ring).
+    pub(crate) seq: u64,
+    /// `crc32c(0, data)`, once the CP loop has checksummed the block ahead
+    /// of the CP ([`Cache::set_logged_crc0`]).
+    pub(crate) crc0: Option<u32>,
 }
 
 /// One cached block.
@@ -103,9 +115,9 @@ impl Block {
                 bytes::extend(&mut data, d, flags)?;
                 data
             }
-            Contents::Logged(at) => {
+            Contents::Logged(l) => {
                 let mut data = bytes::zeroed(BLOCK_SIZE, flags)?;
-                read(*at, &mut data)?;
+                read(l.at, &mut data)?;
                 data
             }
         };
@@ -129,7 +141,7 @@ impl Block {
     /// it for a full block.
     pub(crate) fn overlay(&self, buf: &mut [u8], read: ReadLog<'_>) -> Result {
         match &self.data {
-            Contents::Logged(at) => read(*at, buf.get_mut(..BLOCK_SIZE).ok_or(EINVAL)?),
+            Contents::Logged(l) => read(l.at, buf.get_mut(..BLOCK_SIZE).ok_or(EINVAL)?),
             Contents::Ram(d) => {
                 for s in 0..SECTORS as usize {
                     if self.valid & (1 << s) != 0 {
@@ -241,9 +253,9 @@ impl Cache {
     ) -> Result<(&mut KVec<u8>, &mut u8)> {
         match self.dirty.get_mut(&block) {
             Some(b) => {
-                if let Contents::Logged(at) = b.data {
+                if let Contents::Logged(l) = b.data {
                     let mut data = bytes::zeroed(BLOCK_SIZE, flags)?;
-                    read(at, &mut data)?;
+                    read(l.at, &mut data)?;
                     b.data = Contents::Ram(data);
                     self.ram += 1;
                 }
@@ -393,22 +405,52 @@ impl Cache {
     }
 
     /// Makes dirty `block` the whole block whose bytes are at log offset
-    /// `at` (the write path's record of it). A new dirty block takes its
-    /// tree node from `spare` if there is one there, else allocates it with
-    /// `flags`: the write path allocates them before it appends, so that
-    /// this cannot fail once the record is in the log.
+    /// `at`, in the record `seq` (the write path's record of it). A new
+    /// dirty block takes its tree node from `spare` if there is one there,
+    /// else allocates it with `flags`: the write path allocates them before
+    /// it appends, so that this cannot fail once the record is in the log.
     pub(crate) fn put_logged(
         &mut self,
         block: u64,
-        at: u64,
+        (at, seq): (u64, u64),
         spare: &mut Option<Spare>,
         flags: kernel::alloc::Flags,
     ) -> Result {
         let b = Block {
-            data: Contents::Logged(at),
+            data: Contents::Logged(Logged {
+                at,
+                seq,
+                crc0: None,
+            }),
             valid: ALL_VALID,
         };
         self.put(block, b, spare, flags)
+    }
+
+    /// Records `crc0`, `crc32c(0, data)` of the record data at `at` of
+    /// record `seq`, for dirty `block` if it still is that record's: the CP
+    /// then makes its table entry from it. Returns whether it was recorded.
+    /// A block that is committing is not changed (the CP checksums it).
+    pub(crate) fn set_logged_crc0(&mut self, block: u64, (at, seq): (u64, u64), crc0: u32) -> bool {
+        match self.dirty.get_mut(&block) {
+            Some(Block {
+                data: Contents::Logged(l),
+                ..
+            }) if (l.at, l.seq) == (at, seq) => {
+                l.crc0 = Some(crc0);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether dirty `block` is the record `seq`'s data at `at`, not yet
+    /// checksummed.
+    pub(crate) fn wants_crc0(&self, block: u64, (at, seq): (u64, u64)) -> bool {
+        matches!(
+            self.dirty.get(&block),
+            Some(Block { data: Contents::Logged(l), .. }) if (l.at, l.seq, l.crc0) == (at, seq, None)
+        )
     }
 
     /// Gives `block` its old contents `old` (from the array), under what is
@@ -439,14 +481,32 @@ impl Cache {
     }
 
     /// Up to `max` committing blocks from `from` on whose numbers follow each
-    /// other, as `(first block, count)`.
-    pub(crate) fn committing_run(&self, from: u64, max: usize) -> Option<(u64, usize)> {
-        let first = *self.committing.cursor_lower_bound(&from)?.current().0;
-        let mut n = 1usize;
-        while n < max && self.committing.get(&(first + n as u64)).is_some() {
+    /// other, as `(first block, count)`, calling `each` on every block of
+    /// the run in order, in one walk of the tree (a CP gathers its runs so,
+    /// under the state lock, rather than by a lookup a block). Stops at the
+    /// first error `each` returns.
+    pub(crate) fn each_committing_run(
+        &mut self,
+        from: u64,
+        max: usize,
+        mut each: impl FnMut(&Block) -> Result,
+    ) -> Result<Option<(u64, usize)>> {
+        let Some(mut cur) = self.committing.cursor_lower_bound_mut(&from) else {
+            return Ok(None);
+        };
+        let first = *cur.current().0;
+        let mut n = 0usize;
+        loop {
+            each(cur.current().1)?;
             n += 1;
+            if n >= max || cur.peek_next().map(|(k, _)| *k) != Some(first + n as u64) {
+                return Ok(Some((first, n)));
+            }
+            cur = match cur.move_next() {
+                Some(c) => c,
+                None => return Ok(Some((first, n))),
+            };
         }
-        Some((first, n))
     }
 
     /// A committing block.
@@ -590,9 +650,9 @@ mod tests {
         };
         let mut c = Cache::new();
         let mut spare = Some(Spare::new(GFP_KERNEL)?);
-        c.put_logged(5, 0, &mut spare, GFP_KERNEL)?;
+        c.put_logged(5, (0, 1), &mut spare, GFP_KERNEL)?;
         assert!(spare.is_none());
-        c.put_logged(6, 4096, &mut None, GFP_KERNEL)?;
+        c.put_logged(6, (4096, 2), &mut None, GFP_KERNEL)?;
         // Logged blocks are cached, full, and not in memory.
         assert_eq!((c.blocks(), c.ram_blocks()), (2, 0));
         let mut buf = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
@@ -610,7 +670,7 @@ mod tests {
         assert_eq!(ram(b6).get(512).copied(), Some(1));
         assert_eq!(ram(b6).get(1024).copied(), Some(11));
         // A whole write over a block in memory makes it logged again.
-        c.put_logged(6, 8192, &mut None, GFP_KERNEL)?;
+        c.put_logged(6, (8192, 3), &mut None, GFP_KERNEL)?;
         assert_eq!((c.blocks(), c.ram_blocks()), (2, 0));
         // During a CP: a write in part of a logged committing block goes to
         // a copy in memory; the committing one stays logged.
@@ -628,12 +688,40 @@ mod tests {
         c.get(5).ok_or(EINVAL)?.overlay(&mut buf, &read)?;
         assert_eq!(buf.first().copied(), Some(2));
         // A log that cannot be read: the block stays as it was.
-        c.put_logged(7, 0, &mut None, GFP_KERNEL)?;
+        c.put_logged(7, (0, 4), &mut None, GFP_KERNEL)?;
         assert_eq!(
             c.apply(7 * 8, 1, Some(&[3u8; 512]), &no_log, GFP_KERNEL),
             Err(EIO)
         );
         assert!(c.get(7).is_some_and(|b| !b.in_ram()));
+        Ok(())
+    }
+
+    #[test]
+    fn a_logged_blocks_checksum_is_kept_for_its_record_only() -> Result {
+        let mut c = Cache::new();
+        c.put_logged(5, (4096, 7), &mut None, GFP_KERNEL)?;
+        assert!(c.wants_crc0(5, (4096, 7)));
+        // Another record (a later lap at the same offset), another block,
+        // or a block not cached: refused.
+        assert!(!c.set_logged_crc0(5, (4096, 8), 1));
+        assert!(!c.set_logged_crc0(6, (4096, 7), 1));
+        assert!(c.wants_crc0(5, (4096, 7)));
+        assert!(c.set_logged_crc0(5, (4096, 7), 0x1234));
+        assert!(!c.wants_crc0(5, (4096, 7)));
+        let crc = |c: &Cache, b: u64| match c.get(b).map(|b| &b.data) {
+            Some(Contents::Logged(l)) => l.crc0,
+            _ => None,
+        };
+        assert_eq!(crc(&c, 5), Some(0x1234));
+        // Written again: the new record's block has none.
+        c.put_logged(5, (8192, 9), &mut None, GFP_KERNEL)?;
+        assert_eq!(crc(&c, 5), None);
+        // Committing blocks are the CP's: not changed.
+        c.begin_commit()?;
+        assert!(!c.wants_crc0(5, (8192, 9)));
+        assert!(!c.set_logged_crc0(5, (8192, 9), 1));
+        assert_eq!(crc(&c, 5), None);
         Ok(())
     }
 
@@ -669,10 +757,10 @@ mod tests {
             Some(2)
         );
         assert_eq!(c.get(2).map(|b| b.valid), Some(ALL_VALID));
-        assert_eq!(c.committing_run(0, 8), Some((0, 1)));
-        assert_eq!(c.committing_run(1, 8), Some((2, 1)));
-        assert_eq!(c.committing_run(3, 8), Some((5, 1)));
-        assert_eq!(c.committing_run(6, 8), None);
+        assert_eq!(c.each_committing_run(0, 8, |_| Ok(()))?, Some((0, 1)));
+        assert_eq!(c.each_committing_run(1, 8, |_| Ok(()))?, Some((2, 1)));
+        assert_eq!(c.each_committing_run(3, 8, |_| Ok(()))?, Some((5, 1)));
+        assert_eq!(c.each_committing_run(6, 8, |_| Ok(()))?, None);
         drop(c.end_commit());
         assert_eq!((c.blocks(), c.ram_blocks()), (1, 1));
         assert!(c.committing(0).is_none());
@@ -702,9 +790,26 @@ mod tests {
         c.apply(0, 8 * 5, None, &no_log, GFP_KERNEL)?;
         c.apply(8 * 9, 8, None, &no_log, GFP_KERNEL)?;
         c.begin_commit()?;
-        assert_eq!(c.committing_run(0, 3), Some((0, 3)));
-        assert_eq!(c.committing_run(3, 64), Some((3, 2)));
-        assert_eq!(c.committing_run(5, 64), Some((9, 1)));
+        assert_eq!(c.each_committing_run(0, 3, |_| Ok(()))?, Some((0, 3)));
+        assert_eq!(c.each_committing_run(3, 64, |_| Ok(()))?, Some((3, 2)));
+        assert_eq!(c.each_committing_run(5, 64, |_| Ok(()))?, Some((9, 1)));
+        assert_eq!(c.each_committing_run(10, 64, |_| Ok(()))?, None);
+        // Each block of the run, in order; an error stops the walk.
+        let mut seen = 0;
+        c.each_committing_run(1, 64, |b| {
+            seen += 1;
+            assert!(b.is_full());
+            Ok(())
+        })?;
+        assert_eq!(seen, 4);
+        let r = c.each_committing_run(0, 64, |_| {
+            seen += 1;
+            if seen == 6 {
+                return Err(EIO);
+            }
+            Ok(())
+        });
+        assert_eq!((r, seen), (Err(EIO), 6));
         Ok(())
     }
 }

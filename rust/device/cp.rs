@@ -34,6 +34,7 @@ use super::array::WriteBatch;
 use super::cache::{Contents, SECTORS};
 use super::{Array, Core};
 use crate::format::array::{Entry, TableBlock, BLOCK_SIZE};
+use crate::format::checksum::seeded;
 use crate::sys::bytes;
 use crate::sys::dax::Media;
 use crate::sys::ffi::Segment;
@@ -50,6 +51,16 @@ const IN_FLIGHT_BYTES: usize = 8 << 20;
 /// Bytes of logged blocks one batch copies out of the pmem at most: it is
 /// swapped once it holds half of [`IN_FLIGHT_BYTES`], after a run.
 const STAGE_BYTES: usize = IN_FLIGHT_BYTES / 2 + RUN_BLOCKS * BLOCK_SIZE;
+
+/// The table entry of a whole block whose `crc32c(0, data)` is `crc0`,
+/// written at `generation`; `None` if that is 0, which a block of zeroes
+/// has (recorded as unwritten: [`entry_for`] tells).
+fn entry_from_crc0(crc0: u32, generation: u64) -> Option<Entry> {
+    (crc0 != 0).then(|| Entry {
+        generation,
+        crc: seeded(crc0, BLOCK_SIZE as u64),
+    })
+}
 
 /// The table entry of a block holding `data` written at `generation`; a
 /// block of zeroes is recorded as unwritten.
@@ -79,6 +90,8 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                         return Ok(());
                     }
                     st.cache.begin_commit()?;
+                    // What is queued is committing now: this CP's to sum.
+                    st.sums.clear();
                     st.cp_target = Some(st.head);
                     st.head
                 }
@@ -108,25 +121,32 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             segs.clear();
             entries.clear();
             logged.clear();
-            let (first, n) = {
-                let st = self.state.lock();
-                let Some((first, n)) = st.cache.committing_run(next, RUN_BLOCKS) else {
-                    break;
-                };
-                for (i, m) in missing.iter_mut().take(n).enumerate() {
-                    let b = st.cache.committing(first + i as u64).ok_or(EINVAL)?;
+            let run = self
+                .state
+                .lock()
+                .cache
+                .each_committing_run(next, RUN_BLOCKS, |b| {
+                    let i = segs.len();
                     match &b.data {
                         Contents::Ram(d) => {
-                            *m = !b.valid;
+                            *missing.get_mut(i).ok_or(EINVAL)? = !b.valid;
                             segs.push(Segment::of(d)?, GFP_KERNEL)?;
                         }
-                        Contents::Logged(at) => {
-                            logged.push((i, *at), GFP_KERNEL)?;
+                        Contents::Logged(l) => {
+                            logged.push((i, l.at), GFP_KERNEL)?;
                             segs.push(Segment::of(&[])?, GFP_KERNEL)?;
                         }
                     }
-                }
-                (first, n)
+                    // Made ahead by the CP loop (`sums.rs`), or below.
+                    let e = match &b.data {
+                        Contents::Logged(l) => l.crc0.and_then(|c| entry_from_crc0(c, generation)),
+                        Contents::Ram(_) => None,
+                    };
+                    entries.push(e, GFP_KERNEL)?;
+                    Ok(())
+                })?;
+            let Some((first, n)) = run else {
+                break;
             };
             // Logged blocks out of the pmem, without the lock: their
             // records' space is not reused before this CP ends.
@@ -155,15 +175,18 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                     b.merge_under(&old);
                 }
             }
-            // The entries, checksummed without the lock.
-            for seg in segs.iter() {
+            // The other entries, checksummed without the lock.
+            for (seg, e) in segs.iter().zip(entries.iter_mut()) {
+                if e.is_some() {
+                    continue;
+                }
                 // SAFETY: a segment is a committing block's memory, which by
                 // the cache's invariant nobody but this CP changes or frees
                 // until `end_commit` (and this CP merged it above already),
                 // or a piece of `stage`, changed only after the batch
                 // holding it has waited for its writes.
                 let data = unsafe { seg.as_slice() };
-                entries.push(Some(entry_for(data, generation)), GFP_KERNEL)?;
+                *e = Some(entry_for(data, generation));
             }
             self.set_entries(first, &entries)?;
             let sector = self.layout.data_block_location(first) * SECTORS;
@@ -274,21 +297,39 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
 
     /// The CP loop, on the workqueue: a CP when one is wanted or every
     /// `cp_interval_ms` (module parameter), until the volume stops.
+    /// Between CPs it checksums the blocks the write path queued
+    /// (`sums.rs`).
     pub(super) fn cp_loop(&self) {
+        let interval = u64::from(self.limits.cp_interval_ms);
+        let mut last = kernel::time::Instant::<kernel::time::Monotonic>::now();
         loop {
-            {
+            let cp = {
                 let mut st = self.state.lock();
-                if !st.kick && !st.stop {
-                    let _ = self.changed.wait_interruptible_timeout(
-                        &mut st,
-                        kernel::time::msecs_to_jiffies(self.limits.cp_interval_ms),
-                    );
+                loop {
+                    if st.stop {
+                        return;
+                    }
+                    let since = u64::try_from(last.elapsed().as_millis()).unwrap_or(0);
+                    if st.kick || since >= interval {
+                        st.kick = false;
+                        break true;
+                    }
+                    if !st.sums.is_empty() {
+                        break false;
+                    }
+                    let left = u32::try_from(interval - since).unwrap_or(u32::MAX);
+                    let _ = self
+                        .changed
+                        .wait_interruptible_timeout(&mut st, kernel::time::msecs_to_jiffies(left));
                 }
-                if st.stop {
-                    return;
-                }
-                st.kick = false;
+            };
+            if !cp {
+                // A failure leaves the blocks to the CP, which checksums
+                // what has no checksum.
+                let _ = self.sum_logged();
+                continue;
             }
+            last = kernel::time::Instant::<kernel::time::Monotonic>::now();
             if let Err(e) = self.checkpoint() {
                 self.stats.cp_errors.fetch_add(1, Relaxed);
                 pr_err!(
@@ -323,6 +364,10 @@ mod tests {
         let e = entry_for(&data, 7);
         assert_eq!(e, Entry::for_data(&data, 7));
         assert!(e.is_written() && e.verifies(&data));
+        // From the CP loop's checksum: the same entry; none for zeroes.
+        let crc0 = crate::format::checksum::crc32c(0, &data);
+        assert_eq!(entry_from_crc0(crc0, 7), Some(e));
+        assert_eq!(entry_from_crc0(0, 7), None);
         Ok(())
     }
 }

@@ -35,6 +35,7 @@ mod persist;
 mod read;
 mod replaying;
 mod stats;
+mod sums;
 mod tables;
 #[cfg(CONFIG_KUNIT = "y")]
 mod tests;
@@ -97,6 +98,8 @@ struct State {
     cp_target: Option<Position>,
     cache: Cache,
     tables: Tables,
+    /// Blocks cached in the log whose checksum the CP loop computes ahead.
+    sums: sums::Sums,
     /// A CP is wanted now (log or cache full, or asked for).
     kick: bool,
     /// The volume is going away: the CP loop ends, writers fail.
@@ -153,6 +156,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             offset: cp.offset,
             seq: cp.seq,
         };
+        let sums = sums::Sums::new()?;
         Arc::pin_init(
             try_pin_init!(Core {
                 name: CString::try_from(name)?,
@@ -168,6 +172,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                     cp_target: None,
                     cache: Cache::new(),
                     tables: Tables::new(),
+                    sums,
                     kick: false,
                     stop: false,
                 }),

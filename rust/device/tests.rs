@@ -272,6 +272,10 @@ mod paths {
             assert_eq!((st.cache.blocks(), st.cache.ram_blocks()), (n as usize, 0));
         }
         assert_eq!(core.stats.log_full_waits.load(Relaxed), 0);
+        // The CP loop's checksums ahead of the CP (it is not running here):
+        // a round of 64 of the blocks queued, the newest first; the CP
+        // makes their entries from them, and checksums the others.
+        assert_eq!(core.sum_logged()?, 64);
         // A sector of each of three of them written again: those come into
         // memory, read from the log under the new sector.
         for b in [3u64, 70, 149] {

@@ -48,6 +48,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         };
         let mut spares = KVec::new();
         let read = |at: u64, buf: &mut [u8]| self.log.read(at, buf);
+        let mut wake = false;
         let mut st = self.state.lock();
         let mut waited = false;
         while !(self.log.fits(&st.head, &st.tail, data_len)
@@ -100,13 +101,19 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             // In the log now: the head moves past it whatever comes next, so
             // that no later record overwrites what the cache points to.
             st.head = head;
+            // The record's sequence number: the head is past it.
+            let seq = head.seq - 1;
             for (block, range, whole) in block_pieces(sector, u64::from(nr)) {
                 let at = data_at + range.start as u64;
                 if whole {
                     if spare.is_none() {
                         spare = spares.pop();
                     }
-                    st.cache.put_logged(block, at, &mut spare, GFP_KERNEL)?;
+                    st.cache
+                        .put_logged(block, (at, seq), &mut spare, GFP_KERNEL)?;
+                    // Its checksum, for the CP, computed by the CP loop
+                    // meanwhile (`sums.rs`), woken once for a batch.
+                    wake |= st.sums.push(block, (at, seq));
                 } else {
                     // Prepared above: no allocation; the pmem read of what
                     // was just written.
@@ -121,9 +128,12 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         }
         if self.log.used(&st.head, &st.tail) > self.log.geometry().capacity() / 2 {
             st.kick = true;
-            self.changed.notify_all();
+            wake = true;
         }
         drop(st);
+        if wake {
+            self.changed.notify_all();
+        }
         if op == Op::Write {
             self.stats.writes.fetch_add(1, Relaxed);
             self.stats.write_bytes.fetch_add(u64::from(size), Relaxed);

@@ -12,8 +12,10 @@
 //! - `read.rs`: the read path (each block from the cache or from the array,
 //!   verified against its checksum);
 //! - `cp.rs`: consistency points and the loop that takes them;
+//! - `sums.rs`: the checksums the CP loop computes ahead of the CP;
 //! - `tables.rs`: the table-block cache;
-//! - `cache.rs`: the cache of written blocks; `log.rs`: the log at run time;
+//! - `cache.rs`: the cache of written blocks (in memory, or pointers into
+//!   the log); `log.rs`: the log at run time;
 //! - `array.rs`: the array, behind a trait so that tests run on memory;
 //! - `replaying.rs`: the narrow interface replay drives (it never sees
 //!   [`Core`]'s fields);

@@ -29,18 +29,19 @@ pub(super) struct Stats {
     pub(super) cp_free_us: AtomicU64,
     pub(super) cp_errors: AtomicU64,
     pub(super) replay_unverified: AtomicU64,
+    pub(super) checksums_ahead: AtomicU64,
 }
 
 impl<M: Media + 'static, A: Array> Core<M, A> {
     /// Writes the `status` lines of a running volume.
     pub(crate) fn write_status(&self, w: &mut kernel::str::Formatter<'_>) -> Result {
         use kernel::fmt::Write as _;
-        let (used, last_cp_seq, blocks, cp_gen, tables) = {
+        let (used, last_cp_seq, (blocks, ram), cp_gen, tables) = {
             let st = self.state.lock();
             (
                 self.log.used(&st.head, &st.tail),
                 st.tail.seq.saturating_sub(1),
-                st.cache.blocks(),
+                (st.cache.blocks(), st.cache.ram_blocks()),
                 st.cp_gen,
                 st.tables.count(),
             )
@@ -59,6 +60,11 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         w.write_fmt(fmt!("cp_free_us {}\n", s.cp_free_us.load(Relaxed)))?;
         w.write_fmt(fmt!("cp_errors {}\n", s.cp_errors.load(Relaxed)))?;
         w.write_fmt(fmt!("cache_blocks {blocks}\n"))?;
+        w.write_fmt(fmt!("cache_ram_blocks {ram}\n"))?;
+        w.write_fmt(fmt!(
+            "checksums_ahead {}\n",
+            s.checksums_ahead.load(Relaxed)
+        ))?;
         w.write_fmt(fmt!("table_blocks {tables}\n"))?;
         w.write_fmt(fmt!("data_blocks {}\n", self.layout.data_blocks))?;
         w.write_fmt(fmt!(

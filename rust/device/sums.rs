@@ -90,6 +90,9 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 done += 1;
             }
         }
+        self.stats
+            .checksums_ahead
+            .fetch_add(done as u64, core::sync::atomic::Ordering::Relaxed);
         Ok(done)
     }
 }

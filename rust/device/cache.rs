@@ -64,8 +64,7 @@ pub(crate) fn block_pieces(
     })
 }
 
-/// A tree node for a dirty block, allocated ahead ([`Cache::put_whole`],
-/// [`Cache::put_logged`]).
+/// A tree node for a dirty block, allocated ahead ([`Cache::put_logged`]).
 pub(crate) type Spare = RBTreeNodeReservation<u64, Block>;
 
 /// Where a cached block's bytes are.
@@ -383,27 +382,6 @@ impl Cache {
         Ok(())
     }
 
-    /// Makes dirty `block` the whole block `data` in memory (replay's
-    /// MODIFY puts in a block prepared ahead). `EINVAL` if `data` is not a
-    /// block. A new dirty block takes its tree node from `spare` if there
-    /// is one there, else allocates it with `flags`.
-    pub(crate) fn put_whole(
-        &mut self,
-        block: u64,
-        data: KVec<u8>,
-        spare: &mut Option<Spare>,
-        flags: kernel::alloc::Flags,
-    ) -> Result {
-        if data.len() != BLOCK_SIZE {
-            return Err(EINVAL);
-        }
-        let b = Block {
-            data: Contents::Ram(data),
-            valid: ALL_VALID,
-        };
-        self.put(block, b, spare, flags)
-    }
-
     /// Makes dirty `block` the whole block whose bytes are at log offset
     /// `at`, in the record `seq` (the write path's record of it). A new
     /// dirty block takes its tree node from `spare` if there is one there,
@@ -601,40 +579,6 @@ mod tests {
     }
 
     #[test]
-    fn put_whole_is_a_whole_block_write() -> Result {
-        let mut a = Cache::new();
-        let mut b = Cache::new();
-        // Over a block written in part, and a new one.
-        a.apply(9, 2, Some(&[1u8; 1024]), &no_log, GFP_KERNEL)?;
-        b.apply(9, 2, Some(&[1u8; 1024]), &no_log, GFP_KERNEL)?;
-        let mut spare = Some(Spare::new(GFP_KERNEL)?);
-        a.apply(8, 8, Some(&[6u8; 4096]), &no_log, GFP_KERNEL)?;
-        a.apply(24, 8, Some(&[7u8; 4096]), &no_log, GFP_KERNEL)?;
-        let block = |x: u8| {
-            bytes::zeroed(4096, GFP_KERNEL).map(|mut v| {
-                v.fill(x);
-                v
-            })
-        };
-        b.put_whole(1, block(6)?, &mut spare, GFP_KERNEL)?;
-        // A block dirty already keeps its node: the spare is left.
-        assert!(spare.is_some());
-        b.put_whole(3, block(7)?, &mut spare, GFP_KERNEL)?;
-        // A new block takes it.
-        assert!(spare.is_none());
-        for blk in [1, 3] {
-            let (x, y) = (a.get(blk).ok_or(EINVAL)?, b.get(blk).ok_or(EINVAL)?);
-            assert_eq!((x.valid, ram(x)), (y.valid, ram(y)));
-        }
-        assert_eq!(a.blocks(), b.blocks());
-        assert_eq!(
-            b.put_whole(4, KVec::new(), &mut None, GFP_KERNEL),
-            Err(EINVAL)
-        );
-        Ok(())
-    }
-
-    #[test]
     fn logged_blocks_are_read_from_the_log() -> Result {
         // A log of three blocks: block k holds the byte 10 + k.
         let mut log = KVec::new();
@@ -669,8 +613,11 @@ mod tests {
         assert_eq!(ram(b6).first().copied(), Some(11));
         assert_eq!(ram(b6).get(512).copied(), Some(1));
         assert_eq!(ram(b6).get(1024).copied(), Some(11));
-        // A whole write over a block in memory makes it logged again.
-        c.put_logged(6, (8192, 3), &mut None, GFP_KERNEL)?;
+        // A whole write over a block in memory makes it logged again; a
+        // block dirty already keeps its node: the spare is left.
+        let mut spare = Some(Spare::new(GFP_KERNEL)?);
+        c.put_logged(6, (8192, 3), &mut spare, GFP_KERNEL)?;
+        assert!(spare.is_some());
         assert_eq!((c.blocks(), c.ram_blocks()), (2, 0));
         // During a CP: a write in part of a logged committing block goes to
         // a copy in memory; the committing one stays logged.

@@ -47,10 +47,11 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         self.limits.cache_blocks
     }
 
-    /// Blocks held in memory now: cached data blocks and table blocks.
+    /// Blocks held in memory now: cached data blocks (not those cached as
+    /// pointers into the log) and table blocks.
     pub(crate) fn cached_blocks(&self) -> usize {
         let st = self.state.lock();
-        st.cache.blocks() + st.tables.count()
+        st.cache.ram_blocks() + st.tables.count()
     }
 
     /// Blocks replay read whose checksum did not match (see
@@ -105,13 +106,13 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         Ok(())
     }
 
-    /// MODIFY of a record that writes one whole block, whose data replay
-    /// read ahead into `data`.
-    pub(crate) fn modify_whole(&self, block: u64, data: KVec<u8>) -> Result {
+    /// MODIFY of a record that writes one whole block: the block is cached
+    /// as the record's data in the log, at `at`, of record `seq`.
+    pub(crate) fn modify_whole_logged(&self, block: u64, (at, seq): (u64, u64)) -> Result {
         self.state
             .lock()
             .cache
-            .put_whole(block, data, &mut None, GFP_KERNEL)
+            .put_logged(block, (at, seq), &mut None, GFP_KERNEL)
     }
 
     /// MODIFY of the record `op` of `nr` sectors at `sector` whose data is

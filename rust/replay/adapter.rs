@@ -15,13 +15,12 @@ use kernel::{
 use super::engine::FileSystem;
 use super::loads::{Completions, InFlight, LoadWork, TableRead};
 use super::message::{Message, Start, State};
-use super::prepare::Preparer;
 use super::trace::Trace;
 use super::Report;
-use crate::device::cache::SECTORS;
+use crate::device::cache::{is_whole_block, SECTORS};
 use crate::device::Volume;
 use crate::format::array::BLOCK_SIZE;
-use crate::format::log::RECORD_HEADER_SIZE;
+use crate::format::log::{Op, RECORD_HEADER_SIZE};
 use crate::sys::blockdev::{AsyncReads, ReadSlot};
 use crate::sys::wq::OwnedQueue;
 
@@ -37,8 +36,6 @@ pub(super) struct VolumeFs<'a> {
     pub(super) in_flight: core::cell::RefCell<InFlight>,
     /// Completions of joined messages, returned before any other.
     pub(super) ready: core::cell::RefCell<KVec<(usize, Result)>>,
-    /// Blocks prepared ahead of MODIFY.
-    pub(super) prep: &'a Preparer,
     /// Record data for MODIFY (which runs on one thread only).
     pub(super) data: core::cell::RefCell<KVec<u8>>,
     pub(super) report: &'a core::cell::RefCell<Report>,
@@ -127,11 +124,6 @@ impl FileSystem for VolumeFs<'_> {
             if let Some(r) = self.done.list.lock().pop() {
                 break r;
             }
-            // Nothing yet: prepare a block MODIFY will need, then look
-            // again.
-            if self.prep.prepare_one() {
-                continue;
-            }
             let slept = Instant::<Monotonic>::now();
             let mut list = self.done.list.lock();
             while list.is_empty() {
@@ -168,13 +160,18 @@ impl FileSystem for VolumeFs<'_> {
     }
 
     fn modify(&self, m: &Message) -> Result {
-        if let Some(data) = self.prep.take(m) {
-            return self.core.modify_whole(m.sector / SECTORS, data);
+        let data_at = m.offset + RECORD_HEADER_SIZE as u64;
+        if m.op == Op::Write && is_whole_block(m.sector, u64::from(m.nr_sectors)) {
+            // Cached as a pointer to the record's data, as the write path
+            // caches a whole block: nothing read, nothing held in memory.
+            return self
+                .core
+                .modify_whole_logged(m.sector / SECTORS, (data_at, m.seq));
         }
         let mut data = self.data.try_borrow_mut().map_err(|_| EBUSY)?;
         self.core.modify_logged(
             (m.op, m.sector, u64::from(m.nr_sectors)),
-            m.offset + RECORD_HEADER_SIZE as u64,
+            data_at,
             &mut data,
         )
     }

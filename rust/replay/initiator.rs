@@ -12,10 +12,9 @@ use kernel::{
 };
 
 use super::message::Message;
-use crate::device::cache::is_whole_block;
 use crate::device::log::Position;
 use crate::device::Volume;
-use crate::format::log::{CpMarker, Found, Op, ScanEnd};
+use crate::format::log::{CpMarker, Found, ScanEnd};
 use crate::sys::noio::NoIo;
 
 /// How the scan ended: where, and the offset of a valid record behind that
@@ -26,8 +25,6 @@ pub(super) type ScanResult = Result<(ScanEnd, Option<u64>)>;
 /// A swarm the initiator scanned, for the MODIFY path.
 pub(super) struct Scanned {
     pub(super) msgs: KVec<Message>,
-    /// The records of one whole block, for the preparer.
-    pub(super) whole: KVec<(u64, u64)>,
     /// Where the record after the swarm is; `None` for the last swarm.
     pub(super) next: Option<Position>,
 }
@@ -112,7 +109,6 @@ impl Initiator {
     fn hand_over(
         &self,
         msgs: KVec<Message>,
-        whole: KVec<(u64, u64)>,
         next: Option<Position>,
         end: Option<ScanResult>,
     ) -> Result {
@@ -125,7 +121,7 @@ impl Initiator {
             return Err(ECANCELED);
         }
         if !msgs.is_empty() {
-            h.ready = Some(Scanned { msgs, whole, next });
+            h.ready = Some(Scanned { msgs, next });
         }
         if end.is_some() {
             h.end = end;
@@ -136,7 +132,6 @@ impl Initiator {
 
     fn scan(&self) -> Result {
         let mut swarm = KVec::with_capacity(self.size, GFP_KERNEL)?;
-        let mut whole = KVec::new();
         // The first swarm is a sixteenth of the others, so that the first
         // LOADs start after a short scan while the next is scanned, in
         // time: the first swarm's LOADs take longer.
@@ -150,18 +145,15 @@ impl Initiator {
                     offset: f.offset,
                     seq: f.header.seq,
                 };
-                self.hand_over(full, core::mem::take(&mut whole), Some(next), None)?;
+                self.hand_over(full, Some(next), None)?;
             }
             let h = f.header;
             let m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
-            if h.op == Op::Write && is_whole_block(h.sector, u64::from(h.nr_sectors)) {
-                whole.push((h.seq, f.offset), GFP_KERNEL)?;
-            }
             swarm.push(m, GFP_KERNEL)?;
             Ok::<(), Error>(())
         })?;
         let behind = self.core.log().valid_record_after(&end);
-        self.hand_over(swarm, whole, None, Some(Ok((end, behind))))
+        self.hand_over(swarm, None, Some(Ok((end, behind))))
     }
 }
 

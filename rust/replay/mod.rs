@@ -12,8 +12,9 @@
 //!    retransfer, skip, panic, generic over the [`engine::FileSystem`] it
 //!    drives; the volume is that file system through `adapter.rs`, whose
 //!    LOADs run in parallel (`loads.rs`) while one MODIFY path applies the
-//!    messages in log order, with whole blocks read ahead by the preparer
-//!    (`prepare.rs`); every transition goes to the trace (`trace.rs`);
+//!    messages in log order (a record of one whole block is cached as a
+//!    pointer to its data in the log, as the write path caches it); every
+//!    transition goes to the trace (`trace.rs`);
 //! 3. commit ([`replay`], this file): a CP of the replayed state, which
 //!    moves the log's CP marker past the replayed records.
 //!
@@ -25,7 +26,6 @@ mod engine;
 mod initiator;
 mod loads;
 mod message;
-pub(crate) mod prepare;
 pub(crate) mod trace;
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -43,7 +43,6 @@ use engine::{run_swarm, Fault};
 use initiator::Initiator;
 use loads::{Completions, InFlight, LoadWork, TableRead};
 use message::Message;
-use prepare::{Preparer, PREPARE_MAX};
 use trace::Trace;
 
 pub(crate) use engine::{Counters, Panic};
@@ -61,19 +60,14 @@ fn swarm_size(width: usize) -> usize {
 
 /// The memory a replay holds besides the cache: the swarm (and the two the
 /// initiator has ahead), its queues and waiter lists, the completion list,
-/// the preparer's list and blocks, two record buffers (the initiator's and
-/// MODIFY's), and a LOAD (work item and the buffer of a table block's two
-/// copies) per slot of `width`.
+/// MODIFY's record buffer, and a LOAD (work item and the buffer of a table
+/// block's two copies) per slot of `width`.
 fn working_set(size: usize, width: usize) -> usize {
     use core::mem::size_of;
     let load = size_of::<LoadWork>().max(size_of::<TableRead>()) + 2 * BLOCK_SIZE;
-    size * (3 * size_of::<Message>()
-        + 3 * size_of::<usize>()
-        + size_of::<(usize, Result)>()
-        + 3 * size_of::<(u64, u64)>())
-        + 2 * MAX_RECORD_DATA as usize
+    size * (3 * size_of::<Message>() + 3 * size_of::<usize>() + size_of::<(usize, Result)>())
+        + MAX_RECORD_DATA as usize
         + width * load
-        + PREPARE_MAX * BLOCK_SIZE
 }
 
 /// The last replay, for `status`.
@@ -177,15 +171,6 @@ pub(crate) fn replay(
         .map_err(|_| Stop::Error(ENOMEM))?;
     let timing = done.clone();
     let reads = AsyncReads::new(core.array(), &queue).map_err(Stop::Error)?;
-    // The preparer's thread runs beside the MODIFY path (this thread).
-    // Whatever way this function ends, it is told to stop before its queue
-    // is dropped, which waits for it.
-    let prep = Preparer::new(core).map_err(Stop::Error)?;
-    let prep_queue = OwnedQueue::new_io(c"swarmlog-prep", 1).map_err(Stop::Error)?;
-    let _stop_prep = ScopeGuard::new_with_data(prep.clone(), |p| p.stop());
-    prep_queue
-        .enqueue(prep.clone())
-        .map_err(|_| Stop::Error(EBUSY))?;
     let fs = VolumeFs {
         trace: p.trace,
         core,
@@ -193,7 +178,6 @@ pub(crate) fn replay(
         reads: &reads,
         done,
         in_flight: core::cell::RefCell::new(InFlight::new()),
-        prep: &prep,
         ready: core::cell::RefCell::new(KVec::new()),
         data: core::cell::RefCell::new(data),
         report,
@@ -293,7 +277,6 @@ pub(crate) fn replay(
                 scanned.msgs.first().map_or(0, |m| m.seq)
             );
         }
-        prep.new_swarm(core::mem::take(&mut scanned.whole));
         if let Err(s) = run(&mut scanned.msgs, scanned.next, &mut counters) {
             stop = Some(s);
             initiator.stop();

@@ -5,9 +5,14 @@
 #
 #   make demo     the main job, end to end, for a person to watch
 #   make check    every test; ends with "N passed, N failed"
-#   make bench    swarmlog against the raw array and dm-writecache: QD1
-#                 latency, IOPS, MB/s, CP bandwidth (a benchmark: prints and
-#                 keeps a table; BENCH="--delay-ms 10 ..." to change it)
+#   make bench    swarmlog (with the benchmark's and the default module
+#                 parameters) against the raw array, dm-writecache and
+#                 dm-writecache over dm-integrity: QD1 latency, IOPS and
+#                 MB/s plain and O_DSYNC, a region larger than the pmem, CP
+#                 bandwidth, time to available after a power cut; medians
+#                 and [min-max] of 5 interleaved rounds (a benchmark: prints
+#                 and keeps a table, about 35 minutes;
+#                 BENCH="--runs 3 --runtime 10 ..." to change it)
 #   make bench-replay   replay time against swarm_width and the physical
 #                 limit (a benchmark: prints and keeps a table)
 #   make torture  power cuts at random moments, replay, every acknowledged

@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: GPL-2.0
+# Time to available after a power cut, guest side (see scripts/bench-tta).
+#   bench-tta.sh write TARGET DELAY_MS WRITES
+#       md0 over the disks (behind dm-delay, reads and writes delayed by
+#       DELAY_MS, when that is not 0); TARGET (swarmlog or writecache) made
+#       on pmem0 and md0; WRITES random 4 KiB writes over the first half of
+#       its device, an fsync, one more 4 KiB write (a known pattern) at
+#       offset 0 with O_DSYNC; its state printed (every write must still be
+#       in the log or the cache: no CP, no writeback); then
+#       BENCH-TTA-WRITTEN, and it waits for the power cut
+#   bench-tta.sh open TARGET DELAY_MS
+#       the same devices assembled again, and timed: for swarmlog, from
+#       `echo 1 > enable` (the module loaded and the volume's log and array
+#       set before) to the first successful O_DIRECT 4 KiB read of its
+#       disk; for writecache, from `dmsetup create` to the same on its
+#       device. Prints
+#   TTA target=T ms=MS open_ms=MS read_tries=N pattern=ok|BAD ...
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. /guest/lib.sh
+set -e
+mode=$1 target=$2 delay=$3
+v=$c/v0
+# mark NAME: a line in the kernel log (a shell builtin, no process
+# started), whose timestamp stamp_us NAME reads later: the clock, to the
+# microsecond, at almost no cost to what it times.
+mark() { echo "BENCH-TTA-$1" > /dev/kmsg; }
+stamp_us() { dmesg | grep "BENCH-TTA-$1\$" | tail -n 1 | tr -d '[]' | awk '{ printf "%.0f", $1 * 1e6 }'; }
+# ms FROM TO: the time between two marks, in ms with one decimal.
+ms() { echo $((($(stamp_us "$2") - $(stamp_us "$1")) / 1000)).$((($(stamp_us "$2") - $(stamp_us "$1")) % 1000 / 100)); }
+st() {
+	x=$(status v0 "$1")
+	echo "${x:-?}"
+}
+pattern() { yes swarmlog-bench-tta | head -c 4096; }
+# The same table on both boots: pmem mode, 4 KiB blocks, and watermarks
+# that start no writeback for the pending writes (at most 80 % of the
+# cache; checked before the cut).
+wc_table() { echo "0 $(blockdev --getsz /dev/md0) writecache p /dev/md0 /dev/pmem0 4096 4 high_watermark 90 low_watermark 80"; }
+# The module's parameters on both boots: no timed CP, room for the writes.
+swarmlog_insmod() {
+	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 cache_max_mb=512 || fail "insmod"
+}
+
+members=$(delayed_members "$delay" "$delay")
+case "$members" in /dev/*) ;; *) fail "members: $members" ;; esac
+
+case "$mode" in
+write)
+	writes=$4
+	# shellcheck disable=SC2086
+	make_array 0 $members
+	case "$target" in
+	swarmlog)
+		swarmlog_insmod
+		volume v0
+		echo 1 > "$v/format" || fail "format"
+		echo 1 > "$v/enable" || fail "enable"
+		dev=/dev/$(cat "$v/disk")
+		;;
+	writecache)
+		dd if=/dev/zero of=/dev/pmem0 bs=1M count=4 oflag=direct 2>/dev/null || fail "wiping pmem0"
+		dmsetup create wc --table "$(wc_table)" || fail "dm-writecache"
+		dmsetup mknodes wc
+		dev=/dev/mapper/wc
+		;;
+	*) fail "target: swarmlog or writecache" ;;
+	esac
+	half=$(($(blockdev --getsz /dev/md0) / 2 / 2048))
+	mark W0
+	fio --name=tta --filename="$dev" --rw=randwrite --bs=4k --direct=1 --ioengine=libaio \
+		--iodepth=16 --size="${half}M" --number_ios="$writes" --randseed=7 --end_fsync=1 \
+		--output-format=terse --terse-version=3 > /tmp/fio || fail "fio"
+	mark W1
+	pattern > /tmp/pattern
+	dd if=/tmp/pattern of="$dev" bs=4k count=1 oflag=direct,dsync 2>/dev/null || fail "the pattern"
+	sync
+	echo "wrote: $(awk -F';' '{ print $47 + 0 }' /tmp/fio) KiB in $writes writes over the first $half MiB of $dev, $(ms W0 W1) ms, then the pattern at 0"
+	case "$target" in
+	swarmlog)
+		line="TTA-STATE target=$target"
+		for k in writes write_bytes log_used_bytes log_capacity_bytes cache_blocks cp_count cp_blocks; do
+			line="$line $k=$(st $k)"
+		done
+		echo "$line"
+		[ "$(st cp_count)" = 0 ] || [ "$(st cp_count)" = "?" ] || fail "a CP ran: not every write is in the log"
+		;;
+	writecache)
+		# shellcheck disable=SC2046
+		set -- $(dmsetup status wc)
+		echo "TTA-STATE target=$target errors=$4 blocks=$5 free_blocks=$6 writeback_blocks=$7 used_blocks=$(($5 - $6))"
+		[ "$7" = 0 ] || fail "dm-writecache is writing back"
+		[ $(($5 - $6)) -ge "$writes" ] || fail "dm-writecache holds $(($5 - $6)) blocks, fewer than $writes"
+		;;
+	esac
+	echo "BENCH-TTA-WRITTEN"
+	sleep 3600
+	;;
+open)
+	# shellcheck disable=SC2086
+	assemble_array $members
+	pattern > /tmp/pattern
+	case "$target" in
+	swarmlog)
+		swarmlog_insmod
+		volume v0
+		mark T0
+		echo 1 > "$v/enable" || fail "enable"
+		mark T1
+		dev=/dev/$(cat "$v/disk")
+		;;
+	writecache)
+		table=$(wc_table)
+		mark T0
+		dmsetup create wc --table "$table" || fail "dm-writecache"
+		dmsetup mknodes wc
+		mark T1
+		dev=/dev/mapper/wc
+		;;
+	*) fail "target: swarmlog or writecache" ;;
+	esac
+	n=1
+	until dd if="$dev" of=/tmp/read bs=4k count=1 iflag=direct 2>/dev/null && [ "$(wc -c < /tmp/read)" = 4096 ]; do
+		n=$((n + 1))
+		[ $n -le 100000 ] || fail "$dev never readable"
+	done
+	mark T2
+	if cmp -s /tmp/read /tmp/pattern; then ok=ok; else ok=BAD; fi
+	line="TTA target=$target ms=$(ms T0 T2) open_ms=$(ms T0 T1) read_tries=$n pattern=$ok"
+	case "$target" in
+	swarmlog)
+		for k in replay_state replay_messages replay_loads replay_duration_us cp_count cp_blocks; do
+			line="$line $k=$(st $k)"
+		done
+		;;
+	writecache)
+		# shellcheck disable=SC2046
+		set -- $(dmsetup status wc)
+		line="$line errors=$4 blocks=$5 free_blocks=$6 used_blocks=$(($5 - $6))"
+		;;
+	esac
+	echo "$line"
+	[ "$ok" = ok ] || fail "block 0 is not the pattern written last before the cut"
+	;;
+*)
+	fail "usage: bench-tta.sh write|open TARGET DELAY_MS [WRITES]"
+	;;
+esac

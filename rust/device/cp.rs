@@ -12,9 +12,10 @@
 //!    committing blocks do not change until the CP ends), filling the
 //!    sectors of partly written blocks from the array first; a block the
 //!    cache holds in the log is copied out of the pmem into a buffer of the
-//!    batch that writes it; every block's table entry is made here, its
-//!    checksum computed without the state lock (the committing blocks do
-//!    not change), so writers never wait for it;
+//!    batch that writes it; a block's table entry comes from the checksum
+//!    the CP loop made ahead (`sums.rs`), or its checksum is computed here
+//!    without the state lock (the committing blocks do not change), so
+//!    writers never wait for it;
 //! 2. writes every table block it changed to the copy that is not in force,
 //!    sealed with the new CP generation, all in flight together;
 //! 3. flushes the array;

@@ -65,29 +65,44 @@ impl Sums {
 }
 
 impl<M: Media + 'static, A: Array> Core<M, A> {
-    /// Checksums up to [`ROUND`] queued blocks (the CP loop, between CPs).
-    /// Returns how many were recorded.
+    /// Checksums up to [`ROUND`] queued blocks (the CP loop, between CPs),
+    /// taking the state lock twice for all of them: once to pick those
+    /// still wanted, once to record their checksums (a writer holds it for
+    /// its copy into the pmem; taking it twice a block had the CP loop spin
+    /// on the mutex beside every writer). Returns how many were recorded.
     pub(super) fn sum_logged(&self) -> Result<usize> {
         let mut buf = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
-        let mut done = 0;
-        for _ in 0..ROUND {
-            let (block, record) = {
-                let mut st = self.state.lock();
+        let mut round = KVec::with_capacity(ROUND, GFP_KERNEL)?;
+        {
+            let mut st = self.state.lock();
+            while round.len() < ROUND {
                 let Some((block, record)) = st.sums.pop() else {
                     break;
                 };
-                if !st.cache.wants_crc0(block, record) {
-                    continue;
+                if st.cache.wants_crc0(block, record) {
+                    // Within the capacity reserved above.
+                    round.push((block, record, None), GFP_ATOMIC)?;
                 }
-                (block, record)
-            };
-            // A poisoned line: left to the CP, which fails on it too.
-            if self.log.read(record.0, &mut buf).is_err() {
-                continue;
             }
-            let crc0 = crc32c(0, &buf);
-            if self.state.lock().cache.set_logged_crc0(block, record, crc0) {
-                done += 1;
+        }
+        for (_, record, crc0) in round.iter_mut() {
+            // Without the lock: if a CP begins meanwhile and the record's
+            // space is reused, what is read is wrong, but the block is no
+            // longer that record's dirty block and the checksum is dropped
+            // below. A poisoned line: left to the CP, which fails on it too.
+            if self.log.read(record.0, &mut buf).is_ok() {
+                *crc0 = Some(crc32c(0, &buf));
+            }
+        }
+        let mut done = 0;
+        {
+            let mut st = self.state.lock();
+            for &(block, record, crc0) in round.iter() {
+                if let Some(crc0) = crc0 {
+                    if st.cache.set_logged_crc0(block, record, crc0) {
+                        done += 1;
+                    }
+                }
             }
         }
         self.stats

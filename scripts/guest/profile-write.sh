@@ -8,6 +8,8 @@
 #   profile-write.sh qd32 RUNTIME
 #       make bench's swarmlog QD32x4 test (4 KiB random writes, libaio,
 #       iodepth 32, 4 jobs, over the first 256 MiB) for RUNTIME seconds
+#   profile-write.sh wc-qd1 RUNTIME
+#       the QD1 test on dm-writecache over the same pmem and array
 #   profile-write.sh cp
 #       a CP of 200 MiB written sequentially (128 KiB writes, no timed CP;
 #       less than half the log, which would start a CP): the one that
@@ -25,11 +27,21 @@ make_array 0 /dev/vda /dev/vdb
 # that the host's allocating its image files is not profiled.
 fio --name=pre --filename=/dev/md0 --rw=write --bs=1M --direct=1 --ioengine=libaio \
 	--iodepth=8 --size=768M --output-format=terse > /dev/null || fail "preconditioning md0"
-volume v0
-v=$c/v0
-echo 1 > $v/format || fail "format"
-echo 1 > $v/enable || fail "enable"
-dev=/dev/$(cat $v/disk)
+if [ "$mode" = wc-qd1 ]; then
+	# The same QD1 test on dm-writecache (pmem mode, 4 KiB blocks, as make
+	# bench sets it up), to set the two profiles side by side.
+	dd if=/dev/zero of=/dev/pmem0 bs=1M count=4 oflag=direct 2>/dev/null || fail "wiping pmem0"
+	dmsetup create wc --table "0 $(blockdev --getsz /dev/md0) writecache p /dev/md0 /dev/pmem0 4096 0" ||
+		fail "dm-writecache"
+	dmsetup mknodes wc
+	dev=/dev/mapper/wc
+else
+	volume v0
+	v=$c/v0
+	echo 1 > $v/format || fail "format"
+	echo 1 > $v/enable || fail "enable"
+	dev=/dev/$(cat $v/disk)
+fi
 fio --name=pre --filename="$dev" --rw=write --bs=$([ "$mode" = cp ] && echo 128k || echo 1M) \
 	--direct=1 --ioengine=libaio --iodepth=8 --size=$([ "$mode" = cp ] && echo 200M || echo 256M) \
 	--output-format=terse > /dev/null ||
@@ -80,3 +92,5 @@ perf record -q -a -g -e cpu-clock -F 2000 -o /tmp/perf.data \
 # terse v3: fields 49 and 57 are the write IOPS and completion latency mean (us).
 echo "QD1 $(awk -F';' '/^3;/ { printf "write IOPS %s, clat mean %s us", $49, $57 }' /tmp/fio)"
 report fio
+# The CP loop's worker: it checksums logged blocks ahead while fio writes.
+[ "$mode" = wc-qd1 ] || report "$(worker)"

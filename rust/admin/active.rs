@@ -12,6 +12,7 @@ use kernel::{prelude::*, str::CStr};
 
 use crate::device::{self, Frontend, Limits, Volume};
 use crate::format::log::MAX_RECORD_DATA;
+use crate::format::Invalid;
 use crate::replay::{self, Report, Stop};
 use crate::sys::disk::Disk;
 
@@ -79,6 +80,22 @@ impl Active {
                         p.seq,
                         if p.first_of_swarm { "first of its swarm" } else { "retransferred" },
                         p.waits_for
+                    );
+                    return Err(EIO);
+                }
+                Err(Stop::Corrupt(c))
+                    if matches!(c.cause, Some(Invalid::Unreadable | Invalid::DataUnreadable)) =>
+                {
+                    let what = if c.cause == Some(Invalid::DataUnreadable) {
+                        "its data"
+                    } else {
+                        "its header"
+                    };
+                    pr_err!(
+                        "{vname}: log damaged: the record at log offset {} (seq {}) lies on a bad line of the pmem ({}): it cannot be read. Nothing replayed past it, nothing written to the log; save what the log device still gives, then write 1 to discard_corrupt and enable to replay up to it and drop it and every record after it\n",
+                        c.offset,
+                        c.seq,
+                        what
                     );
                     return Err(EIO);
                 }

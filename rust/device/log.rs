@@ -54,7 +54,17 @@ struct MediaReader<'a, M: Media>(&'a M);
 
 impl<M: Media> LogRead for MediaReader<'_, M> {
     fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), Invalid> {
-        self.0.read(off, buf).map_err(|_| Invalid::Range)
+        self.0.read(off, buf).map_err(|e| {
+            if e == EIO {
+                Invalid::Unreadable
+            } else {
+                Invalid::Range
+            }
+        })
+    }
+
+    fn bad(&self, off: u64, len: u64) -> bool {
+        self.0.bad(off, len)
     }
 }
 

@@ -26,6 +26,7 @@ fn invalid_reason(i: Invalid) -> &'static str {
         Invalid::Checksum => "a corrupt header",
         Invalid::Field | Invalid::LogId | Invalid::Sequence => "an inconsistent header",
         Invalid::Range => "a read error",
+        Invalid::Unreadable | Invalid::DataUnreadable => "a bad line of the pmem",
     }
 }
 

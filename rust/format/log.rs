@@ -364,8 +364,15 @@ impl Geometry {
 
 /// Read access to the log's bytes, for the scan.
 pub(crate) trait LogRead {
-    /// Fills `buf` with the log's bytes at `off`; `Err` if out of range.
+    /// Fills `buf` with the log's bytes at `off`; `Err` if out of range
+    /// ([`Invalid::Range`]) or on a bad line ([`Invalid::Unreadable`]).
     fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), Invalid>;
+
+    /// Whether the media reports a bad line among the `len` bytes at `off`
+    /// (the scan reads no data, so it asks; memory has none).
+    fn bad(&self, _off: u64, _len: u64) -> bool {
+        false
+    }
 }
 
 impl LogRead for [u8] {
@@ -438,6 +445,14 @@ where
         if (header.op != Op::Wrap && off + len > geo.end) || used + len > geo.capacity() {
             break Invalid::Field;
         }
+        // Valid, so complete once, but its data cannot be read back: the
+        // log is damaged here (the caller refuses it, as a corrupt record).
+        if log.bad(
+            off + RECORD_HEADER_SIZE as u64,
+            u64::from(header.data_len()),
+        ) {
+            break Invalid::DataUnreadable;
+        }
         each(&Found {
             offset: off,
             header,
@@ -466,7 +481,9 @@ where
 /// After a scan that ended at `end`: the offset of a valid record carrying
 /// the next sequence number, `end.seq + 1`, within a largest record's
 /// length after `end.offset` or at the start of the area (after a wrap
-/// record), if there is one.
+/// record), if there is one. If the scan stopped at a record whose data is
+/// unreadable ([`Invalid::DataUnreadable`]), that record's own offset: its
+/// valid header proves it complete.
 ///
 /// A torn last record never has one: appends are serial, and each (a wrap
 /// record included) is durable before the next begins. So a valid record
@@ -483,8 +500,10 @@ pub(crate) fn valid_record_after<L>(
 where
     L: LogRead + ?Sized,
 {
-    if matches!(end.stop, Invalid::Range) {
-        return None;
+    match end.stop {
+        Invalid::Range => return None,
+        Invalid::DataUnreadable => return Some(end.offset),
+        _ => {}
     }
     let seq = end.seq.checked_add(1)?;
     let last = geo
@@ -741,6 +760,70 @@ mod tests {
         let end = scan_all(&log, &CP0, &mut found)?;
         assert_eq!((end.records, end.offset), (2, off3));
         assert_eq!(after(&log, &end)?, None);
+        Ok(())
+    }
+
+    /// A log whose bytes in `bad` the media reports bad, as a pmem with a
+    /// poisoned line or a `badblocks` entry does.
+    struct BadLines<'a> {
+        log: &'a [u8],
+        bad: core::ops::Range<u64>,
+    }
+
+    impl LogRead for BadLines<'_> {
+        fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), Invalid> {
+            if self.bad(off, buf.len() as u64) {
+                return Err(Invalid::Unreadable);
+            }
+            self.log.read_at(off, buf)
+        }
+
+        fn bad(&self, off: u64, len: u64) -> bool {
+            off < self.bad.end && self.bad.start < off + len
+        }
+    }
+
+    #[test]
+    fn a_record_on_a_bad_line_is_damage_not_the_end() -> Result {
+        let geo = Geometry::new(SIZE).ok_or(EINVAL)?;
+        let mut log = new_log()?;
+        let mut offs = [0u64; 4];
+        let mut off = AREA_START;
+        for (i, o) in offs.iter_mut().enumerate() {
+            let h = wr(1 + i as u64, 8 * i as u64, 8);
+            write_record(&mut log, off, &h, &[i as u8; 4096]);
+            *o = off;
+            off += h.log_len();
+        }
+        let walk = |bad: core::ops::Range<u64>| -> Result<(ScanEnd, Option<u64>)> {
+            let l = BadLines { log: &log, bad };
+            let end = scan(&l, geo, LOG_ID, &CP0, |_| Ok::<(), Error>(()))?;
+            Ok((end, valid_record_after(&l, geo, LOG_ID, &end)))
+        };
+        // A bad line in record 3's data: the scan stops at record 3, whose
+        // own valid header proves it was complete: damage, never the end.
+        let (end, after) = walk(offs[2] + 64 + 1024..offs[2] + 64 + 1088)?;
+        assert_eq!(
+            (end.records, end.offset, end.seq, end.stop),
+            (2, offs[2], 3, Invalid::DataUnreadable)
+        );
+        assert_eq!(after, Some(offs[2]));
+        // The last record's data: the same (a valid header is a record that
+        // was acknowledged, torn or not what follows).
+        let (end, after) = walk(offs[3] + 64..offs[3] + 128)?;
+        assert_eq!((end.records, end.stop), (3, Invalid::DataUnreadable));
+        assert_eq!(after, Some(offs[3]));
+        // Record 2's header line: unreadable, and record 3 follows it, so it
+        // was complete once.
+        let (end, after) = walk(offs[1]..offs[1] + 64)?;
+        assert_eq!(
+            (end.records, end.offset, end.stop),
+            (1, offs[1], Invalid::Unreadable)
+        );
+        assert_eq!(after, Some(offs[2]));
+        // A bad line past the log's end is not in the log.
+        let (end, after) = walk(off + 4096..off + 4160)?;
+        assert_eq!((end.records, end.stop, after), (4, Invalid::Magic, None));
         Ok(())
     }
 

@@ -38,6 +38,13 @@ pub(crate) enum Invalid {
     Checksum,
     /// The bytes could not be read (out of range).
     Range,
+    /// The media reports the line bad (poison, a `badblocks` entry): the
+    /// bytes cannot be read. Unlike [`Invalid::Range`], the log goes on
+    /// past it: a valid record after it means it was complete once.
+    Unreadable,
+    /// A record whose header is valid but whose data lies on a line the
+    /// media reports bad: it was complete once, its data is lost.
+    DataUnreadable,
 }
 
 /// Little-endian field access with offsets checked, never panicking.

@@ -35,6 +35,7 @@ use crate::device::log::Position;
 use crate::device::Volume;
 use crate::format::array::BLOCK_SIZE;
 use crate::format::log::{CpMarker, ScanEnd, MAX_RECORD_DATA};
+use crate::format::Invalid;
 use crate::sys::blockdev::AsyncReads;
 use crate::sys::bytes;
 use crate::sys::wq::OwnedQueue;
@@ -107,8 +108,13 @@ pub(crate) struct Corrupt {
     pub(crate) seq: u64,
     /// Its log offset.
     pub(crate) offset: u64,
-    /// The log offset of the valid record after it.
+    /// The log offset of the valid record after it (its own if its data
+    /// is unreadable).
     pub(crate) next_offset: u64,
+    /// Why it does not validate: a bad line of the pmem
+    /// ([`Invalid::Unreadable`], [`Invalid::DataUnreadable`]) or a check
+    /// that fails.
+    pub(crate) cause: Option<Invalid>,
 }
 
 /// How to replay.
@@ -239,6 +245,7 @@ pub(crate) fn replay(
             seq: e.seq,
             offset: e.offset,
             next_offset,
+            cause: Some(e.stop),
         })
     };
     let end = loop {

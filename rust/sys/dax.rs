@@ -29,6 +29,12 @@ pub(crate) trait Media: Send + Sync {
     fn write(&self, off: u64, data: &[u8]) -> Result;
     /// Waits until every earlier write is persistent (a store fence).
     fn drain(&self);
+    /// Whether the device reports a bad line (poison, a `badblocks`
+    /// entry) among the `len` bytes at `off`; [`Media::read`] of them fails
+    /// with `EIO`. Memory has none.
+    fn bad(&self, _off: u64, _len: u64) -> bool {
+        false
+    }
 }
 
 const PAGE_SIZE: u64 = kernel::page::PAGE_SIZE as u64;
@@ -48,8 +54,11 @@ struct Piece {
 /// mapping of the device returned by `dax_direct_access()`, valid while
 /// `dax` is held, and together they cover `[0, size)` in order.
 pub(crate) struct DaxMapping {
-    /// Keeps the pmem device open (and claimed) while it is mapped.
-    _bdev: BlockDevice,
+    /// Keeps the pmem device open (and claimed) while it is mapped; its
+    /// disk's bad blocks are consulted on every read.
+    bdev: BlockDevice,
+    /// Byte offset of the mapping on the disk (a partition's start).
+    start: u64,
     dax: *mut ffi::DaxDevice,
     holder: *mut c_void,
     pieces: KVec<Piece>,
@@ -77,7 +86,8 @@ impl DaxMapping {
         let size = (bdev.nr_sectors() << 9) & !(PAGE_SIZE - 1);
         // From here on `this` owns `dax`: its `drop` puts it back.
         let mut this = Self {
-            _bdev: bdev,
+            bdev,
+            start,
             dax,
             holder,
             pieces: KVec::new(),
@@ -145,8 +155,13 @@ impl Media for DaxMapping {
 
     /// Reads with `copy_mc_to_kernel()`: a poisoned line of the pmem is
     /// `EIO` for this read, never a machine check that brings the kernel
-    /// down.
+    /// down; so is a line the disk's bad blocks list (the platform's known
+    /// poison, or an entry written to `/sys/block/DISK/badblocks`), which
+    /// is not read at all.
     fn read(&self, off: u64, buf: &mut [u8]) -> Result {
+        if self.bad(off, buf.len() as u64) {
+            return Err(EIO);
+        }
         let mut done = 0usize;
         let mut poisoned = false;
         let dst = buf.as_mut_ptr();
@@ -182,6 +197,19 @@ impl Media for DaxMapping {
     fn drain(&self) {
         // SAFETY: a store fence; no preconditions.
         unsafe { ffi::swl_pmem_wmb() };
+    }
+
+    fn bad(&self, off: u64, len: u64) -> bool {
+        let Some(first) = self.start.checked_add(off) else {
+            return true;
+        };
+        let Some(end) = first.checked_add(len) else {
+            return true;
+        };
+        let sector = first >> 9;
+        let nr = end.div_ceil(512) - sector;
+        // SAFETY: `bdev` is an open block device (held by `self`).
+        unsafe { ffi::swl_bdev_bad(self.bdev.as_raw(), sector, nr) }
     }
 }
 

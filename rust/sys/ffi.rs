@@ -122,6 +122,7 @@ extern "C" {
         nr_pages: c_long,
         kaddr: *mut *mut c_void,
     ) -> c_long;
+    pub(crate) fn swl_bdev_bad(bdev: *mut block_device, sector: u64, nr: u64) -> bool;
     pub(crate) fn swl_memcpy_flushcache(dst: *mut c_void, src: *const c_void, len: usize);
     pub(crate) fn swl_copy_mc(dst: *mut c_void, src: *const c_void, len: usize) -> c_ulong;
     pub(crate) fn swl_pmem_wmb();

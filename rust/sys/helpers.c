@@ -7,6 +7,7 @@
  * in its comment, and declared in rust/sys/ffi.rs.
  */
 
+#include <linux/badblocks.h>
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/dax.h>
@@ -292,14 +293,39 @@ void swl_dax_put(struct dax_device *dax, void *holder)
 	fs_put_dax(dax, holder);
 }
 
+/*
+ * Maps up to nr_pages pages of the DAX device from pgoff. A range the
+ * driver knows bad (its badblocks) refuses DAX_ACCESS with -EHWPOISON; it
+ * is then mapped in DAX_RECOVERY_WRITE mode, which gives the address of
+ * the pages up to the bad one, or of the bad page alone: the mapping
+ * covers the whole device, and reads consult the bad blocks themselves
+ * (swl_bdev_bad).
+ */
 long swl_dax_map(struct dax_device *dax, u64 pgoff, long nr_pages, void **kaddr)
 {
 	long ret;
 	int id = dax_read_lock();
 
 	ret = dax_direct_access(dax, pgoff, nr_pages, DAX_ACCESS, kaddr, NULL);
+	if (ret == -EHWPOISON)
+		ret = dax_direct_access(dax, pgoff, nr_pages, DAX_RECOVERY_WRITE, kaddr, NULL);
 	dax_read_unlock(id);
 	return ret;
+}
+
+/*
+ * Whether the disk of bdev has a known bad sector (its badblocks list:
+ * poison the platform reported, or an entry an administrator or a test
+ * wrote to /sys/block/DISK/badblocks) among the nr sectors from sector.
+ */
+bool swl_bdev_bad(struct block_device *bdev, u64 sector, u64 nr)
+{
+	struct badblocks *bb = bdev->bd_disk->bb;
+	sector_t first_bad, nr_bad;
+
+	if (!bb || !bb->count || !nr)
+		return false;
+	return badblocks_check(bb, sector, nr, &first_bad, &nr_bad) != 0;
 }
 
 /* Non-temporal copy: the data is on its way to the media, not yet ordered. */

@@ -40,6 +40,7 @@ int swl_read_then_queue(struct swl_batch *b, struct block_device *bdev, u64 sect
 struct dax_device *swl_dax_get(struct block_device *bdev, u64 *start_off, void *holder);
 void swl_dax_put(struct dax_device *dax, void *holder);
 long swl_dax_map(struct dax_device *dax, u64 pgoff, long nr_pages, void **kaddr);
+bool swl_bdev_bad(struct block_device *bdev, u64 sector, u64 nr);
 void swl_memcpy_flushcache(void *dst, const void *src, size_t len);
 unsigned long swl_copy_mc(void *dst, const void *src, size_t len);
 void swl_pmem_wmb(void);

@@ -15,6 +15,12 @@
 #                      line zeroed, as a power cut in the store of the
 #                      line, the record's commit point, leaves it): enable replays
 #                      records 1-19
+#   corrupt.sh poison  record 5's data on a bad line of the pmem (an entry
+#                      in /sys/block/pmem0/badblocks, as the platform's
+#                      poison list makes one): enable must fail (EIO), name
+#                      the record and the bad line, expose nothing, leave
+#                      the log as it was, never crash; discard_corrupt then
+#                      replays records 1-4
 #   corrupt.sh write-long   2500 writes of 4 KiB (blocks 0-2499, block i
 #                      holding the numbers 512i to 512i+511 of `seq -w`),
 #                      each one record: more than two swarms
@@ -103,6 +109,48 @@ torn)
 	for i in $(seq 0 18); do block_is $i $i || fail "block $i lost"; done
 	block_is 19 zero || fail "the torn record was applied"
 	echo "torn last record: records 1-19 replayed, the torn one not"
+	echo 0 > $v/enable
+	;;
+poison)
+	assemble_array
+	# Record 5's data starts 64 bytes into it; the sector after the one
+	# holding its header line is data only.
+	bad=$((($(rec 5) + 64) / 512 + 1))
+	[ $((bad * 512)) -ge $(($(rec 5) + 64)) ] && [ $((bad * 512 + 512)) -le $(($(rec 5) + 4160)) ] ||
+		fail "sector $bad is not inside record 5's data"
+	# The log's first MiB as the pmem driver gives it, but the bad sector
+	# (a read of it fails): sector by sector, direct (a buffered read
+	# would read the bad sector's whole page).
+	pmem_around() {
+		{
+			dd if=/dev/pmem0 bs=512 count=$bad iflag=direct 2>/dev/null ||
+				echo "read error before sector $bad"
+			dd if=/dev/pmem0 bs=512 skip=$((bad + 1)) count=$((2047 - bad)) iflag=direct 2>/dev/null ||
+				echo "read error after sector $bad"
+		} | md5sum
+	}
+	echo "$bad 1" > /sys/block/pmem0/badblocks || fail "adding a bad block to pmem0"
+	grep -q "^$bad 1" /sys/block/pmem0/badblocks || fail "pmem0 badblocks: $(cat /sys/block/pmem0/badblocks)"
+	dd if=/dev/pmem0 bs=512 skip=$bad count=1 iflag=direct of=/dev/null 2>/dev/null &&
+		fail "pmem0 reads its bad sector $bad"
+	before=$(pmem_around)
+	volume x
+	if echo 1 > $v/enable 2>/tmp/err; then fail "enable accepted a log with a record on a bad line"; fi
+	grep -q "Input/output error" /tmp/err || fail "enable failed, but not with EIO: $(cat /tmp/err)"
+	dmesg | grep "log damaged" | tail -1
+	dmesg | grep -q "log damaged: the record at log offset $(rec 5) (seq 5) lies on a bad line of the pmem (its data)" ||
+		fail "the kernel log does not name record 5 and its bad line"
+	[ "$(status x replay_state)" = corrupt ] || fail "replay_state $(status x replay_state)"
+	[ "$(status x replay_corrupt_seq)" = 5 ] || fail "replay_corrupt_seq $(status x replay_corrupt_seq)"
+	[ -z "$(cat $v/disk)" ] && [ ! -e /sys/block/swarmlog0 ] || fail "a disk was exposed"
+	[ "$(pmem_around)" = "$before" ] || fail "the log changed"
+	echo "refused: EIO, record 5 and its bad line named, no disk, log unchanged"
+	echo 1 > $v/discard_corrupt
+	echo 1 > $v/enable || fail "enable with discard_corrupt"
+	dev=/dev/$(cat $v/disk)
+	for i in 0 1 2 3; do block_is $i $i || fail "block $i lost"; done
+	for i in 4 5 19; do block_is $i zero || fail "block $i: a dropped record was applied"; done
+	echo "recovered: records 1-4 replayed, 5-20 dropped as asked"
 	echo 0 > $v/enable
 	;;
 write-long)

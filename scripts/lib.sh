@@ -80,6 +80,17 @@ inroot() {
 	' sh "$root" "$kdir" "$SWARMLOG_TOP" "$@"
 }
 
+# root_install FILE PACKAGE: Debian's PACKAGE installed in the build root on
+# first use, unless the root has FILE already. Not in ROOT_PACKAGES: a change
+# there makes a new build root and so a new kernel.
+root_install() {
+	"$SWARMLOG_TOP/scripts/buildroot" >/dev/null
+	if [ ! -e "$(root_dir)$1" ]; then
+		log "installing $2 in the build root"
+		inroot sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1"' sh "$2" >/dev/null
+	fi
+}
+
 # perf_tarball OUT: perf from the build root (Debian's linux-perf, installed
 # there on first use) and every library it loads, as a tar.gz to unpack at
 # the guest's / (scripts/profile-replay, scripts/profile-write).
@@ -87,10 +98,7 @@ perf_tarball() {
 	"$SWARMLOG_TOP/scripts/buildroot" >/dev/null
 	local root libs
 	root=$(root_dir)
-	if [ ! -x "$root/usr/bin/perf" ]; then
-		log "installing linux-perf in the build root"
-		inroot sh -c 'apt-get update -q && apt-get install -y -q linux-perf' >/dev/null
-	fi
+	root_install /usr/bin/perf linux-perf
 	libs=$(inroot ldd /usr/bin/perf | grep -o '/[^ ]*' | sort -u)
 	# shellcheck disable=SC2086
 	tar -C "$root" -czhf "$1" usr/bin/perf $(sed 's,^/,,' <<<"$libs")

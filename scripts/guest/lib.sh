@@ -76,3 +76,64 @@ volume() {
 load_module() {
 	grep -q '^swarmlog ' /proc/modules || insmod /lib/swarmlog/swarmlog.ko || fail "insmod"
 }
+
+# NVMe/TCP (scripts/vm --net: the server is 10.77.0.1, the client
+# 10.77.0.2). The subsystem's NQN and the namespace's UUID are fixed, so
+# that an initiator reconnecting after the server's reboot finds the same
+# namespace.
+NQN=nqn.2026-11.org.swarmlog:v0
+NS_UUID=5a4d1c3e-7b2f-4e1a-9c6d-2b8f0e4a7d13
+NVMET=/sys/kernel/config/nvmet
+
+# nvmet_export DEV [ADDR]: DEV as namespace 1 of subsystem $NQN (any host),
+# on NVMe/TCP port 4420 at ADDR (default 10.77.0.1). Export after enable
+# (the replay is over when enable returns).
+nvmet_export() {
+	s=$NVMET/subsystems/$NQN
+	mkdir "$s" || fail "nvmet subsystem"
+	echo 1 > "$s/attr_allow_any_host"
+	mkdir "$s/namespaces/1"
+	printf '%s' "$1" > "$s/namespaces/1/device_path"
+	echo "$NS_UUID" > "$s/namespaces/1/device_uuid"
+	echo 1 > "$s/namespaces/1/enable" || fail "nvmet namespace on $1"
+	p=$NVMET/ports/1
+	mkdir "$p"
+	echo tcp > "$p/addr_trtype"
+	echo ipv4 > "$p/addr_adrfam"
+	echo "${2:-10.77.0.1}" > "$p/addr_traddr"
+	echo 4420 > "$p/addr_trsvcid"
+	ln -s "$s" "$p/subsystems/$NQN" || fail "nvmet port"
+}
+
+# nvmet_unexport: the reverse, before disable.
+nvmet_unexport() {
+	rm -f "$NVMET/ports/1/subsystems/$NQN"
+	rmdir "$NVMET/ports/1"
+	echo 0 > "$NVMET/subsystems/$NQN/namespaces/1/enable"
+	rmdir "$NVMET/subsystems/$NQN/namespaces/1" "$NVMET/subsystems/$NQN"
+}
+
+# nvme_attach [SECONDS]: connects to $NQN at 10.77.0.1:4420, trying for up
+# to SECONDS (default 300: the server may still be booting or replaying);
+# the namespace's block device in $ndev.
+nvme_attach() {
+	i=0
+	until nvme connect -t tcp -a 10.77.0.1 -s 4420 -n "$NQN" \
+		--hostnqn=nqn.2026-11.org.swarmlog:client --reconnect-delay=1 \
+		--ctrl-loss-tmo=600 > /tmp/connect.out 2>&1; do
+		i=$((i + 1))
+		[ $i -lt "${1:-300}" ] || fail "nvme connect: $(cat /tmp/connect.out)"
+		sleep 1
+	done
+	ndev=""
+	i=0
+	while [ -z "$ndev" ]; do
+		for d in /sys/block/nvme*n*; do
+			[ -e "$d" ] || continue
+			grep -q "$NS_UUID" "$d/uuid" 2>/dev/null && ndev=/dev/${d##*/}
+		done
+		i=$((i + 1))
+		[ -n "$ndev" ] || [ $i -lt 100 ] || fail "no namespace with uuid $NS_UUID: $(ls /sys/block)"
+		[ -n "$ndev" ] || sleep 0.1
+	done
+}

@@ -18,6 +18,12 @@
 #   make torture  power cuts at random moments, replay, every acknowledged
 #                 write checked (TORTURE="--cycles 200 --seed 5 ..." to
 #                 change the profile; see scripts/torture)
+#   make nvme-torture  the appliance over NVMe/TCP: a client VM's writers
+#                 through the server VM's power cuts and clean stops,
+#                 every acknowledged write checked on the server and over
+#                 the network (NVME_TORTURE="--cycles 20 --seed 5
+#                 --clean-every 4 ..." to change the profile; see
+#                 scripts/nvme-torture)
 #   make module   build swarmlog.ko against the test kernel (clippy, -Dwarnings)
 #   make kernel   build the test kernel and the build root it needs
 #   make vm SCRIPT=guest.sh   run a script in the test VM (see scripts/vm)
@@ -25,7 +31,7 @@
 #
 # Big artefacts live in $(SWARMLOG_CACHE) (default /var/cache/swarmlog).
 
-.PHONY: demo check bench bench-replay torture module kernel vm clean
+.PHONY: demo check bench bench-replay torture nvme-torture module kernel vm clean
 
 demo:
 	scripts/demo
@@ -41,6 +47,9 @@ bench-replay:
 
 torture:
 	scripts/torture $(TORTURE)
+
+nvme-torture:
+	scripts/nvme-torture $(NVME_TORTURE)
 
 module:
 	scripts/build-module

@@ -106,17 +106,6 @@ swarmlog_down() {
 	rmmod swarmlog
 }
 
-# wc_up NAME ORIGIN: dm-writecache (pmem mode, 4 KiB blocks, default
-# watermarks) on pmem0 over ORIGIN; its device in $dev. It takes an
-# all-zero superblock for a new cache: the start of the pmem is zeroed.
-wc_up() {
-	dd if=/dev/zero of=/dev/pmem0 bs=1M count=4 oflag=direct 2>/dev/null || fail "wiping pmem0"
-	dmsetup create "$1" --table "0 $(blockdev --getsz "$2") writecache p $2 /dev/pmem0 4096 0" ||
-		fail "dm-writecache on $2"
-	dmsetup mknodes "$1"
-	dev=/dev/mapper/$1
-}
-
 # wc_down RUN TARGET NAME: its counters, then removed (no writeback: the
 # next run makes a new cache).
 wc_down() {

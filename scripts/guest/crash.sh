@@ -45,22 +45,8 @@ if [ "$mode" = final ]; then
 	echo 0 > $c/v0/enable
 	exit 0
 fi
-writer() {
-	j=$1 i=0 base=$(($1 * REGION))
-	RANDOM=$((seed + j))
-	while [ ! -e /tmp/stop ]; do
-		i=$((i + 1))
-		n=$((1 + RANDOM % 16))
-		s=$((base + RANDOM % (REGION - 16)))
-		tag="c${cycle}w${j}i${i}"
-		awk -v t="$tag" -v n=$n 'BEGIN { for (i = 0; i < n; i++) printf "%-511s\n", t }' > /tmp/p$j
-		echo "START $s $n $tag"
-		dd if=/tmp/p$j of=$dev bs=512 seek=$s count=$n oflag=direct conv=notrunc 2>/dev/null &&
-			echo "ACK $s $n $tag"
-	done
-}
 echo "cycle $cycle: writing ($mode)"
-for j in $(seq 0 $((WRITERS - 1))); do writer $j & done
+for j in $(seq 0 $((WRITERS - 1))); do torture_writer $j "$seed" "$cycle" "$dev" direct & done
 if [ "$mode" = clean ]; then
 	sleep 12
 	touch /tmp/stop

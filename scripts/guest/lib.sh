@@ -73,16 +73,69 @@ volume() {
 	echo /dev/md0 > "$c/$1/array"
 }
 
+# dump_tags DEV SECTORS LABEL: what each of the first SECTORS sectors of
+# DEV holds, for the host to check against the acknowledged writes
+# (scripts/crash-check): a torture write fills each of its sectors with its
+# tag (c1w0i7) padded with spaces; "TAGS LABEL FIRST COUNT TAG" for each
+# run of sectors with one tag (ZERO: never written), then "TAGS-END LABEL
+# SECTORS".
+dump_tags() {
+	dd if="$1" bs=1M count=$(($2 / 2048)) iflag=direct 2>/dev/null | tr '\000\n' '. ' | fold -w 512 |
+		awk -v l="$3" '
+			{ t = ($1 ~ /^\.+$/) ? "ZERO" : $1
+			  if (NR == 1) { first = 0; last = t }
+			  else if (t != last) { print "TAGS " l " " first " " NR - 1 - first " " last; first = NR - 1; last = t } }
+			END { if (NR) print "TAGS " l " " first " " NR - first " " last; print "TAGS-END " l " " NR + 0 }'
+}
+
+# wc_up NAME ORIGIN: dm-writecache (pmem mode, 4 KiB blocks, default
+# watermarks) on pmem0 over ORIGIN; its device in $dev. It takes an
+# all-zero superblock for a new cache: the start of the pmem is zeroed.
+wc_up() {
+	dd if=/dev/zero of=/dev/pmem0 bs=1M count=4 oflag=direct 2>/dev/null || fail "wiping pmem0"
+	dmsetup create "$1" --table "0 $(blockdev --getsz "$2") writecache p $2 /dev/pmem0 4096 0" ||
+		fail "dm-writecache on $2"
+	dmsetup mknodes "$1"
+	dev=/dev/mapper/$1
+}
+
+# torture_writer J SEED CYCLE DEV OFLAG: writer J of a torture, until
+# /tmp/stop exists: random writes of 1 to 16 sectors (dd oflag=OFLAG) in
+# its own region of DEV (REGION sectors from J * REGION), each sector
+# filled with the write's tag cCYCLEwJiN padded with spaces; prints
+# "START SECTOR COUNT TAG" before and "ACK SECTOR COUNT TAG" after each
+# write, "WRITE-ERROR TAG: ..." (and creates /tmp/error) when one fails.
+torture_writer() {
+	j=$1 i=0 base=$(($1 * REGION))
+	RANDOM=$(($2 + j))
+	while [ ! -e /tmp/stop ]; do
+		i=$((i + 1))
+		n=$((1 + RANDOM % 16))
+		s=$((base + RANDOM % (REGION - 16)))
+		tag="c${3}w${j}i${i}"
+		awk -v t="$tag" -v n=$n 'BEGIN { for (i = 0; i < n; i++) printf "%-511s\n", t }' > /tmp/p$j
+		echo "START $s $n $tag"
+		if dd if=/tmp/p$j of="$4" bs=512 seek=$s count=$n oflag="$5" conv=notrunc 2>/tmp/e$j; then
+			echo "ACK $s $n $tag"
+		else
+			echo "WRITE-ERROR $tag: $(head -c 200 /tmp/e$j)"
+			touch /tmp/error
+		fi
+	done
+}
+
 load_module() {
 	grep -q '^swarmlog ' /proc/modules || insmod /lib/swarmlog/swarmlog.ko || fail "insmod"
 }
 
 # NVMe/TCP (scripts/vm --net: the server is 10.77.0.1, the client
-# 10.77.0.2). The subsystem's NQN and the namespace's UUID are fixed, so
-# that an initiator reconnecting after the server's reboot finds the same
-# namespace.
+# 10.77.0.2). The subsystem's NQN and serial number and the namespace's
+# UUID and NGUID are fixed, so that an initiator reconnecting after the
+# server's reboot finds the same subsystem and namespace.
 NQN=nqn.2026-11.org.swarmlog:v0
 NS_UUID=5a4d1c3e-7b2f-4e1a-9c6d-2b8f0e4a7d13
+NS_NGUID=5a4d1c3e7b2f4e1a9c6d2b8f0e4a7d13
+SERIAL=swarmlog-v0
 NVMET=/sys/kernel/config/nvmet
 
 # nvmet_export DEV [ADDR]: DEV as namespace 1 of subsystem $NQN (any host),
@@ -92,9 +145,11 @@ nvmet_export() {
 	s=$NVMET/subsystems/$NQN
 	mkdir "$s" || fail "nvmet subsystem"
 	echo 1 > "$s/attr_allow_any_host"
+	echo "$SERIAL" > "$s/attr_serial"
 	mkdir "$s/namespaces/1"
 	printf '%s' "$1" > "$s/namespaces/1/device_path"
 	echo "$NS_UUID" > "$s/namespaces/1/device_uuid"
+	echo "$NS_NGUID" > "$s/namespaces/1/device_nguid"
 	echo 1 > "$s/namespaces/1/enable" || fail "nvmet namespace on $1"
 	p=$NVMET/ports/1
 	mkdir "$p"

@@ -1,113 +1,134 @@
 # SPDX-License-Identifier: GPL-2.0
-# The appliance over NVMe/TCP, guest side (scenarios/nvme-appliance). Two
-# VMs on a private link (scripts/vm --net): the server (10.77.0.1) holds the
-# volume and exports it with nvmet, the client (10.77.0.2) writes and reads
-# it with nvme-tcp. Block i of a test is "block i" repeated (4 KiB); the
-# client's end is told to the server by a marker block it writes.
-#   nvme.sh server N        raid1, format, enable, export; once the client's
-#                           marker (block 1000) is there, print the write and
-#                           flush counts and SERVER-GOT-ALL, then wait for the
-#                           power cut
-#   nvme.sh client-write N  connect (FUA and a write-back cache must reach
-#                           the initiator), write blocks 0..N-1 with
-#                           O_DIRECT|O_DSYNC, one ACK line each as dd returns,
-#                           then the marker
-#   nvme.sh server-verify "ACKED..."  after the cut: assemble, enable (the
-#                           replay), every acknowledged block checked on the
-#                           server, export again; once the client's second
-#                           marker (block 1001) is there, unexport, disable,
-#                           enable again and check the blocks once more
-#   nvme.sh client-verify "ACKED..."  connect, every acknowledged block read
-#                           back over NVMe/TCP and checked, then the marker
+# The appliance over NVMe/TCP, guest side (scripts/nvme-torture). Two VMs on
+# a private link (scripts/vm --net): the server (10.77.0.1) holds the volume
+# and exports it with nvmet, the client (10.77.0.2) stays connected with
+# nvme-tcp through the server's power cuts and reboots.
+#
+#   nvme.sh client WRITERS SEED
+#       connect (FUA and a write-back cache must reach the initiator), then
+#       WRITERS concurrent writers of random 1 to 16 sector O_DIRECT|O_DSYNC
+#       writes, each in its own region of REGION sectors, printing START and
+#       ACK lines for the host to keep (as the torture's; on the record
+#       port, /dev/ttyS1, where no kernel message cuts into them); a writer's error
+#       is a WRITE-ERROR line: there must be none, the server's cuts and
+#       reboots included (nvme-tcp keeps the I/O queued and reconnects).
+#       Once the server's stop marker is in the volume the writers stop,
+#       the region is read back over NVMe/TCP (dump_tags: TAGS lines on
+#       the record port, for the host to check), the done marker is written (with a flush) and the
+#       client disconnects.
+#   nvme.sh server CYCLE MODE WRITERS [SECONDS]
+#       cycle 1 creates raid1 and formats the volume; later cycles assemble
+#       and enable it (the replay) and print what it holds before exporting
+#       (dump_tags, label replayCYCLE). Then export and wait until the
+#       client's writes arrive (SERVER-SEES-WRITES), and:
+#       MODE cut    wait for the power cut (scripts/vm --cut-on);
+#       MODE clean  after SECONDS, unexport and disable under the client's
+#                   writes, and power off: a clean stop;
+#       MODE final  the stop marker is written before the export; once the
+#                   client's done marker is there: unexport, disable,
+#                   enable again, print what the volume holds (label
+#                   final), disable.
 . /guest/lib.sh
 set -e
 v=$c/v0
+REGION=8192
 pattern() { yes "block $1" | head -c 4096; }
 # block_ok DEV I: block I of DEV holds pattern I.
 block_ok() {
 	[ "$(dd if="$1" bs=4096 skip="$2" count=1 iflag=direct 2>/dev/null | md5sum)" = \
 		"$(pattern "$2" | md5sum)" ]
 }
-# all_ok DEV "BLOCK..." WHERE: every listed block of DEV holds its pattern;
-# their number in $n.
-all_ok() {
-	n=0
-	for i in $2; do
-		block_ok "$1" "$i" || fail "acknowledged block $i lost, $3"
-		n=$((n + 1))
-	done
-}
-# wait_marker DEV I: until block I of DEV holds pattern I.
-wait_marker() {
-	i=0
-	until block_ok "$1" "$2"; do
-		i=$((i + 1))
-		[ $i -lt 3000 ] || fail "no marker in block $2 after 10 minutes"
-		sleep 0.2
-	done
-}
-server_up() {
-	dev=/dev/$(cat $v/disk)
-	nvmet_export "$dev"
-	echo "server: $dev exported as $NQN (namespace uuid $NS_UUID) on 10.77.0.1:4420"
+# put_block DEV I [DD-FLAG]: pattern I into block I of DEV, durably.
+put_block() {
+	pattern "$2" > /tmp/b
+	dd if=/tmp/b of="$1" bs=4096 seek="$2" count=1 oflag=direct,dsync ${3:+conv=$3} 2>/dev/null
 }
 
 case "$1" in
-server)
-	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 || fail insmod
-	make_array 1
-	volume v0
-	echo 1 > $v/format
-	echo 1 > $v/enable
-	server_up
-	wait_marker "$dev" 1000
-	echo "server: writes $(status v0 writes), flushes $(status v0 flushes), cp_count $(status v0 cp_count)"
-	[ "$(status v0 flushes)" -gt 0 ] || fail "no flush reached swarmlog from the initiator"
-	echo "SERVER-GOT-ALL"
-	sleep 3600
-	;;
-client-write)
-	nvme_attach
+client)
+	writers=$2 seed=$3
+	# The markers: the blocks after the writers' regions.
+	stop=$((writers * REGION / 8)) done=$((writers * REGION / 8 + 1))
+	nvme_attach 900
 	q=/sys/block/${ndev#/dev/}/queue
 	echo "client: $ndev: fua $(cat $q/fua), write_cache $(cat $q/write_cache)"
 	[ "$(cat $q/fua)" = 1 ] || fail "FUA does not reach the initiator"
 	[ "$(cat $q/write_cache)" = "write back" ] || fail "the initiator sees no write-back cache"
-	for i in $(seq 0 $(($2 - 1))); do
-		pattern "$i" > /tmp/b
-		dd if=/tmp/b of="$ndev" bs=4096 seek="$i" count=1 oflag=direct,dsync 2>/dev/null ||
-			fail "write of block $i"
-		echo "ACK $i"
+	# The writers' lines go to the record port (scripts/vm: no kernel
+	# message cut into them), one write each.
+	exec 3> /dev/ttyS1
+	echo "client: writing"
+	for j in $(seq 0 $((writers - 1))); do
+		torture_writer $j "$seed" 1 "$ndev" direct,dsync >&3 &
 	done
-	pattern 1000 > /tmp/b
-	# The server is cut once it has the marker: its reply may never come.
-	timeout 60 /usr/bin/dd if=/tmp/b of="$ndev" bs=4096 seek=1000 count=1 oflag=direct,dsync 2>/dev/null || true
-	echo "client: $2 writes acknowledged"
-	;;
-server-verify)
-	insmod /lib/swarmlog/swarmlog.ko || fail insmod
-	assemble_array
-	volume v0
-	echo 1 > $v/enable || fail "enable (replay)"
-	echo "server: replayed $(status v0 replay_messages) records"
-	dev=/dev/$(cat $v/disk)
-	all_ok "$dev" "$2" "on the server after the power cut"
-	echo "server: $n acknowledged blocks checked after the power cut"
-	server_up
-	wait_marker "$dev" 1001
-	nvmet_unexport
-	echo 0 > $v/enable
-	echo 1 > $v/enable || fail "enable after the clean stop"
-	dev=/dev/$(cat $v/disk)
-	all_ok "$dev" "$2" "after the clean stop"
-	echo "server: $n blocks checked again after unexport, disable, enable"
-	echo 0 > $v/enable
-	;;
-client-verify)
-	nvme_attach
-	all_ok "$ndev" "$2" "read over NVMe/TCP"
-	echo "client: $n acknowledged blocks checked over NVMe/TCP"
-	pattern 1001 > /tmp/b
-	dd if=/tmp/b of="$ndev" bs=4096 seek=1001 count=1 oflag=direct,dsync 2>/dev/null || fail "marker"
+	# The reads wait, as the writes do, while the server is down.
+	until block_ok "$ndev" $stop; do sleep 1; done
+	touch /tmp/stop
+	wait
+	echo "client: stop marker seen, writers stopped"
+	[ ! -e /tmp/error ] || fail "a writer saw an error"
+	dump_tags "$ndev" $((writers * REGION)) client >&3
+	put_block "$ndev" $done fsync || fail "done marker"
 	nvme disconnect -n "$NQN" > /dev/null || fail "nvme disconnect"
+	echo "client: disconnected"
+	;;
+server)
+	cycle=$2 mode=$3 writers=$4
+	stop=$((writers * REGION / 8)) done=$((writers * REGION / 8 + 1))
+	load_module
+	if [ "$cycle" = 1 ]; then
+		make_array 1
+		volume v0
+		echo 1 > $v/format
+		echo 1 > $v/enable
+	else
+		assemble_array
+		volume v0
+		echo 1 > $v/enable || { dmesg | grep swarmlog | tail -5; fail "enable (replay)"; }
+		echo "server: replayed $(status v0 replay_messages) records"
+	fi
+	dev=/dev/$(cat $v/disk)
+	[ "$cycle" = 1 ] || dump_tags "$dev" $((writers * REGION)) "replay$cycle" > /dev/ttyS1
+	[ "$mode" != final ] || put_block "$dev" $stop || fail "stop marker"
+	nvmet_export "$dev"
+	echo "server: $dev exported as $NQN (namespace uuid $NS_UUID) on 10.77.0.1:4420"
+	if [ "$mode" != final ]; then
+		w=$(status v0 writes) i=0
+		until [ "$(status v0 writes)" -gt "$w" ]; do
+			i=$((i + 1))
+			[ $i -lt 6000 ] || fail "no write from the client in 10 minutes"
+			sleep 0.1
+		done
+		echo "SERVER-SEES-WRITES"
+	fi
+	case "$mode" in
+	cut)
+		sleep 3600
+		;;
+	clean)
+		sleep "$5"
+		nvmet_unexport
+		echo 0 > $v/enable || fail "disable"
+		echo "server: clean stop under the client's writes (unexported, disabled)"
+		;;
+	final)
+		i=0
+		until block_ok "$dev" $done; do
+			i=$((i + 1))
+			[ $i -lt 3000 ] || fail "no done marker from the client in 10 minutes"
+			sleep 0.2
+		done
+		echo "server: writes $(status v0 writes), flushes $(status v0 flushes)"
+		[ "$(status v0 flushes)" -gt 0 ] || fail "the client's flush did not reach swarmlog"
+		nvmet_unexport
+		echo 0 > $v/enable
+		echo 1 > $v/enable || fail "enable after the clean stop"
+		dump_tags "$dev" $((writers * REGION)) final > /dev/ttyS1
+		echo 0 > $v/enable
+		;;
+	esac
+	;;
+*)
+	fail "nvme.sh: unknown mode $1"
 	;;
 esac

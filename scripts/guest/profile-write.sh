@@ -30,11 +30,7 @@ fio --name=pre --filename=/dev/md0 --rw=write --bs=1M --direct=1 --ioengine=liba
 if [ "$mode" = wc-qd1 ]; then
 	# The same QD1 test on dm-writecache (pmem mode, 4 KiB blocks, as make
 	# bench sets it up), to set the two profiles side by side.
-	dd if=/dev/zero of=/dev/pmem0 bs=1M count=4 oflag=direct 2>/dev/null || fail "wiping pmem0"
-	dmsetup create wc --table "0 $(blockdev --getsz /dev/md0) writecache p /dev/md0 /dev/pmem0 4096 0" ||
-		fail "dm-writecache"
-	dmsetup mknodes wc
-	dev=/dev/mapper/wc
+	wc_up wc /dev/md0
 else
 	volume v0
 	v=$c/v0

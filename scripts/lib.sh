@@ -22,6 +22,25 @@ ROOT_SUITES=("deb http://deb.debian.org/debian trixie main"
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# What the host needs besides make and git, as COMMAND:DEBIAN-PACKAGE.
+HOST_TOOLS=(mmdebstrap:mmdebstrap qemu-system-x86_64:qemu-system-x86 cpio:cpio
+	python3:python3 pkill:procps gzip:gzip)
+# host_tools: installs the host packages whose commands are missing (as
+# root, with apt-get), so that the README's two commands are the whole
+# set-up on a fresh Debian machine.
+host_tools() {
+	local need=() t
+	for t in "${HOST_TOOLS[@]}"; do
+		command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
+	done
+	[ ${#need[@]} = 0 ] && return 0
+	[ "$(id -u)" = 0 ] || die "host packages missing: ${need[*]} (run as root, or apt-get install them)"
+	log "installing host packages: ${need[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" ||
+		die "apt-get install ${need[*]} failed"
+}
+
 # hash_of STRING... : short, stable key of its arguments.
 hash_of() { printf '%s\n' "$@" | sha256sum | cut -c1-12; }
 

@@ -138,8 +138,24 @@ impl<M: Media> Log<M> {
     }
 
     /// The current CP marker and its slot.
+    /// `EUCLEAN` if neither slot holds a valid marker of this log, or the
+    /// current one lies outside the record area (`CpMarker::check`: its
+    /// checksum is valid, its fields are not; the kernel log says which).
     pub(crate) fn cp_marker(&self) -> Result<(usize, CpMarker)> {
-        Self::read_cp(&self.media, self.header.log_id)?.ok_or(EUCLEAN)
+        let (slot, m) = Self::read_cp(&self.media, self.header.log_id)?.ok_or(EUCLEAN)?;
+        if m.check(&self.geo).is_err() {
+            pr_err!(
+                "the CP marker in slot {} is impossible: offset {} (the records lie in {}..{}, \
+                 64-byte lines), sequence number {} (1 to 2^62)\n",
+                slot,
+                m.offset,
+                AREA_START,
+                self.geo.end,
+                m.seq
+            );
+            return Err(EUCLEAN);
+        }
+        Ok((slot, m))
     }
 
     /// The current CP marker of log `log_id` on `media`, and its slot.
@@ -217,6 +233,10 @@ impl<M: Media> Log<M> {
             nr_sectors,
         };
         let (wrap, at) = self.geo.place(head.offset, rec.log_len());
+        // The sequence numbers this append uses, checked before anything is
+        // written (they start from a CP marker's, at most MAX_SEQ).
+        let last = head.seq.checked_add(u64::from(wrap)).ok_or(EOVERFLOW)?;
+        let next_seq = last.checked_add(1).ok_or(EOVERFLOW)?;
         let mut seq = head.seq;
         if wrap {
             let w = RecordHeader {
@@ -232,7 +252,7 @@ impl<M: Media> Log<M> {
             // so a valid record behind an invalid one always means the
             // invalid one is corrupt, never torn (`valid_record_after`).
             self.media.drain();
-            seq += 1;
+            seq = last;
         }
         let rec = RecordHeader { seq, ..rec };
         let line = rec.encode().map_err(|_| EINVAL)?;
@@ -265,7 +285,7 @@ impl<M: Media> Log<M> {
             } else {
                 next
             },
-            seq: seq + 1,
+            seq: next_seq,
         };
         Ok(data_at)
     }
@@ -390,6 +410,57 @@ mod tests {
         assert_eq!(head.seq, 6); // record 4 was the wrap record
         let end = count(&log, &m)?;
         assert_eq!((end.records, end.offset), (2, head.offset));
+        Ok(())
+    }
+
+    #[test]
+    fn an_impossible_cp_marker_is_refused() -> Result {
+        // A marker with a valid checksum but an offset outside the records
+        // (the header, a CP slot, not a line, past the end) or a sequence
+        // number swarmlog never writes: refused, nothing written. Before,
+        // the scan stopped at once and the head took that offset.
+        for (offset, seq) in [
+            (0, 2),
+            (64, 2),
+            (AREA_START + 8, 2),
+            (SIZE as u64, 2),
+            (AREA_START, 0),
+            (AREA_START, u64::MAX),
+        ] {
+            let ram = RamMedia::new(SIZE)?;
+            let log = Log::format(Shared(&ram), [1; 16], 5)?;
+            let (slot, _) = log.cp_marker()?;
+            let m = CpMarker {
+                log_id: 5,
+                generation: 9,
+                seq,
+                offset,
+            };
+            ram.write(CP_SLOTS[other_slot(slot)], &m.encode())?;
+            let mut before = [0u8; 192];
+            ram.read(0, &mut before)?;
+            assert!(matches!(log.cp_marker(), Err(e) if e == EUCLEAN));
+            let mut after = [0u8; 192];
+            ram.read(0, &mut after)?;
+            assert_eq!(before, after);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn append_refuses_a_sequence_number_past_the_last() -> Result {
+        let ram = RamMedia::new(SIZE)?;
+        let log = Log::format(Shared(&ram), [1; 16], 5)?;
+        let mut head = Position {
+            offset: AREA_START,
+            seq: u64::MAX,
+        };
+        let r = log.append(&mut head, Op::Discard, 8, 8, |_| Ok(()));
+        assert!(matches!(r, Err(e) if e == EOVERFLOW));
+        assert_eq!(head.seq, u64::MAX);
+        let mut line = [0u8; 64];
+        ram.read(AREA_START, &mut line)?;
+        assert_eq!(line, [0u8; 64]);
         Ok(())
     }
 

@@ -175,7 +175,7 @@ pub(super) fn open_on<M: Media + 'static, A: Array>(
         return Err(EINVAL);
     }
     let (cp_slot, cp) = log.cp_marker().inspect_err(|_| {
-        pr_err!("log device {log_dev}: no valid CP marker\n");
+        pr_err!("log device {log_dev}: no usable CP marker\n");
     })?;
     let core = Core::new(name, log, array, sb.layout, (cp_slot, cp), limits)?;
     Ok((core, cp))

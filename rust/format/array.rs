@@ -26,6 +26,11 @@ pub(crate) const ENTRY_SIZE: usize = 16;
 const TRAILER_SIZE: usize = 32;
 /// Entries in one table block; the last 32 bytes are the trailer.
 pub(crate) const ENTRIES_PER_BLOCK: u64 = ((BLOCK_SIZE - TRAILER_SIZE) / ENTRY_SIZE) as u64;
+/// Most data blocks a volume may have: 2^48 blocks of 4 KiB (1 EiB). Every
+/// block number and byte offset of such a layout fits a `u64` with room to
+/// spare, so [`Layout`]'s arithmetic cannot overflow; a superblock claiming
+/// more is refused.
+pub(crate) const MAX_DATA_BLOCKS: u64 = 1 << 48;
 /// Magic of the array superblock.
 pub(crate) const ARRAY_MAGIC: [u8; 8] = *b"SWLGARRY";
 /// Version of the array format.
@@ -48,7 +53,7 @@ impl Layout {
     pub(crate) fn for_array(array_blocks: u64) -> Option<Self> {
         // 1 + 2 ceil(d / E) + d <= n, so d <= (n - 1) * E / (E + 2) at
         // best; start there and step down while the table does not fit.
-        let avail = array_blocks.checked_sub(1)?;
+        let avail = array_blocks.checked_sub(1)?.min(2 * MAX_DATA_BLOCKS);
         let mut d = (u128::from(avail) * u128::from(ENTRIES_PER_BLOCK)
             / u128::from(ENTRIES_PER_BLOCK + 2)) as u64;
         while d > 0 && d + 2 * d.div_ceil(ENTRIES_PER_BLOCK) > avail {
@@ -57,6 +62,7 @@ impl Layout {
         if d == 0 {
             return None;
         }
+        let d = d.min(MAX_DATA_BLOCKS);
         Some(Self {
             data_blocks: d,
             table_blocks: d.div_ceil(ENTRIES_PER_BLOCK),
@@ -153,6 +159,7 @@ impl ArraySuper {
         };
         if get_u32(b, 12) as usize != BLOCK_SIZE
             || layout.data_blocks == 0
+            || layout.data_blocks > MAX_DATA_BLOCKS
             || layout.table_blocks != layout.data_blocks.div_ceil(ENTRIES_PER_BLOCK)
         {
             return Err(Invalid::Field);
@@ -316,6 +323,30 @@ mod tests {
                 table_blocks: 1
             })
         );
+    }
+
+    #[test]
+    fn a_layout_past_the_largest_is_refused() {
+        // Valid checksums, sizes whose arithmetic (data_start, array_blocks,
+        // byte offsets) would overflow: refused at decode.
+        let with = |d: u64| ArraySuper {
+            uuid: [3; 16],
+            layout: Layout {
+                data_blocks: d,
+                table_blocks: d.div_ceil(ENTRIES_PER_BLOCK),
+            },
+            cp_generation: 1,
+        };
+        for d in [MAX_DATA_BLOCKS + 1, u64::MAX / 2, u64::MAX - 1, u64::MAX] {
+            assert_eq!(ArraySuper::decode(&with(d).encode()), Err(Invalid::Field));
+        }
+        let largest = with(MAX_DATA_BLOCKS);
+        assert_eq!(ArraySuper::decode(&largest.encode()), Ok(largest));
+        let bytes = |l: &Layout| l.array_blocks().checked_mul(BLOCK_SIZE as u64);
+        assert!(bytes(&largest.layout).is_some());
+        // The largest array gets the largest layout, not an overflow.
+        let l = Layout::for_array(u64::MAX);
+        assert!(matches!(l, Some(l) if l.data_blocks == MAX_DATA_BLOCKS && bytes(&l).is_some()));
     }
 
     #[test]

@@ -33,6 +33,12 @@ pub(crate) const AREA_START: u64 = 4096;
 /// Largest data payload of one record (a block-layer request is split above).
 pub(crate) const MAX_RECORD_DATA: u32 = 1 << 20;
 
+/// Largest sequence number a CP marker may carry. A log appending a record
+/// a nanosecond for a century stays below 2^62, and every sequence number
+/// after it (a log holds far fewer than 2^62 records) still fits a `u64`:
+/// a marker beyond it is crafted or corrupt, not old.
+pub(crate) const MAX_SEQ: u64 = 1 << 62;
+
 /// Magic of the log header at offset 0.
 pub(crate) const LOG_MAGIC: [u8; 8] = *b"SWLGPMEM";
 /// Version of the format described here. Version 1 (until 2026-11)
@@ -170,6 +176,23 @@ impl CpMarker {
             seq: get_u64(b, 16),
             offset: get_u64(b, 24),
         })
+    }
+
+    /// Checks a decoded marker against the record area `geo`: its offset
+    /// must be a line inside the area and its sequence number in
+    /// `1..=MAX_SEQ`. A marker that fails this has a valid checksum but
+    /// cannot have been written by swarmlog: scanning from it would take an
+    /// offset outside the records (the header, past the end) for the head.
+    pub(crate) fn check(&self, geo: &Geometry) -> Result<(), Invalid> {
+        if self.offset < AREA_START
+            || self.offset >= geo.end
+            || self.offset % LINE != 0
+            || self.seq == 0
+            || self.seq > MAX_SEQ
+        {
+            return Err(Invalid::Field);
+        }
+        Ok(())
     }
 
     /// The current marker of two slots for log `log_id`: the valid one with
@@ -458,7 +481,10 @@ where
             header,
         })?;
         records += 1;
-        seq += 1;
+        seq = match seq.checked_add(1) {
+            Some(s) => s,
+            None => break Invalid::Sequence,
+        };
         if header.op == Op::Wrap {
             used += geo.end - off;
             off = AREA_START;
@@ -566,6 +592,46 @@ mod tests {
         scan(log, geo, LOG_ID, from, |f| {
             found.push(*f, GFP_KERNEL).map_err(|_| ENOMEM)
         })
+    }
+
+    #[test]
+    fn an_impossible_cp_marker_is_refused() -> Result {
+        // Valid checksums, fields swarmlog never writes: scanning from such
+        // a marker took an offset outside the records for the log's head.
+        let geo = Geometry::new(SIZE).ok_or(EINVAL)?;
+        let ok = CpMarker {
+            log_id: LOG_ID,
+            generation: 1,
+            seq: 5,
+            offset: AREA_START,
+        };
+        for good in [
+            ok,
+            CpMarker {
+                offset: geo.end - LINE,
+                ..ok
+            },
+            CpMarker { seq: 1, ..ok },
+            CpMarker { seq: MAX_SEQ, ..ok },
+        ] {
+            assert_eq!(good.check(&geo), Ok(()));
+        }
+        for offset in [
+            0,
+            LINE,
+            AREA_START - LINE,
+            AREA_START + 1,
+            AREA_START + LINE - 1,
+            geo.end,
+            geo.end + LINE,
+            u64::MAX - 63,
+        ] {
+            assert_eq!(CpMarker { offset, ..ok }.check(&geo), Err(Invalid::Field));
+        }
+        for seq in [0, MAX_SEQ + 1, u64::MAX] {
+            assert_eq!(CpMarker { seq, ..ok }.check(&geo), Err(Invalid::Field));
+        }
+        Ok(())
     }
 
     const CP0: CpMarker = CpMarker {

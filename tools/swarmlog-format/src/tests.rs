@@ -203,7 +203,7 @@ mod log {
     use super::*;
     use crate::format::log::{
         line_align, CpMarker, Geometry, LogHeader, Op, RecordHeader, AREA_START, LINE, LOG_VERSION,
-        MAX_RECORD_DATA, RECORD_MAGIC,
+        MAX_RECORD_DATA, MAX_SEQ, RECORD_MAGIC,
     };
 
     pub(super) const LOG_ID: u64 = 0x1234_5678_9abc_def0;
@@ -281,6 +281,49 @@ mod log {
             assert!(CpMarker::decode(&bad).is_err(), "{bad:x?}");
         }
         assert_eq!(CpMarker::decode(&[0; 64]), Err(Invalid::Magic));
+    }
+
+    #[test]
+    fn cp_marker_fields_at_their_bounds() {
+        // Every offset from 0 to two lines into the area and round the
+        // area's end, with sequence numbers at their bounds: accepted
+        // exactly when the offset is a line of the record area and the
+        // sequence number is in 1..=MAX_SEQ; each through encode and decode
+        // (a valid checksum) first.
+        let geo = Geometry::new(SIZE).unwrap();
+        let offsets = (0..AREA_START + 2 * LINE)
+            .chain(geo.end - 2 * LINE..geo.end + 2 * LINE)
+            .chain([u64::MAX - LINE + 1, u64::MAX]);
+        let mut cases = 0;
+        for offset in offsets {
+            for seq in [
+                0,
+                1,
+                2,
+                MAX_SEQ - 1,
+                MAX_SEQ,
+                MAX_SEQ + 1,
+                u64::MAX - 1,
+                u64::MAX,
+            ] {
+                let m = CpMarker::decode(
+                    &CpMarker {
+                        log_id: LOG_ID,
+                        generation: 3,
+                        seq,
+                        offset,
+                    }
+                    .encode(),
+                )
+                .unwrap();
+                let ok = (AREA_START..geo.end).contains(&offset)
+                    && offset % LINE == 0
+                    && (1..=MAX_SEQ).contains(&seq);
+                assert_eq!(m.check(&geo).is_ok(), ok, "offset {offset} seq {seq}");
+                cases += 1;
+            }
+        }
+        assert!(cases > 30_000);
     }
 
     #[test]
@@ -537,7 +580,7 @@ mod array {
     use super::*;
     use crate::format::array::{
         read_entry, ArraySuper, Entry, Layout, TableBlock, BLOCK_SIZE, ENTRIES_PER_BLOCK,
-        ENTRY_SIZE,
+        ENTRY_SIZE, MAX_DATA_BLOCKS,
     };
 
     /// Offset of a table block's trailer: after its entries.
@@ -569,9 +612,10 @@ mod array {
             assert!(l.array_blocks() <= n, "{n}: {l:?}");
             assert_eq!(u128::from(l.array_blocks()), need(l.data_blocks));
             assert_eq!(l.table_blocks, l.data_blocks.div_ceil(ENTRIES_PER_BLOCK));
-            // One more data block would not fit (need() grows with d).
+            // One more data block would not fit (need() grows with d), or
+            // the layout is the largest there is.
             assert!(
-                need(l.data_blocks + 1) > u128::from(n),
+                need(l.data_blocks + 1) > u128::from(n) || l.data_blocks == MAX_DATA_BLOCKS,
                 "{n}: {l:?} not tight"
             );
         }
@@ -616,6 +660,55 @@ mod array {
             let (index, slot) = l.entry_of(b).expect("in range");
             assert!(l.blocks_of_table_block(index).contains(&b));
             assert_eq!(l.blocks_of_table_block(index).start + slot as u64, b);
+        }
+    }
+
+    #[test]
+    fn superblock_sizes_at_their_bounds() {
+        // Data block counts at their bounds, with the table size that goes
+        // with them and a valid checksum: accepted exactly up to
+        // MAX_DATA_BLOCKS, and an accepted layout's arithmetic (in debug
+        // builds, overflow panics) holds for its last block.
+        let mut sizes = vec![
+            0,
+            1,
+            2,
+            ENTRIES_PER_BLOCK,
+            ENTRIES_PER_BLOCK + 1,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        sizes.extend((0..64).map(|b| 1u64 << b));
+        sizes.extend([
+            MAX_DATA_BLOCKS - 1,
+            MAX_DATA_BLOCKS,
+            MAX_DATA_BLOCKS + 1,
+            u64::MAX / 2,
+        ]);
+        for d in sizes {
+            let s = ArraySuper {
+                uuid: [7; 16],
+                layout: Layout {
+                    data_blocks: d,
+                    table_blocks: d.div_ceil(ENTRIES_PER_BLOCK),
+                },
+                cp_generation: 2,
+            };
+            let r = ArraySuper::decode(&s.encode());
+            assert_eq!(
+                r.is_ok(),
+                (1..=MAX_DATA_BLOCKS).contains(&d),
+                "{d} data blocks"
+            );
+            if let Ok(s) = r {
+                let l = s.layout;
+                assert!(l.array_blocks().checked_mul(BLOCK_SIZE as u64).is_some());
+                assert_eq!(l.data_block_location(d - 1), l.array_blocks() - 1);
+            }
+        }
+        for n in [u64::MAX, u64::MAX / 4096, 3 * MAX_DATA_BLOCKS] {
+            let l = Layout::for_array(n).unwrap();
+            assert!(l.data_blocks <= MAX_DATA_BLOCKS && l.array_blocks() <= n);
         }
     }
 

@@ -162,6 +162,21 @@ struct Swarm<'a, F: FileSystem> {
     waiter_next: KVec<usize>,
 }
 
+/// Whether a LOAD's or MODIFY's error says the array cannot serve that
+/// part of it: beyond its end (`ENXIO`), a read error or both copies of a
+/// table block corrupt (`EIO`), a member gone (`ENODEV`), and the block
+/// layer's other media and transport errors. Only those make a message
+/// SKIPPED (reported, its record kept for a later replay). Any other error
+/// (`ENOMEM`, `EBUSY`, `EAGAIN`, `EINVAL`, ...) is the replay's own failure:
+/// it stops the replay with that error, nothing skipped, so that
+/// `discard_skipped` can never drop a record for it.
+pub(crate) fn array_unavailable(e: Error) -> bool {
+    [
+        EIO, ENXIO, ENODEV, ENODATA, EREMOTEIO, EBADE, ENOLINK, EILSEQ, ETIMEDOUT, ETIME,
+    ]
+    .contains(&e)
+}
+
 impl<F: FileSystem> Swarm<'_, F> {
     fn set(&mut self, i: usize, s: State) {
         if let Some(m) = self.msgs.get_mut(i) {
@@ -170,12 +185,19 @@ impl<F: FileSystem> Swarm<'_, F> {
         }
     }
 
-    fn skip(&mut self, i: usize, e: Error) {
+    /// Message `i`'s LOAD or MODIFY failed with `e`: SKIPPED if the array
+    /// cannot serve its part ([`array_unavailable`]), else the swarm stops
+    /// with `e`.
+    fn fail(&mut self, i: usize, e: Error) -> Result {
+        if !array_unavailable(e) {
+            return Err(e);
+        }
         self.c.skipped += 1;
         self.set(i, State::Skipped);
         if let Some(m) = self.msgs.get(i) {
             self.fs.skipped(m, e);
         }
+        Ok(())
     }
 
     /// MODIFY, strictly in log order, as far as LOADs allow; each message
@@ -188,7 +210,7 @@ impl<F: FileSystem> Swarm<'_, F> {
                 State::Loaded if m.op == Op::Wrap => self.set(done, State::Modified),
                 State::Loaded => match self.fs.modify(&m) {
                     Ok(()) => self.set(done, State::Modified),
-                    Err(e) => self.skip(done, e),
+                    Err(e) => self.fail(done, e)?,
                 },
                 State::Skipped => {}
                 _ => return Ok(()),
@@ -310,7 +332,7 @@ impl<F: FileSystem> Swarm<'_, F> {
                     self.c.peak_in_flight = self.c.peak_in_flight.max(self.in_flight as u64);
                     self.set(i, State::Loading);
                 }
-                Err(e) => self.skip(i, e),
+                Err(e) => self.fail(i, e)?,
             }
         }
         Ok(Ok(()))
@@ -371,7 +393,7 @@ pub(crate) fn run_swarm<F: FileSystem>(
             }
             match res {
                 Ok(()) => s.set(i, State::Loaded),
-                Err(e) => s.skip(i, e),
+                Err(e) => s.fail(i, e)?,
             }
         } else if waiting == 0
             && s.queue_empty()
@@ -411,6 +433,8 @@ mod tests {
         ready: KVec<usize>,
         /// A message whose LOAD completes with `EIO`.
         fail_seq: Option<u64>,
+        /// The error it completes with.
+        fail_errno: Error,
         /// A message that changes one whole block joins a pending LOAD of
         /// the same block, as the volume's does when the table block it
         /// needs is being read.
@@ -472,7 +496,7 @@ mod tests {
                 return (usize::MAX, Err(EINVAL));
             };
             let res = if f.fail_seq == Some(seq) {
-                Err(EIO)
+                Err(f.fail_errno)
             } else {
                 Ok(())
             };
@@ -520,6 +544,7 @@ mod tests {
                 riders: KVec::new(),
                 ready: KVec::new(),
                 fail_seq: None,
+                fail_errno: EIO,
                 join: false,
                 rng: seed | 1,
                 bad_block: None,
@@ -663,6 +688,49 @@ mod tests {
         assert_eq!(msgs.first().map(|m| m.state), Some(State::Skipped));
         assert!(msgs.iter().skip(1).all(|m| m.state == State::Modified));
         assert_eq!(fs.inner.borrow_mut().image.get(8..16), Some(&[3u8; 8][..]));
+        Ok(())
+    }
+
+    #[test]
+    fn an_internal_error_stops_the_replay_and_skips_nothing() -> Result {
+        // A LOAD that fails for want of memory, a busy resource or a bug is
+        // not the array's part being unavailable: the swarm stops with that
+        // error and no message is SKIPPED (before, each was skipped and
+        // discard_skipped could drop its record). Read errors still skip.
+        for (errno, skips) in [
+            (ENOMEM, false),
+            (EBUSY, false),
+            (EAGAIN, false),
+            (EINVAL, false),
+            (EIO, true),
+            (ENODEV, true),
+            (ETIMEDOUT, true),
+        ] {
+            let fs = fake(5);
+            {
+                let mut f = fs.inner.borrow_mut();
+                f.fail_seq = Some(2);
+                f.fail_errno = errno;
+            }
+            let mut msgs = KVec::new();
+            for seq in 1..=4 {
+                msgs.push(Message::new(seq, 0, Op::Write, 8 * seq + 1, 2), GFP_KERNEL)?;
+            }
+            let r = run(&fs, &mut msgs, 4, Fault::None);
+            let skipped = fs
+                .inner
+                .borrow()
+                .trace
+                .iter()
+                .any(|&(_, s)| s == State::Skipped);
+            if skips {
+                assert!(matches!(r, Ok((c, Ok(()))) if c.skipped == 1));
+                assert!(skipped);
+            } else {
+                assert!(matches!(r, Err(e) if e == errno));
+                assert!(!skipped);
+            }
+        }
         Ok(())
     }
 

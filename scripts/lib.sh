@@ -99,6 +99,21 @@ inroot() {
 	' sh "$root" "$kdir" "$SWARMLOG_TOP" "$@"
 }
 
+# guest_started STATE PID: waits until the VM of scripts/vm --state STATE
+# (run as PID) runs its guest script, or has ended; 1 after 30 minutes.
+# Its scripts/vm has built the module and the initramfs by then: start a
+# second VM of the same tree only after that (two builds of one tree at
+# once clash).
+guest_started() {
+	local i=0
+	until grep -aqs SWARMLOG-GUEST-START "$1/console.log"; do
+		kill -0 "$2" 2>/dev/null || return 0
+		i=$((i + 1))
+		[ $i -lt 1800 ] || return 1
+		sleep 1
+	done
+}
+
 # root_install FILE PACKAGE: Debian's PACKAGE installed in the build root on
 # first use, unless the root has FILE already. Not in ROOT_PACKAGES: a change
 # there makes a new build root and so a new kernel.

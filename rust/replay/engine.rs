@@ -170,7 +170,7 @@ struct Swarm<'a, F: FileSystem> {
 /// (`ENOMEM`, `EBUSY`, `EAGAIN`, `EINVAL`, ...) is the replay's own failure:
 /// it stops the replay with that error, nothing skipped, so that
 /// `discard_skipped` can never drop a record for it.
-pub(crate) fn array_unavailable(e: Error) -> bool {
+fn array_unavailable(e: Error) -> bool {
     [
         EIO, ENXIO, ENODEV, ENODATA, EREMOTEIO, EBADE, ENOLINK, EILSEQ, ETIMEDOUT, ETIME,
     ]
@@ -431,9 +431,9 @@ mod tests {
         riders: KVec<(usize, (usize, u64, u64))>,
         /// Completions to return before any other.
         ready: KVec<usize>,
-        /// A message whose LOAD completes with `EIO`.
+        /// A message whose LOAD completes with `fail_errno` (`EIO` unless
+        /// a test sets it).
         fail_seq: Option<u64>,
-        /// The error it completes with.
         fail_errno: Error,
         /// A message that changes one whole block joins a pending LOAD of
         /// the same block, as the volume's does when the table block it

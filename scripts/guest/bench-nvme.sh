@@ -11,7 +11,8 @@
 #                    md0
 #       made afresh, exported with nvmet as subsystem $NQN_BASE:TARGET-RUN
 #       (namespace 1, TCP port 4420 on 10.77.0.1), until the client's done
-#       marker (the block after the first REGION_MB MiB) is in it; then
+#       marker (lib.sh put_marker: the block after the first REGION_MB MiB)
+#       is in it; then
 #       unexported and torn down.
 #   bench-nvme.sh client RUNS RUNTIME_S REGION_MB
 #       for each round and target, in the same order: connect to its
@@ -41,16 +42,6 @@ order() {
 		i=$((i + 1))
 	done
 	echo "$@"
-}
-# job NAME OPTION...: a fio job section, after the ones before it.
-job() {
-	printf '[%s]\nstonewall\n' "$1"
-	shift
-	printf '%s\n' "$@"
-}
-# done_ok DEV BLOCK TAG: block BLOCK of DEV holds the done marker TAG.
-done_ok() {
-	[ "$(dd if="$1" bs=4096 skip="$2" count=1 iflag=direct 2>/dev/null | head -c ${#3})" = "$3" ]
 }
 
 case "$1" in
@@ -87,7 +78,7 @@ server)
 			nvmet_export "$dev"
 			echo "bench-nvme: run $r: $t ($dev) exported as $NQN"
 			i=0
-			until done_ok "$dev" $mark "done $t $r"; do
+			until marker_ok "$dev" $mark; do
 				i=$((i + 1))
 				[ $i -lt 3600 ] || fail "no done marker from the client in 30 minutes"
 				sleep 0.5
@@ -138,9 +129,7 @@ client)
 				n=${l#3;*;}
 				echo "NVME $r $t ${n%%;*} $l"
 			done
-			printf 'done %s %s' "$t" "$r" > /tmp/b
-			dd if=/tmp/b of="$ndev" bs=4096 seek=$mark count=1 oflag=direct,dsync conv=sync 2>/dev/null ||
-				fail "done marker"
+			put_marker "$ndev" $mark || fail "done marker"
 			nvme disconnect -n "$NQN" > /dev/null || fail "nvme disconnect"
 			# The namespace's device must be gone before the next
 			# connect looks for the same UUID.

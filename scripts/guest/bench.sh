@@ -35,14 +35,6 @@ st() {
 }
 isnum() { case "$1" in '' | *[!0-9]*) return 1 ;; esac; }
 
-# job NAME OPTION...: a section of a fio job file; each section waits for
-# the ones before it (stonewall): the tests run one after the other.
-job() {
-	printf '[%s]\nstonewall\n' "$1"
-	shift
-	printf '%s\n' "$@"
-}
-
 # all_tests RUN TARGET DEV [BIG]: the tests of the table, in this order,
 # one fio run (one process start, not one a test); each test's terse line
 # printed. With BIG 0, not those over BIG_MB but 1 MiB sequential writes

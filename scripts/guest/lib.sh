@@ -88,6 +88,27 @@ dump_tags() {
 			END { if (NR) print "TAGS " l " " first " " NR - first " " last; print "TAGS-END " l " " NR + 0 }'
 }
 
+# job NAME OPTION...: a section of a fio job file; each section waits for
+# the ones before it (stonewall): the tests run one after the other.
+job() {
+	printf '[%s]\nstonewall\n' "$1"
+	shift
+	printf '%s\n' "$@"
+}
+
+# Marker blocks: marker I is "block I" repeated over 4 KiB.
+marker() { yes "block $1" | head -c 4096; }
+# marker_ok DEV I: block I of DEV holds marker I.
+marker_ok() {
+	[ "$(dd if="$1" bs=4096 skip="$2" count=1 iflag=direct 2>/dev/null | md5sum)" = \
+		"$(marker "$2" | md5sum)" ]
+}
+# put_marker DEV I [DD-CONV]: marker I into block I of DEV, durably.
+put_marker() {
+	marker "$2" > /tmp/b
+	dd if=/tmp/b of="$1" bs=4096 seek="$2" count=1 oflag=direct,dsync ${3:+conv=$3} 2>/dev/null
+}
+
 # wc_up NAME ORIGIN: dm-writecache (pmem mode, 4 KiB blocks, default
 # watermarks) on pmem0 over ORIGIN; its device in $dev. It takes an
 # all-zero superblock for a new cache: the start of the pmem is zeroed.

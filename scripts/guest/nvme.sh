@@ -9,13 +9,13 @@
 #       WRITERS concurrent writers of random 1 to 16 sector O_DIRECT|O_DSYNC
 #       writes, each in its own region of REGION sectors, printing START and
 #       ACK lines for the host to keep (as the torture's; on the record
-#       port, /dev/ttyS1, where no kernel message cuts into them); a writer's error
-#       is a WRITE-ERROR line: there must be none, the server's cuts and
-#       reboots included (nvme-tcp keeps the I/O queued and reconnects).
-#       Once the server's stop marker is in the volume the writers stop,
-#       the region is read back over NVMe/TCP (dump_tags: TAGS lines on
-#       the record port, for the host to check), the done marker is written (with a flush) and the
-#       client disconnects.
+#       port, /dev/ttyS1, where no kernel message cuts into them); a
+#       writer's error is a WRITE-ERROR line: there must be none, the
+#       server's cuts and reboots included (nvme-tcp keeps the I/O queued
+#       and reconnects). Once the server's stop marker is in the volume the
+#       writers stop, the region is read back over NVMe/TCP (dump_tags:
+#       TAGS lines on the record port, for the host to check), the done
+#       marker is written (with a flush) and the client disconnects.
 #   nvme.sh server CYCLE MODE WRITERS [SECONDS]
 #       cycle 1 creates raid1 and formats the volume; later cycles assemble
 #       and enable it (the replay) and print what it holds before exporting
@@ -32,17 +32,6 @@
 set -e
 v=$c/v0
 REGION=8192
-pattern() { yes "block $1" | head -c 4096; }
-# block_ok DEV I: block I of DEV holds pattern I.
-block_ok() {
-	[ "$(dd if="$1" bs=4096 skip="$2" count=1 iflag=direct 2>/dev/null | md5sum)" = \
-		"$(pattern "$2" | md5sum)" ]
-}
-# put_block DEV I [DD-FLAG]: pattern I into block I of DEV, durably.
-put_block() {
-	pattern "$2" > /tmp/b
-	dd if=/tmp/b of="$1" bs=4096 seek="$2" count=1 oflag=direct,dsync ${3:+conv=$3} 2>/dev/null
-}
 
 case "$1" in
 client)
@@ -62,13 +51,13 @@ client)
 		torture_writer $j "$seed" 1 "$ndev" direct,dsync >&3 &
 	done
 	# The reads wait, as the writes do, while the server is down.
-	until block_ok "$ndev" $stop; do sleep 1; done
+	until marker_ok "$ndev" $stop; do sleep 1; done
 	touch /tmp/stop
 	wait
 	echo "client: stop marker seen, writers stopped"
 	[ ! -e /tmp/error ] || fail "a writer saw an error"
 	dump_tags "$ndev" $((writers * REGION)) client >&3
-	put_block "$ndev" $done fsync || fail "done marker"
+	put_marker "$ndev" $done fsync || fail "done marker"
 	nvme disconnect -n "$NQN" > /dev/null || fail "nvme disconnect"
 	echo "client: disconnected"
 	;;
@@ -89,7 +78,7 @@ server)
 	fi
 	dev=/dev/$(cat $v/disk)
 	[ "$cycle" = 1 ] || dump_tags "$dev" $((writers * REGION)) "replay$cycle" > /dev/ttyS1
-	[ "$mode" != final ] || put_block "$dev" $stop || fail "stop marker"
+	[ "$mode" != final ] || put_marker "$dev" $stop || fail "stop marker"
 	nvmet_export "$dev"
 	echo "server: $dev exported as $NQN (namespace uuid $NS_UUID) on 10.77.0.1:4420"
 	if [ "$mode" != final ]; then
@@ -113,7 +102,7 @@ server)
 		;;
 	final)
 		i=0
-		until block_ok "$dev" $done; do
+		until marker_ok "$dev" $done; do
 			i=$((i + 1))
 			[ $i -lt 3000 ] || fail "no done marker from the client in 10 minutes"
 			sleep 0.2

@@ -117,6 +117,13 @@ impl Active {
                     );
                     return Err(EIO);
                 }
+                Err(Stop::Aborted) => {
+                    pr_warn!(
+                        "{vname}: replay aborted (enable 0) after {} messages; the log keeps every record not yet committed: enable again to replay them\n",
+                        report.counters.messages
+                    );
+                    return Err(ECANCELED);
+                }
                 Err(Stop::Error(e)) => {
                     pr_err!("{vname}: replay failed ({e:?}); the log is kept\n");
                     return Err(e);

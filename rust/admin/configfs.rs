@@ -12,17 +12,17 @@ use kernel::{
     configfs_attrs,
     debugfs::{Dir, File},
     fmt::Write as _,
-    new_mutex,
+    new_condvar, new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     str::CString,
-    sync::Mutex,
+    sync::{CondVar, Mutex},
 };
 
 use super::active::Active;
 use crate::device;
 use crate::replay::trace::Trace;
-use crate::replay::{Params, Report};
+use crate::replay::{Fault, Params, Progress, Report};
 
 /// Number of the next volume's disk (`swarmlogN`).
 static NEXT_DISK: AtomicU32 = AtomicU32::new(0);
@@ -78,12 +78,21 @@ impl configfs::GroupOperations for Config {
         };
         let disk = CString::try_from_fmt(fmt!("swarmlog{}", NEXT_DISK.fetch_add(1, Relaxed)))?;
         let (debugfs, trace) = Trace::create(&self.debugfs, name)?;
+        #[cfg(CONFIG_KUNIT = "y")]
+        let fault = KBox::pin_init(
+            debugfs.read_write_file(c"replay_fault", kernel::sync::atomic::Atomic::new(0u32)),
+            GFP_KERNEL,
+        )?;
         Ok(configfs::Group::new(
             name.try_into()?,
             item_type,
             try_pin_init!(Volume {
                 trace,
+                #[cfg(CONFIG_KUNIT = "y")]
+                fault,
                 _debugfs: debugfs,
+                progress: Progress::default(),
+                settled <- new_condvar!(),
                 inner <- new_mutex!(VolumeConfig {
                     name: name.try_into()?,
                     log: None,
@@ -91,6 +100,8 @@ impl configfs::GroupOperations for Config {
                     swarm_width: DEFAULT_SWARM_WIDTH,
                     disk,
                     active: None,
+                    enabling: false,
+                    started: None,
                     discard_skipped: false,
                     discard_corrupt: false,
                     report: Report::default(),
@@ -105,8 +116,20 @@ impl configfs::GroupOperations for Config {
 pub(crate) struct Volume {
     #[pin]
     inner: Mutex<VolumeConfig>,
+    /// Signalled when an `enable` (and its replay) ends.
+    #[pin]
+    settled: CondVar,
+    /// The running replay's progress, read by `status` without waiting for
+    /// it, and the abort `enable` 0 asks for.
+    progress: Progress,
     /// The last replay's transitions (debugfs `replay_trace`).
     trace: Pin<KBox<File<Trace>>>,
+    /// Test kernels only (KUnit built in): debugfs `replay_fault`, a fault
+    /// the next replays inject to reach the panic state, which a correct
+    /// engine never enters: 1 the first message of a swarm is suspended, 2
+    /// retransferred messages are suspended again; 0 none.
+    #[cfg(CONFIG_KUNIT = "y")]
+    fault: Pin<KBox<File<kernel::sync::atomic::Atomic<u32>>>>,
     /// The volume's debugfs directory.
     _debugfs: Dir,
 }
@@ -120,6 +143,11 @@ struct VolumeConfig {
     swarm_width: u32,
     disk: CString,
     active: Option<Active>,
+    /// An `enable` is opening the volume and replaying its log (without
+    /// this mutex, so that `status` answers meanwhile).
+    enabling: bool,
+    /// When the running (or last) `enable` began.
+    started: Option<kernel::time::Instant<kernel::time::Monotonic>>,
     /// Drop the records the next replay has to skip.
     discard_skipped: bool,
     /// Replay up to a corrupt record, dropping it and what follows.
@@ -133,6 +161,17 @@ impl Volume {
     /// does not change while it exists.
     fn holder(&self) -> *mut c_void {
         core::ptr::from_ref(self).cast_mut().cast()
+    }
+
+    /// The fault the next replay injects: none but in test kernels.
+    fn fault(&self) -> Fault {
+        #[cfg(CONFIG_KUNIT = "y")]
+        match self.fault.load(kernel::sync::atomic::Relaxed) {
+            1 => return Fault::SuspendFirst,
+            2 => return Fault::SuspendRetransferred,
+            _ => {}
+        }
+        Fault::None
     }
 }
 
@@ -201,7 +240,7 @@ fn store_path(
     let mut cfg = this.inner.lock();
     let name = cfg.name.to_str().unwrap_or("?");
     let path = parse_path(page).inspect_err(|_| pr_err!("{name}: {attr}: not a device path\n"))?;
-    if cfg.active.is_some() {
+    if cfg.active.is_some() || cfg.enabling {
         pr_err!("{name}: {attr}: cannot change while enabled\n");
         return Err(EBUSY);
     }
@@ -267,6 +306,7 @@ impl AttributeOperations<3> for Volume {
         let cfg = this.inner.lock();
         let mut w = kernel::str::Formatter::new(page);
         let state = match (&cfg.active, &cfg.log, &cfg.array) {
+            _ if cfg.enabling => "replaying",
             (Some(_), _, _) => "enabled",
             (None, Some(_), Some(_)) => "configured",
             _ => "unconfigured",
@@ -285,10 +325,30 @@ impl AttributeOperations<3> for Volume {
                 w.write_fmt(fmt!("{key} 0\n"))?;
             }
         }
+        if cfg.enabling {
+            // The replay running now, as of its last swarm.
+            let p = &this.progress;
+            w.write_str("replay_state running\n")?;
+            for (key, v) in [
+                ("messages", &p.messages),
+                ("scanned", &p.scanned),
+                ("swarms", &p.swarms),
+                ("loads", &p.loads),
+                ("skipped", &p.skipped),
+            ] {
+                w.write_fmt(fmt!("replay_{key} {}\n", v.load(Relaxed)))?;
+            }
+            let us = cfg
+                .started
+                .map_or(0, |t| t.elapsed().as_micros_ceil().max(0));
+            w.write_fmt(fmt!("replay_duration_us {us}\n"))?;
+            return Ok(w.bytes_written());
+        }
         let r = &cfg.report;
         let state = match (r.ran, r.panic, r.counters.skipped, r.discarded) {
             (false, ..) => "none",
             (true, Some(_), ..) => "panic",
+            _ if r.aborted => "aborted",
             _ if r.corrupt.is_some() && !r.corrupt_discarded => "corrupt",
             (true, None, 0, _) => "done",
             (true, None, _, true) => "done-discarded",
@@ -352,7 +412,7 @@ impl AttributeOperations<4> for Volume {
             );
             return Err(EINVAL);
         }
-        if cfg.active.is_some() {
+        if cfg.active.is_some() || cfg.enabling {
             pr_err!(
                 "{}: format: disable the volume first\n",
                 cfg.name.to_str().unwrap_or("?")
@@ -383,29 +443,54 @@ impl AttributeOperations<5> for Volume {
                 cfg.name.to_str().unwrap_or("?")
             )
         })?;
-        match (on, cfg.active.is_some()) {
-            (true, true) => {
+        match (on, cfg.enabling, cfg.active.is_some()) {
+            (true, true, _) => {
+                pr_err!(
+                    "{}: a replay is running (enable 0 aborts it)\n",
+                    cfg.name.to_str().unwrap_or("?")
+                );
+                Err(EBUSY)
+            }
+            (true, false, true) => {
                 pr_err!("{}: already enabled\n", cfg.name.to_str().unwrap_or("?"));
                 Err(EBUSY)
             }
-            (true, false) => {
+            (true, false, false) => {
                 let (log, array) = paths(&cfg, "enable")?;
-                let disk = CString::try_from(&*cfg.disk)?;
+                let (log, array) = (CString::try_from(&**log)?, CString::try_from(&**array)?);
+                let (name, disk) = (
+                    CString::try_from(&*cfg.name)?,
+                    CString::try_from(&*cfg.disk)?,
+                );
+                let (width, discard_skipped, discard_corrupt) =
+                    (cfg.swarm_width, cfg.discard_skipped, cfg.discard_corrupt);
+                // The replay runs without the mutex: `status` shows its
+                // progress, `enable` 0 aborts it, every other change is
+                // refused until it ends.
+                cfg.enabling = true;
+                cfg.started = Some(kernel::time::Instant::now());
+                this.progress.reset();
+                drop(cfg);
                 let mut report = Report::default();
                 let params = Params {
-                    width: cfg.swarm_width as usize,
-                    discard_skipped: cfg.discard_skipped,
-                    discard_corrupt: cfg.discard_corrupt,
+                    width: width as usize,
+                    discard_skipped,
+                    discard_corrupt,
                     trace: &this.trace,
+                    progress: &this.progress,
+                    fault: this.fault(),
                 };
                 let res = Active::new(
-                    &cfg.name,
+                    &name,
                     &disk,
-                    (log, array),
+                    (&log, &array),
                     this.holder(),
                     &params,
                     &mut report,
                 );
+                let mut cfg = this.inner.lock();
+                cfg.enabling = false;
+                this.settled.notify_all();
                 if report.ran {
                     cfg.report = report;
                 }
@@ -414,12 +499,30 @@ impl AttributeOperations<5> for Volume {
                 cfg.discard_corrupt = false;
                 Ok(())
             }
-            (false, true) => {
+            (false, true, _) => {
+                // Stop the replay at its next swarm's end and wait for
+                // `enable` to return (the log keeps what is not committed).
+                pr_info!(
+                    "{}: aborting the replay\n",
+                    cfg.name.to_str().unwrap_or("?")
+                );
+                this.progress.abort.store(true, Relaxed);
+                while cfg.enabling {
+                    if this.settled.wait_interruptible(&mut cfg) {
+                        return Err(EINTR);
+                    }
+                }
+                // A replay that ended before it saw the abort enabled the
+                // volume: disable it, as asked.
+                drop(cfg.active.take());
+                Ok(())
+            }
+            (false, false, true) => {
                 // The final CP runs as `Active` drops.
                 drop(cfg.active.take());
                 Ok(())
             }
-            (false, false) => Ok(()),
+            (false, false, false) => Ok(()),
         }
     }
 }
@@ -462,6 +565,13 @@ fn store_flag(
             cfg.name.to_str().unwrap_or("?")
         )
     })?;
+    if cfg.enabling {
+        pr_err!(
+            "{}: {attr}: a replay is running; set it before enable\n",
+            cfg.name.to_str().unwrap_or("?")
+        );
+        return Err(EBUSY);
+    }
     if on {
         pr_warn!("{}: {what}\n", cfg.name.to_str().unwrap_or("?"));
     }

@@ -5,6 +5,7 @@
 //! the volume's cache through the device's narrow interface, transitions go
 //! to the trace.
 
+use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
     new_work,
     prelude::*,
@@ -16,7 +17,7 @@ use super::engine::FileSystem;
 use super::loads::{Completions, InFlight, LoadWork, TableRead};
 use super::message::{Message, Start, State};
 use super::trace::Trace;
-use super::Report;
+use super::{Progress, Report};
 use crate::device::cache::{is_whole_block, SECTORS};
 use crate::device::Volume;
 use crate::format::array::BLOCK_SIZE;
@@ -27,6 +28,8 @@ use crate::sys::wq::OwnedQueue;
 /// The volume's side of one replay.
 pub(super) struct VolumeFs<'a> {
     pub(super) trace: &'a Trace,
+    /// The counts `status` shows during the replay, and the abort.
+    pub(super) progress: &'a Progress,
     pub(super) core: &'a Arc<Volume>,
     pub(super) queue: &'a OwnedQueue,
     /// Table block reads that end on `queue`.
@@ -196,6 +199,20 @@ impl FileSystem for VolumeFs<'_> {
 
     fn transition(&self, m: &Message, to: State) {
         self.trace.record(m.seq, to);
+        let p = self.progress;
+        match to {
+            State::Loading => p.loads.fetch_add(1, Relaxed),
+            State::Skipped => {
+                p.skipped.fetch_add(1, Relaxed);
+                p.messages.fetch_add(1, Relaxed)
+            }
+            State::Modified => p.messages.fetch_add(1, Relaxed),
+            _ => 0,
+        };
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.progress.abort.load(Relaxed)
     }
 
     fn delivered(&self, msgs: &[Message]) {

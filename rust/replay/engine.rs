@@ -37,6 +37,12 @@ pub(crate) trait FileSystem {
     fn skipped(&self, m: &Message, err: Error);
     /// Reports a transition, for the trace.
     fn transition(&self, _m: &Message, _to: State) {}
+    /// Whether the operator asked the replay to stop: the swarm then ends
+    /// at once with `ECANCELED` (LOADs in flight are the caller's to wait
+    /// for; what was MODIFIED is in memory only, nothing is committed).
+    fn stop_requested(&self) -> bool {
+        false
+    }
     /// Reports that the initiator delivered `msgs` (each is NEW), for the
     /// trace.
     fn delivered(&self, msgs: &[Message]) {
@@ -376,6 +382,9 @@ pub(crate) fn run_swarm<F: FileSystem>(
         waiter_next: KVec::new(),
     };
     loop {
+        if fs.stop_requested() {
+            return Err(ECANCELED);
+        }
         if let Err(p) = s.transfer()? {
             return Ok(Err(p));
         }
@@ -446,6 +455,9 @@ mod tests {
         /// Messages with an even sequence number need no reads (as if their
         /// blocks were cached).
         hits: bool,
+        /// The operator asks the replay to stop once this many messages
+        /// are MODIFIED.
+        stop_after: Option<usize>,
     }
 
     impl FakeInner {
@@ -534,6 +546,16 @@ mod tests {
         fn transition(&self, m: &Message, to: State) {
             let _ = self.inner.borrow_mut().trace.push((m.seq, to), GFP_KERNEL);
         }
+
+        fn stop_requested(&self) -> bool {
+            let f = self.inner.borrow();
+            let modified = f
+                .trace
+                .iter()
+                .filter(|&&(_, s)| s == State::Modified)
+                .count();
+            f.stop_after.is_some_and(|n| modified >= n)
+        }
     }
 
     fn fake(seed: u64) -> Fake {
@@ -551,6 +573,7 @@ mod tests {
                 trace: KVec::new(),
                 loaded_blocks: KVec::new(),
                 hits: false,
+                stop_after: None,
             }),
         }
     }
@@ -688,6 +711,32 @@ mod tests {
         assert_eq!(msgs.first().map(|m| m.state), Some(State::Skipped));
         assert!(msgs.iter().skip(1).all(|m| m.state == State::Modified));
         assert_eq!(fs.inner.borrow_mut().image.get(8..16), Some(&[3u8; 8][..]));
+        Ok(())
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_swarm_at_once() -> Result {
+        // `enable` 0 during a replay: the MODIFY path looks at each turn
+        // and ends the swarm with ECANCELED; nothing is MODIFIED after it
+        // has seen the request, and nothing is SKIPPED for it.
+        for width in [1usize, 4] {
+            let log = log_of(3, 40)?;
+            let fs = fake(11);
+            fs.inner.borrow_mut().stop_after = Some(5);
+            let mut msgs = KVec::new();
+            msgs.extend_from_slice(&log, GFP_KERNEL)?;
+            let r = run(&fs, &mut msgs, width, Fault::None);
+            assert!(matches!(r, Err(e) if e == ECANCELED));
+            let f = fs.inner.borrow();
+            let modified = f
+                .trace
+                .iter()
+                .filter(|&&(_, s)| s == State::Modified)
+                .count();
+            // One turn MODIFIES what is ready, so a few past the fifth.
+            assert!((5..40).contains(&modified));
+            assert!(!f.trace.iter().any(|&(_, s)| s == State::Skipped));
+        }
         Ok(())
     }
 

@@ -28,7 +28,7 @@ mod loads;
 mod message;
 pub(crate) mod trace;
 
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use kernel::{new_condvar, new_mutex, prelude::*, sync::Arc, types::ScopeGuard};
 
 use crate::device::log::Position;
@@ -40,13 +40,13 @@ use crate::sys::blockdev::AsyncReads;
 use crate::sys::bytes;
 use crate::sys::wq::OwnedQueue;
 use adapter::VolumeFs;
-use engine::{run_swarm, Fault};
+use engine::run_swarm;
 use initiator::Initiator;
 use loads::{Completions, InFlight, LoadWork, TableRead};
 use message::Message;
 use trace::Trace;
 
-pub(crate) use engine::{Counters, Panic};
+pub(crate) use engine::{Counters, Fault, Panic};
 
 /// Messages in a swarm: enough to keep `swarm_width` LOADs busy (most
 /// messages of a long log need no read, their blocks' tables being cached
@@ -90,6 +90,8 @@ pub(crate) struct Report {
     pub(crate) modify_slept_us: u64,
     pub(crate) tail_us: u64,
     pub(crate) panic: Option<Panic>,
+    /// The operator stopped it (`enable` 0).
+    pub(crate) aborted: bool,
     /// Sequence numbers of the first and last skipped messages.
     pub(crate) first_skipped: u64,
     pub(crate) last_skipped: u64,
@@ -117,6 +119,43 @@ pub(crate) struct Corrupt {
     pub(crate) cause: Option<Invalid>,
 }
 
+/// A running replay's progress, for `status` while `enable` runs it, and
+/// the operator's request to stop it. The adapter counts as the messages
+/// move (`adapter.rs`), so that the counts grow within a swarm.
+#[derive(Default)]
+pub(crate) struct Progress {
+    /// Messages applied (MODIFIED or SKIPPED).
+    pub(crate) messages: AtomicU64,
+    /// Messages the scan has delivered so far (a swarm or two ahead of
+    /// MODIFY): the total known so far.
+    pub(crate) scanned: AtomicU64,
+    /// Swarms begun.
+    pub(crate) swarms: AtomicU64,
+    /// LOADs issued.
+    pub(crate) loads: AtomicU64,
+    /// Messages skipped.
+    pub(crate) skipped: AtomicU64,
+    /// Stop as soon as the MODIFY path looks (`enable` 0 during the
+    /// replay).
+    pub(crate) abort: AtomicBool,
+}
+
+impl Progress {
+    /// A new replay begins: everything at zero, no abort asked.
+    pub(crate) fn reset(&self) {
+        for v in [
+            &self.messages,
+            &self.scanned,
+            &self.swarms,
+            &self.loads,
+            &self.skipped,
+        ] {
+            v.store(0, Relaxed);
+        }
+        self.abort.store(false, Relaxed);
+    }
+}
+
 /// How to replay.
 pub(crate) struct Params<'a> {
     /// Most LOADs in flight.
@@ -127,6 +166,10 @@ pub(crate) struct Params<'a> {
     pub(crate) discard_corrupt: bool,
     /// Where the transitions go.
     pub(crate) trace: &'a Trace,
+    /// Where the progress goes, and where an abort comes from.
+    pub(crate) progress: &'a Progress,
+    /// An injected fault (test kernels: the debugfs `replay_fault`).
+    pub(crate) fault: Fault,
 }
 
 /// Why [`replay`] did not finish.
@@ -140,6 +183,9 @@ pub(crate) enum Stop {
     /// A complete record is corrupt (valid records follow it): the log is
     /// kept.
     Corrupt(Corrupt),
+    /// The operator stopped the replay (`enable` 0): the log keeps every
+    /// record not yet committed.
+    Aborted,
 }
 
 /// Replays the log from `from` with at most `p.width` LOADs in flight. With
@@ -179,6 +225,7 @@ pub(crate) fn replay(
     let reads = AsyncReads::new(core.array(), &queue).map_err(Stop::Error)?;
     let fs = VolumeFs {
         trace: p.trace,
+        progress: p.progress,
         core,
         queue: &queue,
         reads: &reads,
@@ -199,9 +246,13 @@ pub(crate) fn replay(
                    counters: &mut Counters|
      -> Result<(), Stop> {
         p.trace.next_swarm();
-        match run_swarm(&fs, swarm, width, counters, Fault::None) {
+        p.progress.swarms.fetch_add(1, Relaxed);
+        match run_swarm(&fs, swarm, width, counters, p.fault) {
             Ok(Ok(())) => {}
             Ok(Err(p)) => return Err(Stop::Panic(p)),
+            Err(e) if e == ECANCELED && p.progress.abort.load(Relaxed) => {
+                return Err(Stop::Aborted)
+            }
             Err(e) => return Err(Stop::Error(e)),
         }
         let cached = core.cached_blocks();
@@ -284,6 +335,9 @@ pub(crate) fn replay(
                 scanned.msgs.first().map_or(0, |m| m.seq)
             );
         }
+        p.progress
+            .scanned
+            .fetch_add(scanned.msgs.len() as u64, Relaxed);
         if let Err(s) = run(&mut scanned.msgs, scanned.next, &mut counters) {
             stop = Some(s);
             initiator.stop();
@@ -325,8 +379,14 @@ pub(crate) fn replay(
         r.load_run_us = per_load(&timing.run_ns);
         r.modify_slept_us = slept_ns / 1000;
         r.tail_us = last_load.map_or(0, |t| t.elapsed().as_micros_ceil().max(0) as u64);
-        if let Some(Stop::Panic(p)) = &stop {
-            r.panic = Some(*p);
+        match &stop {
+            Some(Stop::Panic(p)) => r.panic = Some(*p),
+            Some(Stop::Aborted) => {
+                // Those applied, not those delivered (the whole swarm).
+                r.aborted = true;
+                r.counters.messages = p.progress.messages.load(Relaxed);
+            }
+            _ => {}
         }
     }
     if let Some(s) = stop {

@@ -30,6 +30,8 @@ mod array;
 pub(crate) mod cache;
 mod cp;
 mod frontend;
+#[cfg(CONFIG_KUNIT = "y")]
+mod fuzz;
 pub(crate) mod log;
 mod open;
 #[cfg(CONFIG_KUNIT = "y")]

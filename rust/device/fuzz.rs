@@ -21,53 +21,13 @@ use kernel::{prelude::*, sync::Arc};
 use super::array::RamArray;
 use super::cache::SECTORS;
 use super::log::{Log, Position};
-use super::open::{format_on, open_on};
-use super::{Core, Limits, Request};
+use super::open::format_on;
+use super::tests::{reopen, Buf, ARRAY_SECTORS, LOG_BYTES};
 use crate::format::array::{TableBlock, BLOCK_SIZE};
 use crate::format::checksum::{crc32c, SEED};
-use crate::format::log::{Found, Op, AREA_START, CP_SLOTS, LINE, MAX_RECORD_DATA, MAX_SEQ};
+use crate::format::log::{Found, Op, AREA_START, CP_SLOTS, LINE, MAX_SEQ};
 use crate::sys::bytes;
 use crate::sys::dax::{Media, RamMedia};
-
-type FuzzCore = Core<Arc<RamMedia>, RamArray>;
-
-const LOG_BYTES: usize = 4096 + 3 * (64 + MAX_RECORD_DATA as usize);
-const ARRAY_SECTORS: u64 = 2048;
-const LIMITS: Limits = Limits {
-    cache_blocks: 64,
-    cp_interval_ms: 5000,
-};
-
-/// A request over a buffer in one piece.
-struct Buf {
-    sector: u64,
-    data: core::cell::RefCell<KVec<u8>>,
-}
-
-impl Buf {
-    fn new(sector: u64, len: usize, byte: u8) -> Result<Self> {
-        let mut data = bytes::zeroed(len, GFP_KERNEL)?;
-        data.fill(byte);
-        Ok(Self {
-            sector,
-            data: core::cell::RefCell::new(data),
-        })
-    }
-}
-
-impl Request for Buf {
-    fn sector(&self) -> u64 {
-        self.sector
-    }
-
-    fn size(&self) -> u32 {
-        self.data.borrow().len() as u32
-    }
-
-    fn for_each_chunk<F: FnMut(&mut [u8]) -> Result>(&self, mut f: F) -> Result {
-        f(&mut self.data.borrow_mut())
-    }
-}
 
 fn xorshift(s: &mut u64) -> u64 {
     *s ^= *s << 13;
@@ -118,7 +78,7 @@ impl Images {
         let array = RamArray::new(ARRAY_SECTORS)?;
         format_on(media.clone(), &array)?;
         {
-            let core = open(&media, &array)?;
+            let core = reopen(&media, &array)?;
             // Sizes chosen so that the last record wraps the log (a 3 MiB
             // log, 512 KiB records, a CP after the second).
             let half = 512 * 1024;
@@ -138,7 +98,7 @@ impl Images {
                 if op == Op::Wrap {
                     core.checkpoint()?;
                 } else {
-                    core.write(&Buf::new(sector, len, byte)?, op)?;
+                    core.write(&Buf::new(sector, len, |_| byte)?, op)?;
                 }
             }
         }
@@ -202,23 +162,13 @@ impl Images {
     }
 }
 
-fn open(media: &Arc<RamMedia>, array: &RamArray) -> Result<Arc<FuzzCore>> {
-    let (core, _) = open_on(
-        c"fuzz",
-        (media.clone(), array.clone()),
-        ("ram-log", "ram-array"),
-        LIMITS,
-    )?;
-    Ok(core)
-}
-
 /// One mutated image through the open path, the scan, the probe, a read
 /// and (if `write`) a write. Panics (fails the suite) on an inconsistent
 /// result.
 fn one_case(img: &Images, t: &mut Tally, write: bool) -> Result {
     t.cases += 1;
     let before = img.metadata()?;
-    let core = match open(&img.media, &img.array) {
+    let core = match reopen(&img.media, &img.array) {
         Ok(core) => core,
         Err(_) => {
             t.refused += 1;
@@ -247,7 +197,7 @@ fn one_case(img: &Images, t: &mut Tally, write: bool) -> Result {
         assert!(o >= AREA_START && o < geo.end && o % LINE == 0);
     }
     // A read of a block the table describes: data or an error.
-    let _ = core.read(&Buf::new(8, BLOCK_SIZE, 0)?);
+    let _ = core.read(&Buf::new(8, BLOCK_SIZE, |_| 0)?);
     if write {
         // The head where the replay would leave it, then a write: it may
         // fail, but never touches the log header or the CP slots.
@@ -265,7 +215,7 @@ fn one_case(img: &Images, t: &mut Tally, write: bool) -> Result {
             core.replayed_through(head);
             let mut lines = [0u8; 64 * 3];
             img.media.read(0, &mut lines)?;
-            let _ = core.write(&Buf::new(200, BLOCK_SIZE, 7)?, Op::Write);
+            let _ = core.write(&Buf::new(200, BLOCK_SIZE, |_| 7)?, Op::Write);
             let mut after = [0u8; 64 * 3];
             img.media.read(0, &mut after)?;
             assert!(lines == after);

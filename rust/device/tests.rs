@@ -18,12 +18,12 @@ use crate::format::array::BLOCK_SIZE;
 use crate::format::log::{Op, MAX_RECORD_DATA};
 use crate::sys::dax::RamMedia;
 
-type TestCore = Core<Arc<RamMedia>, RamArray>;
+pub(super) type TestCore = Core<Arc<RamMedia>, RamArray>;
 
 /// Log and array sizes: a log of 3 MiB, an array of 1 MiB (about 250 data
 /// blocks).
-const LOG_BYTES: usize = 4096 + 3 * (64 + MAX_RECORD_DATA as usize);
-const ARRAY_SECTORS: u64 = 2048;
+pub(super) const LOG_BYTES: usize = 4096 + 3 * (64 + MAX_RECORD_DATA as usize);
+pub(super) const ARRAY_SECTORS: u64 = 2048;
 
 const LIMITS: Limits = Limits {
     cache_blocks: 64,
@@ -32,14 +32,14 @@ const LIMITS: Limits = Limits {
 
 /// A request over a buffer, handed over in pieces of `piece` bytes (a bio's
 /// segments).
-struct Buf {
+pub(super) struct Buf {
     sector: u64,
     data: RefCell<KVec<u8>>,
     piece: usize,
 }
 
 impl Buf {
-    fn new(sector: u64, len: usize, fill: impl Fn(usize) -> u8) -> Result<Self> {
+    pub(super) fn new(sector: u64, len: usize, fill: impl Fn(usize) -> u8) -> Result<Self> {
         let mut data = KVec::with_capacity(len, GFP_KERNEL)?;
         for i in 0..len {
             data.push(fill(i), GFP_KERNEL)?;
@@ -80,7 +80,7 @@ fn fresh() -> Result<(Arc<TestCore>, Arc<RamMedia>, RamArray)> {
 }
 
 /// The volume on `media` and `array`, opened again.
-fn reopen(media: &Arc<RamMedia>, array: &RamArray) -> Result<Arc<TestCore>> {
+pub(super) fn reopen(media: &Arc<RamMedia>, array: &RamArray) -> Result<Arc<TestCore>> {
     let (core, _) = open_on(
         c"test",
         (media.clone(), array.clone()),

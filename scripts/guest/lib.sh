@@ -73,6 +73,18 @@ volume() {
 	echo /dev/md0 > "$c/$1/array"
 }
 
+# fresh_volume NAME: md raid1 over the first two disks, the module loaded
+# without timed CPs (the records stay in the log until a CP is asked for),
+# volume NAME formatted and enabled; its disk in $dev.
+fresh_volume() {
+	make_array 1
+	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 || fail insmod
+	volume "$1"
+	echo 1 > "$c/$1/format" || fail format
+	echo 1 > "$c/$1/enable" || fail enable
+	dev=/dev/$(cat "$c/$1/disk")
+}
+
 # dump_tags DEV SECTORS LABEL: what each of the first SECTORS sectors of
 # DEV holds, for the host to check against the acknowledged writes
 # (scripts/crash-check): a torture write fills each of its sectors with its

@@ -36,12 +36,7 @@ stv() { st | sed -n "s/^$1 //p"; }
 
 case "$1" in
 write)
-	make_array 1
-	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 || fail insmod
-	volume p
-	echo 1 > $v/format
-	echo 1 > $v/enable
-	dev=/dev/$(cat $v/disk)
+	fresh_volume p
 	# The blocks written whole first and committed by the CP of a disable,
 	# so that replay must read each one (a block never written reads as
 	# zeroes without a read).

@@ -33,6 +33,7 @@ use kernel::{alloc::KVVec, prelude::*};
 
 use super::array::WriteBatch;
 use super::cache::{Contents, SECTORS};
+use super::log::Position;
 use super::{Array, Core};
 use crate::format::array::{Entry, TableBlock, BLOCK_SIZE};
 use crate::format::checksum::seeded;
@@ -77,6 +78,17 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     /// Takes a consistency point (a no-op when nothing was logged since the
     /// last one).
     pub(crate) fn checkpoint(&self) -> Result {
+        self.checkpoint_holding(None)
+    }
+
+    /// A CP whose marker stays at `hold` (a record before the head) rather
+    /// than moving to the head: every cached block is written back and
+    /// freed, and the log keeps every record from `hold` on. Replay uses it
+    /// to keep its memory bounded while a skipped record must stay in the
+    /// log (`replaying.rs`): a later replay from `hold` applies the records
+    /// again, in order, which leaves every sector as the last record that
+    /// writes it says, as one replay would.
+    pub(crate) fn checkpoint_holding(&self, hold: Option<Position>) -> Result {
         let _noio = NoIo::new();
         let _serial = self.cp_lock.lock();
         let (target, generation) = {
@@ -221,12 +233,13 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             let st = self.state.lock();
             st.cp_slot
         };
-        let slot = self.log.write_cp(slot, generation, target)?;
+        let marker = hold.unwrap_or(target);
+        let slot = self.log.write_cp(slot, generation, marker)?;
         let committed = {
             let mut st = self.state.lock();
             st.cp_slot = slot;
             st.cp_gen = generation;
-            st.tail = target;
+            st.tail = marker;
             st.cp_target = None;
             let committed = st.cache.end_commit();
             st.tables.committed(self.limits.table_blocks());

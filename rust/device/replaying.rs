@@ -166,4 +166,13 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         self.state.lock().head = pos;
         self.checkpoint()
     }
+
+    /// Writes back every record before `pos` (replayed into the cache) with
+    /// a CP whose marker stays at `hold`, the first record replay skipped:
+    /// the cache is emptied, the skipped record and everything after it
+    /// stay in the log (`Core::checkpoint_holding`).
+    pub(crate) fn write_back_holding(&self, pos: Position, hold: Position) -> Result {
+        self.state.lock().head = pos;
+        self.checkpoint_holding(Some(hold))
+    }
 }

@@ -19,6 +19,7 @@ use super::message::{Message, Start, State};
 use super::trace::Trace;
 use super::{Progress, Report};
 use crate::device::cache::{is_whole_block, SECTORS};
+use crate::device::log::Position;
 use crate::device::Volume;
 use crate::format::array::BLOCK_SIZE;
 use crate::format::log::{Op, RECORD_HEADER_SIZE};
@@ -46,6 +47,9 @@ pub(super) struct VolumeFs<'a> {
     pub(super) slept_ns: core::cell::Cell<u64>,
     /// When the MODIFY thread last took a LOAD's completion.
     pub(super) last_load: core::cell::Cell<Option<Instant<Monotonic>>>,
+    /// The skipped record with the lowest sequence number so far: where a
+    /// mid-replay CP must leave the log's CP marker.
+    pub(super) first_skipped: core::cell::Cell<Option<Position>>,
 }
 
 impl VolumeFs<'_> {
@@ -188,6 +192,12 @@ impl FileSystem for VolumeFs<'_> {
             m.sector + u64::from(m.nr_sectors).saturating_sub(1),
             err
         );
+        if self.first_skipped.get().is_none_or(|p| m.seq < p.seq) {
+            self.first_skipped.set(Some(Position {
+                offset: m.offset,
+                seq: m.seq,
+            }));
+        }
         let Ok(mut r) = self.report.try_borrow_mut() else {
             return;
         };

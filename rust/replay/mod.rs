@@ -236,6 +236,7 @@ pub(crate) fn replay(
         report,
         slept_ns: core::cell::Cell::new(0),
         last_load: core::cell::Cell::new(None),
+        first_skipped: core::cell::Cell::new(None),
     };
     let mut counters = Counters::default();
     let mut stop: Option<Stop> = None;
@@ -267,13 +268,17 @@ pub(crate) fn replay(
                 counters.swarms
             );
         }
-        // Keep memory bounded: commit what is replayed so far, unless a
-        // skipped record must be kept in the log. The initiator reads
-        // ahead of `next`, which a CP does not change.
+        // Keep memory bounded: commit what is replayed so far. A skipped
+        // record must stay in the log: then the CP writes everything back
+        // but leaves the marker at the first skipped record. The initiator
+        // reads ahead of `next`, which a CP does not change.
         if let Some(pos) = next {
-            let big = cached >= core.cache_limit() / 2;
-            if big && counters.skipped == 0 {
-                core.commit_through(pos).map_err(Stop::Error)?;
+            if cached >= core.cache_limit() / 2 {
+                match fs.first_skipped.get() {
+                    None => core.commit_through(pos),
+                    Some(hold) => core.write_back_holding(pos, hold),
+                }
+                .map_err(Stop::Error)?;
             }
         }
         Ok(())

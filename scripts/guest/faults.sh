@@ -12,6 +12,23 @@
 #                             everything, every write is there
 #   faults.sh degraded        raid1 with one disk blank: assembled degraded,
 #                             enable replays, every write is there
+#   faults.sh write-partial   raid0 (16 MiB chunks) over dm-linear
+#                             members, a region of 60
+#                             MiB written whole and committed (a disable's
+#                             CP), then PARTIAL random one-sector writes in
+#                             it (fio, verify headers): records that replay
+#                             holds in memory (partial blocks, each read
+#                             from the array first); cut
+#   faults.sh read-errors     the second member then fails every read (dm-
+#                             flakey error_reads; writes go through):
+#                             enable, with cache_max_mb=4 and swarm_width 4,
+#                             skips the records whose reads fail and keeps
+#                             them (EIO, skipped-kept, the log header as it
+#                             was) while its memory stays bounded (mid-
+#                             replay CPs write back and keep the CP marker
+#                             at the first skipped record: replay_peak_bytes
+#                             under 6 MiB); then reads work again: enable
+#                             replays the rest, every write is there
 . /guest/lib.sh
 set -e
 insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000
@@ -37,6 +54,16 @@ linear_members() {
 	done
 }
 pmem_head() { dd if=/dev/pmem0 bs=4096 count=1 2>/dev/null | md5sum; }
+log_header() { dd if=/dev/pmem0 bs=4096 count=1 iflag=direct 2>/dev/null | head -c 64 | md5sum; }
+PARTIAL=4000
+# partial DEV FIO-OPTION: the partial writes; the same seed writes, and
+# then verifies, the same sectors.
+partial() {
+	fio --name=partial --filename="$1" --offset=100m --size=60m --rw=randwrite --bs=512 \
+		--number_ios=$PARTIAL --direct=1 --sync=dsync --ioengine=psync --randseed=9 \
+		--verify=crc32c --verify_state_save=0 "$2" --output-format=terse > /tmp/fio ||
+		fail "fio $2: $(tail -3 /tmp/fio)"
+}
 
 case "$1" in
 write)
@@ -96,6 +123,55 @@ degraded)
 	echo 1 > $v/enable || fail "enable on the degraded array"
 	[ "$(status f replay_messages)" -ge $N ] || fail "replayed $(status f replay_messages)"
 	verify_all
+	echo 0 > $v/enable
+	;;
+write-partial)
+	linear_members
+	# Chunks of 16 MiB: the table blocks (the array's first MiB) lie on
+	# the first member, the region's blocks half on each.
+	CHUNK_KB=16384 make_array 0 /dev/mapper/m_vda /dev/mapper/m_vdb
+	volume f
+	echo 1 > $v/format
+	echo 1 > $v/enable
+	dd if=/dev/urandom of=/dev/$(cat $v/disk) bs=1M seek=100 count=60 oflag=direct 2>/dev/null ||
+		fail "filling the region"
+	echo 0 > $v/enable
+	echo 1 > $v/enable
+	partial "/dev/$(cat $v/disk)" --do_verify=0
+	[ "$(status f writes)" = $PARTIAL ] && [ "$(status f cp_count)" = 0 ] ||
+		fail "not all $PARTIAL writes in the log"
+	echo "FAULTS-WRITTEN"
+	sleep 3600
+	;;
+read-errors)
+	rmmod swarmlog
+	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 cache_max_mb=4 || fail insmod
+	linear_members
+	assemble_array /dev/mapper/m_vda /dev/mapper/m_vdb
+	dmsetup suspend m_vdb
+	dmsetup reload m_vdb --table "$(member_table vdb "flakey /dev/vdb 0 0 3600 1 error_reads")"
+	dmsetup resume m_vdb
+	before=$(log_header)
+	volume f
+	echo 4 > $v/swarm_width
+	if echo 1 > $v/enable 2>/dev/null; then fail "enable succeeded with reads failing"; fi
+	dmesg | grep "skipped" | tail -1
+	[ "$(status f replay_state)" = skipped-kept ] || fail "replay_state $(status f replay_state)"
+	skipped=$(status f replay_skipped) peak=$(status f replay_peak_bytes)
+	[ "$skipped" -gt 0 ] && [ "$skipped" -lt $PARTIAL ] || fail "replay_skipped $skipped"
+	[ "$(status f replay_messages)" = $PARTIAL ] || fail "replayed $(status f replay_messages)"
+	[ -z "$(cat $v/disk)" ] || fail "a disk was exposed"
+	[ "$(log_header)" = "$before" ] || fail "the log header changed"
+	[ "$peak" -lt $((6 << 20)) ] || fail "replay held $peak bytes with records skipped"
+	echo "reads failing: $skipped of $PARTIAL records skipped and kept, no disk, replay held at most $peak bytes"
+	dmsetup suspend m_vdb
+	dmsetup reload m_vdb --table "$(member_table vdb "linear /dev/vdb 0")"
+	dmsetup resume m_vdb
+	echo 1 > $v/enable || fail "enable with reads working"
+	[ "$(status f replay_state)" = done ] && [ "$(status f replay_skipped)" = 0 ] ||
+		fail "second replay: $(status f replay_state), $(status f replay_skipped) skipped"
+	partial "/dev/$(cat $v/disk)" --verify_only
+	echo "all $PARTIAL partial writes verified"
 	echo 0 > $v/enable
 	;;
 esac

@@ -13,6 +13,7 @@ status() { sed -n "s/^$2 //p" "$c/$1/status"; }
 # make_array LEVEL [MEMBER...]: md0 over the members (default: vda and vdb
 # for raid1, vda to vdd for raid0), no initial resync.
 make_array() {
+	# CHUNK_KB in the environment: raid0's chunk size (default 64).
 	level=$1
 	shift
 	if [ $# = 0 ]; then
@@ -24,7 +25,7 @@ make_array() {
 	case "$level" in
 	1) mdadm --create /dev/md0 --run --assume-clean --level=1 --raid-devices=$# \
 		--metadata=1.2 "$@" >/dev/null 2>&1 ;;
-	0) mdadm --create /dev/md0 --run --level=0 --raid-devices=$# --chunk=64 \
+	0) mdadm --create /dev/md0 --run --level=0 --raid-devices=$# --chunk="${CHUNK_KB:-64}" \
 		--metadata=1.2 "$@" >/dev/null 2>&1 ;;
 	esac || fail "mdadm --create level $level"
 	echo "md0: raid$level over $*, $(($(cat /sys/block/md0/size) / 2048)) MiB"

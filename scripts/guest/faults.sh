@@ -54,6 +54,21 @@ linear_members() {
 	done
 }
 pmem_head() { dd if=/dev/pmem0 bs=4096 count=1 2>/dev/null | md5sum; }
+# set_member TABLE: the second member's dm table now TABLE (its size
+# first), as a member that fails, or comes back, under the array would.
+set_member() {
+	dmsetup suspend m_vdb
+	dmsetup reload m_vdb --table "$(member_table vdb "$1")"
+	dmsetup resume m_vdb
+}
+# member_back: the second member a plain dm-linear again; enable then
+# replays with nothing skipped.
+member_back() {
+	set_member "linear /dev/vdb 0"
+	echo 1 > $v/enable || fail "enable with the member back"
+	[ "$(status f replay_state)" = done ] && [ "$(status f replay_skipped)" = 0 ] ||
+		fail "second replay: $(status f replay_state), $(status f replay_skipped) skipped"
+}
 log_header() { dd if=/dev/pmem0 bs=4096 count=1 iflag=direct 2>/dev/null | head -c 64 | md5sum; }
 PARTIAL=4000
 # partial DEV FIO-OPTION: the partial writes; the same seed writes, and
@@ -91,9 +106,7 @@ error-member)
 	assemble_array /dev/mapper/m_vda /dev/mapper/m_vdb
 	# Then the second member fails every I/O, as a member gone bad would
 	# (before assembly, mdadm could not read its superblock).
-	dmsetup suspend m_vdb
-	dmsetup reload m_vdb --table "$(member_table vdb error)"
-	dmsetup resume m_vdb
+	set_member error
 	before=$(pmem_head)
 	volume f
 	if echo 1 > $v/enable 2>/dev/null; then fail "enable succeeded with a failed member"; fi
@@ -104,12 +117,7 @@ error-member)
 	[ -z "$(cat $v/disk)" ] || fail "a disk was exposed"
 	[ "$(pmem_head)" = "$before" ] || fail "the log's CP marker moved"
 	echo "member failed: $skipped of $N records skipped and kept, no disk, log unchanged"
-	dmsetup suspend m_vdb
-	dmsetup reload m_vdb --table "$(member_table vdb "linear /dev/vdb 0")"
-	dmsetup resume m_vdb
-	echo 1 > $v/enable || fail "enable with the member back"
-	[ "$(status f replay_state)" = done ] && [ "$(status f replay_skipped)" = 0 ] ||
-		fail "second replay: $(status f replay_state), $(status f replay_skipped) skipped"
+	member_back
 	verify_all
 	echo 0 > $v/enable
 	;;
@@ -148,9 +156,7 @@ read-errors)
 	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 cache_max_mb=4 || fail insmod
 	linear_members
 	assemble_array /dev/mapper/m_vda /dev/mapper/m_vdb
-	dmsetup suspend m_vdb
-	dmsetup reload m_vdb --table "$(member_table vdb "flakey /dev/vdb 0 0 3600 1 error_reads")"
-	dmsetup resume m_vdb
+	set_member "flakey /dev/vdb 0 0 3600 1 error_reads"
 	before=$(log_header)
 	volume f
 	echo 4 > $v/swarm_width
@@ -164,12 +170,7 @@ read-errors)
 	[ "$(log_header)" = "$before" ] || fail "the log header changed"
 	[ "$peak" -lt $((6 << 20)) ] || fail "replay held $peak bytes with records skipped"
 	echo "reads failing: $skipped of $PARTIAL records skipped and kept, no disk, replay held at most $peak bytes"
-	dmsetup suspend m_vdb
-	dmsetup reload m_vdb --table "$(member_table vdb "linear /dev/vdb 0")"
-	dmsetup resume m_vdb
-	echo 1 > $v/enable || fail "enable with reads working"
-	[ "$(status f replay_state)" = done ] && [ "$(status f replay_skipped)" = 0 ] ||
-		fail "second replay: $(status f replay_state), $(status f replay_skipped) skipped"
+	member_back
 	partial "/dev/$(cat $v/disk)" --verify_only
 	echo "all $PARTIAL partial writes verified"
 	echo 0 > $v/enable

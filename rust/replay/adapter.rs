@@ -127,23 +127,8 @@ impl FileSystem for VolumeFs<'_> {
         if let Some(r) = self.ready.try_borrow_mut().ok().and_then(|mut r| r.pop()) {
             return r;
         }
-        let (idx, res) = loop {
-            if let Some(r) = self.done.list.lock().pop() {
-                break r;
-            }
-            let slept = Instant::<Monotonic>::now();
-            let mut list = self.done.list.lock();
-            while list.is_empty() {
-                self.done.arrived.wait(&mut list);
-            }
-            let r = list.pop();
-            drop(list);
-            let ns = slept.elapsed().as_nanos().max(0) as u64;
-            self.slept_ns.set(self.slept_ns.get() + ns);
-            if let Some(r) = r {
-                break r;
-            }
-        };
+        let (idx, res, ns) = self.done.wait();
+        self.slept_ns.set(self.slept_ns.get() + ns);
         self.last_load.set(Some(Instant::now()));
         let (Ok(mut in_flight), Ok(mut ready)) =
             (self.in_flight.try_borrow_mut(), self.ready.try_borrow_mut())
@@ -160,8 +145,12 @@ impl FileSystem for VolumeFs<'_> {
                     Err(e) => Err(e),
                 },
             };
-            // `start_load` made room for it.
-            let _ = ready.push_within_capacity((rider, r));
+            // `start_load` made room for it; if there is none, the rider's
+            // completion would be lost and the swarm wait for it forever:
+            // the swarm stops instead (`Completions::wait`).
+            if ready.push_within_capacity((rider, r)).is_err() {
+                self.done.lost.store(true, Relaxed);
+            }
         }
         (idx, res)
     }

@@ -31,7 +31,9 @@ pub(crate) trait FileSystem {
     fn start_load(&self, idx: usize, m: &Message) -> Result<Start>;
     /// Waits for one LOAD (issued or joined) to complete: `(idx, result)`.
     fn wait_load(&self) -> (usize, Result);
-    /// Applies message `m` (the MODIFY phase).
+    /// Applies message `m` (the MODIFY phase). `Err` stops the swarm with
+    /// that error: its part of the array was LOADED already, so a failure
+    /// here is never the array's.
     fn modify(&self, m: &Message) -> Result;
     /// Reports a skipped message.
     fn skipped(&self, m: &Message, err: Error);
@@ -168,7 +170,7 @@ struct Swarm<'a, F: FileSystem> {
     waiter_next: KVec<usize>,
 }
 
-/// Whether a LOAD's or MODIFY's error says the array cannot serve that
+/// Whether a LOAD's error says the array cannot serve that
 /// part of it: beyond its end (`ENXIO`), a read error or both copies of a
 /// table block corrupt (`EIO`), a member gone (`ENODEV`), and the block
 /// layer's other media and transport errors. Only those make a message
@@ -191,7 +193,7 @@ impl<F: FileSystem> Swarm<'_, F> {
         }
     }
 
-    /// Message `i`'s LOAD or MODIFY failed with `e`: SKIPPED if the array
+    /// Message `i`'s LOAD failed with `e`: SKIPPED if the array
     /// cannot serve its part ([`array_unavailable`]), else the swarm stops
     /// with `e`.
     fn fail(&mut self, i: usize, e: Error) -> Result {
@@ -214,10 +216,14 @@ impl<F: FileSystem> Swarm<'_, F> {
             let done = self.next_modify;
             match m.state {
                 State::Loaded if m.op == Op::Wrap => self.set(done, State::Modified),
-                State::Loaded => match self.fs.modify(&m) {
-                    Ok(()) => self.set(done, State::Modified),
-                    Err(e) => self.fail(done, e)?,
-                },
+                // A MODIFY failure is never the array's (its part was
+                // LOADED): the log's pmem unreadable, no memory. It stops
+                // the swarm, nothing skipped, so that `discard_skipped`
+                // cannot drop the record for it.
+                State::Loaded => {
+                    self.fs.modify(&m)?;
+                    self.set(done, State::Modified);
+                }
                 State::Skipped => {}
                 _ => return Ok(()),
             }
@@ -455,6 +461,8 @@ mod tests {
         /// Messages with an even sequence number need no reads (as if their
         /// blocks were cached).
         hits: bool,
+        /// A message whose MODIFY fails with this error.
+        modify_fails: Option<(u64, Error)>,
         /// The operator asks the replay to stop once this many messages
         /// are MODIFIED.
         stop_after: Option<usize>,
@@ -534,6 +542,11 @@ mod tests {
 
         fn modify(&self, m: &Message) -> Result {
             let mut f = self.inner.borrow_mut();
+            if let Some((seq, e)) = f.modify_fails {
+                if seq == m.seq {
+                    return Err(e);
+                }
+            }
             let s = m.sector as usize;
             let e = s + m.nr_sectors as usize;
             let v = m.seq as u8;
@@ -573,6 +586,7 @@ mod tests {
                 trace: KVec::new(),
                 loaded_blocks: KVec::new(),
                 hits: false,
+                modify_fails: None,
                 stop_after: None,
             }),
         }
@@ -711,6 +725,29 @@ mod tests {
         assert_eq!(msgs.first().map(|m| m.state), Some(State::Skipped));
         assert!(msgs.iter().skip(1).all(|m| m.state == State::Modified));
         assert_eq!(fs.inner.borrow_mut().image.get(8..16), Some(&[3u8; 8][..]));
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_modify_stops_the_replay_and_skips_nothing() -> Result {
+        // MODIFY reads the record's data from the log's pmem; a read error
+        // there (EIO, as a poisoned line gives) is not the array's part
+        // being unavailable. Before, it was classified as one and the
+        // record SKIPPED, which discard_skipped could then drop.
+        for errno in [EIO, ENOMEM] {
+            let fs = fake(9);
+            fs.inner.borrow_mut().modify_fails = Some((3, errno));
+            let mut msgs = KVec::new();
+            for seq in 1..=5 {
+                msgs.push(Message::new(seq, 0, Op::Write, 8 * seq, 8), GFP_KERNEL)?;
+            }
+            let r = run(&fs, &mut msgs, 4, Fault::None);
+            assert!(matches!(r, Err(e) if e == errno));
+            let f = fs.inner.borrow();
+            assert!(!f.trace.iter().any(|&(_, s)| s == State::Skipped));
+            // Nothing after it was applied: MODIFY is in log order.
+            assert!(!f.trace.iter().any(|&(q, s)| q > 3 && s == State::Modified));
+        }
         Ok(())
     }
 

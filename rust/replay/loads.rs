@@ -6,7 +6,7 @@
 //! completions, for the MODIFY path; and the LOADs in flight by the table
 //! blocks they read, which a later message reading only those joins.
 
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use kernel::{
     prelude::*,
     rbtree::RBTree,
@@ -32,6 +32,9 @@ pub(super) struct Completions {
     pub(super) queued_ns: AtomicU64,
     /// Nanoseconds LOADs spent in their workers (reads, checks).
     pub(super) run_ns: AtomicU64,
+    /// A completion could not be queued (the room reserved for the swarm
+    /// ran out): the MODIFY path must not wait for it.
+    pub(super) lost: AtomicBool,
 }
 
 #[pin_data]
@@ -69,9 +72,31 @@ impl Completions {
         self.queued_ns.fetch_add(nanos(queued), Relaxed);
         self.run_ns.fetch_add(nanos(ran), Relaxed);
         let mut list = self.list.lock();
-        // Capacity for every message of the swarm was reserved up front.
-        if list.push((idx, res), GFP_ATOMIC).is_ok() {
-            self.arrived.notify_all();
+        // Room for every message of the swarm was reserved up front; if a
+        // completion still finds none, it is not dropped silently: the
+        // waiter is told (`wait`), rather than left asleep for it forever.
+        if list.push_within_capacity((idx, res)).is_err() {
+            self.lost.store(true, Relaxed);
+        }
+        self.arrived.notify_all();
+    }
+
+    /// The next completion, sleeping until one arrives: `(idx, result,
+    /// nanoseconds slept)`. If one was lost, `ENOMEM` for no message
+    /// (`usize::MAX`), which stops the swarm with that error.
+    pub(super) fn wait(&self) -> (usize, Result, u64) {
+        let mut slept = 0;
+        let mut list = self.list.lock();
+        loop {
+            if let Some((idx, res)) = list.pop() {
+                return (idx, res, slept);
+            }
+            if self.lost.load(Relaxed) {
+                return (usize::MAX, Err(ENOMEM), slept);
+            }
+            let t = Instant::<Monotonic>::now();
+            self.arrived.wait(&mut list);
+            slept += t.elapsed().as_nanos().max(0) as u64;
         }
     }
 }
@@ -228,6 +253,35 @@ mod in_flight_tests {
         let mut v = KVec::new();
         v.extend_from_slice(t, GFP_KERNEL)?;
         Ok(v)
+    }
+
+    #[test]
+    fn a_completion_with_no_room_is_an_error_not_a_sleep() -> Result {
+        // Room for one completion: the second finds none. Before, it was
+        // dropped, and the MODIFY path slept forever waiting for it; now
+        // the wait returns ENOMEM for no message, which stops the swarm.
+        let done = Arc::pin_init(
+            pin_init!(Completions {
+                list <- kernel::new_mutex!(KVec::new()),
+                arrived <- kernel::new_condvar!(),
+                queued_ns: AtomicU64::new(0),
+                run_ns: AtomicU64::new(0),
+                lost: AtomicBool::new(false),
+            }),
+            GFP_KERNEL,
+        )?;
+        done.list.lock().reserve(1, GFP_KERNEL)?;
+        let zero = Delta::from_nanos(0);
+        done.finish(3, Ok(()), zero, zero);
+        let (idx, res, _) = done.wait();
+        assert!(idx == 3 && res.is_ok());
+        done.finish(4, Err(EIO), zero, zero);
+        done.finish(5, Ok(()), zero, zero);
+        let (idx, res, _) = done.wait();
+        assert!(idx == 4 && res == Err(EIO));
+        let (idx, res, _) = done.wait();
+        assert!(idx == usize::MAX && res == Err(ENOMEM));
+        Ok(())
     }
 
     #[test]

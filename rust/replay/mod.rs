@@ -210,6 +210,7 @@ pub(crate) fn replay(
             arrived <- new_condvar!(),
             queued_ns: AtomicU64::new(0),
             run_ns: AtomicU64::new(0),
+            lost: AtomicBool::new(false),
         }),
         GFP_KERNEL,
     )

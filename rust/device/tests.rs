@@ -123,9 +123,9 @@ mod paths {
         core.write(&Buf::new(8, BLOCK_SIZE, pattern(2))?, Op::Write)?;
         core.write(&Buf::new(17, 512, pattern(3))?, Op::Write)?;
         let head = core.state.lock().head;
-        assert!(core.cached_blocks() == 3);
+        assert_eq!(core.state.lock().cache.blocks(), 3);
         core.checkpoint_holding(Some(hold))?;
-        assert_eq!(core.cached_blocks(), 0);
+        assert_eq!(core.state.lock().cache.blocks(), 0);
         let log = super::super::log::Log::open(media.clone()).map_err(|_| EINVAL)?;
         let (_, m) = log.cp_marker()?;
         assert_eq!((m.offset, m.seq), (hold.offset, hold.seq));

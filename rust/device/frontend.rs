@@ -2,12 +2,16 @@
 
 //! What the exposed disk hands its bios to: writes, discards and flushes
 //! are served in the submitter's context (the write path), reads on the
-//! volume's workqueue, which also runs the CP loop.
+//! volume's workqueue. The CP loop, which never returns while the volume
+//! runs, has a workqueue of its own: parked in the read queue, it could
+//! hold that queue's rescuer (its one thread of last resort under memory
+//! pressure) and leave reads without one.
 
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
     new_mutex, new_work,
     prelude::*,
+    str::CString,
     sync::{Arc, Mutex},
     workqueue::{Work, WorkItem},
 };
@@ -19,18 +23,24 @@ use crate::sys::disk::Handler;
 use crate::sys::noio::NoIo;
 use crate::sys::wq::OwnedQueue;
 
-/// The volume and its workqueue, the handler of its disk.
+/// The volume and its workqueues, the handler of its disk.
 pub(crate) struct Frontend {
+    /// Reads.
     wq: OwnedQueue,
+    /// The CP loop alone; destroyed (waiting for the loop, which the
+    /// volume's stop ends) when the frontend drops.
+    _cp: OwnedQueue,
     core: Arc<Volume>,
 }
 
 impl Frontend {
-    /// Serves `core`: makes its workqueue and starts its CP loop there.
+    /// Serves `core`: makes its workqueues and starts its CP loop.
     pub(crate) fn new(core: Arc<Volume>) -> Result<Self> {
         let wq = OwnedQueue::new_io(&core.name, 0)?;
-        let _ = wq.enqueue(core.clone());
-        Ok(Self { wq, core })
+        let cp_name = CString::try_from_fmt(fmt!("{}-cp", core.name.to_str().unwrap_or("?")))?;
+        let cp = OwnedQueue::new_io(&cp_name, 1)?;
+        let _ = cp.enqueue(core.clone());
+        Ok(Self { wq, _cp: cp, core })
     }
 
     /// The running volume.

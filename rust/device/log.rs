@@ -28,6 +28,7 @@ use crate::format::log::{
     ScanEnd, AREA_START, CP_SLOTS, RECORD_HEADER_SIZE,
 };
 use crate::format::Invalid;
+use crate::sys::bio::Chunk;
 use crate::sys::dax::Media;
 
 /// A place in the log: where the next record goes and the sequence number
@@ -223,7 +224,7 @@ impl<M: Media> Log<M> {
         fill: F,
     ) -> Result<u64>
     where
-        F: FnOnce(&mut dyn FnMut(&[u8]) -> Result) -> Result,
+        F: FnOnce(&mut dyn FnMut(&Chunk<'_>) -> Result) -> Result,
     {
         let rec = RecordHeader {
             op,
@@ -260,11 +261,11 @@ impl<M: Media> Log<M> {
         let end = data_at + u64::from(rec.data_len());
         let mut pos = data_at;
         let media = &self.media;
-        fill(&mut |chunk: &[u8]| {
+        fill(&mut |chunk: &Chunk<'_>| {
             if pos + chunk.len() as u64 > end {
                 return Err(EINVAL);
             }
-            media.write(pos, chunk)?;
+            media.write_from(pos, chunk)?;
             pos += chunk.len() as u64;
             Ok(())
         })?;
@@ -384,11 +385,13 @@ mod tests {
             seq: cp.seq,
         };
         let mut head = tail;
-        let data = scratch()?;
+        let mut data = scratch()?;
         // Largest records until the log is full.
         let mut n = 0u64;
         while log.fits(&head, &tail, MAX_RECORD_DATA) {
-            log.append(&mut head, Op::Write, n * 2048, 2048, |sink| sink(&data))?;
+            log.append(&mut head, Op::Write, n * 2048, 2048, |sink| {
+                sink(&Chunk::of(&mut data))
+            })?;
             n += 1;
         }
         assert_eq!(n, 3);
@@ -405,7 +408,9 @@ mod tests {
         let (s, m) = log.cp_marker()?;
         assert_eq!((s, m.generation, m.seq), (slot, 1, 4));
         assert!(log.fits(&head, &tail, MAX_RECORD_DATA));
-        log.append(&mut head, Op::Write, 0, 2048, |sink| sink(&data))?;
+        log.append(&mut head, Op::Write, 0, 2048, |sink| {
+            sink(&Chunk::of(&mut data))
+        })?;
         assert_eq!(head.offset, AREA_START + 64 + u64::from(MAX_RECORD_DATA));
         assert_eq!(head.seq, 6); // record 4 was the wrap record
         let end = count(&log, &m)?;
@@ -472,11 +477,13 @@ mod tests {
             offset: AREA_START,
             seq: 1,
         };
-        let r = log.append(&mut head, Op::Write, 0, 2, |sink| sink(&[0; 512]));
+        let r = log.append(&mut head, Op::Write, 0, 2, |sink| {
+            sink(&Chunk::of(&mut [0; 512]))
+        });
         assert!(r.is_err());
         let r = log.append(&mut head, Op::Write, 0, 1, |sink| {
-            sink(&[0; 512])?;
-            sink(&[0; 1])
+            sink(&Chunk::of(&mut [0; 512]))?;
+            sink(&Chunk::of(&mut [0; 1]))
         });
         assert!(r.is_err());
         assert_eq!(head.seq, 1);

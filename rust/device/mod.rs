@@ -55,6 +55,7 @@ use kernel::{
 
 use crate::format::array::Layout;
 use crate::format::log::CpMarker;
+use crate::sys::bio::Chunk;
 use crate::sys::blockdev::BlockDevice;
 use crate::sys::dax::{DaxMapping, Media};
 use cache::{Cache, SECTORS};
@@ -231,9 +232,9 @@ pub(crate) trait Request {
     fn sector(&self) -> u64;
     /// Length in bytes.
     fn size(&self) -> u32;
-    /// Calls `f` on each piece of the data in order, mutably (a read fills
-    /// them, a write takes them), and stops at its first error.
-    fn for_each_chunk<F: FnMut(&mut [u8]) -> Result>(&self, f: F) -> Result;
+    /// Calls `f` on each piece of the data in order (a read fills them, a
+    /// write copies them), and stops at its first error.
+    fn for_each_chunk<F: FnMut(&mut Chunk<'_>) -> Result>(&self, f: F) -> Result;
 }
 
 impl Request for crate::sys::bio::Bio {
@@ -245,7 +246,7 @@ impl Request for crate::sys::bio::Bio {
         self.size()
     }
 
-    fn for_each_chunk<F: FnMut(&mut [u8]) -> Result>(&self, f: F) -> Result {
+    fn for_each_chunk<F: FnMut(&mut Chunk<'_>) -> Result>(&self, f: F) -> Result {
         self.for_each_chunk(f)
     }
 }

@@ -34,6 +34,7 @@ use kernel::prelude::*;
 use kernel::sync::Mutex;
 
 use crate::format::log::LINE;
+use crate::sys::bio::Chunk;
 use crate::sys::dax::Media;
 
 /// Bytes in a cache line, the unit in which stores reach the media.
@@ -519,8 +520,8 @@ mod tests {
                 return Err(ENOSPC);
             }
             self.log.append(&mut self.head, op, sector, nr, |sink| {
-                for c in data.chunks(chunk.max(1)) {
-                    sink(c)?;
+                for c in data.chunks_mut(chunk.max(1)) {
+                    sink(&Chunk::of(c))?;
                 }
                 Ok(())
             })?;

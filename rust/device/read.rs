@@ -35,10 +35,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 }
                 let n = (BLOCK_SIZE - off).min(chunk.len() - done);
                 let src = buf.get(off..off + n).ok_or(EINVAL)?;
-                chunk
-                    .get_mut(done..done + n)
-                    .ok_or(EINVAL)?
-                    .copy_from_slice(src);
+                chunk.fill_from(done, src)?;
                 done += n;
                 pos += n as u64;
             }

@@ -16,6 +16,7 @@ use super::open::{format_on, open_on};
 use super::{Core, Limits, Request};
 use crate::format::array::BLOCK_SIZE;
 use crate::format::log::{Op, MAX_RECORD_DATA};
+use crate::sys::bio::Chunk;
 use crate::sys::dax::RamMedia;
 
 pub(super) type TestCore = Core<Arc<RamMedia>, RamArray>;
@@ -61,10 +62,10 @@ impl Request for Buf {
         self.data.borrow().len() as u32
     }
 
-    fn for_each_chunk<F: FnMut(&mut [u8]) -> Result>(&self, mut f: F) -> Result {
+    fn for_each_chunk<F: FnMut(&mut Chunk<'_>) -> Result>(&self, mut f: F) -> Result {
         let mut data = self.data.borrow_mut();
         for chunk in data.chunks_mut(self.piece) {
-            f(chunk)?;
+            f(&mut Chunk::of(chunk))?;
         }
         Ok(())
     }

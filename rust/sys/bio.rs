@@ -4,6 +4,7 @@
 //! completion.
 
 use core::ffi::{c_int, c_uint, c_void};
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::{bindings, prelude::*};
 
@@ -18,6 +19,87 @@ pub(crate) enum Op {
     Discard,
     WriteZeroes,
     Other,
+}
+
+/// A piece of a request's data: a bio's page, which its submitter may
+/// change while swarmlog reads it (nothing forbids rewriting a buffer under
+/// a write in flight; the `unstable-buffer` scenario does), or a test's
+/// buffer. No Rust reference is ever made to its bytes, which a `&[u8]`
+/// would promise stay unchanged: they are copied in and out through raw
+/// pointers only, as C's `memcpy` would.
+///
+/// # Invariants
+///
+/// `ptr` points to `len` bytes that stay mapped and writable for `'a`, and
+/// that nothing in swarmlog references while the chunk exists.
+pub(crate) struct Chunk<'a> {
+    ptr: *mut u8,
+    len: usize,
+    _data: PhantomData<&'a mut [u8]>,
+}
+
+impl<'a> Chunk<'a> {
+    /// A chunk over a buffer the caller owns (tests, bounce buffers).
+    pub(crate) fn of(buf: &'a mut [u8]) -> Self {
+        // INVARIANT: the exclusive borrow keeps `buf` mapped and unused
+        // by anyone else for `'a`.
+        Self {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+            _data: PhantomData,
+        }
+    }
+
+    /// A chunk over `len` bytes at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// The bytes must stay mapped and writable for `'a`, and not be
+    /// referenced by swarmlog while the chunk exists (others may change
+    /// them).
+    unsafe fn from_raw(ptr: *mut u8, len: usize) -> Self {
+        // INVARIANT: the caller's promise.
+        Self {
+            ptr,
+            len,
+            _data: PhantomData,
+        }
+    }
+
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The address of its first byte, for a copy routine that reads it
+    /// (`memcpy_flushcache`); valid for `len()` bytes while the chunk is.
+    pub(crate) fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
+    /// Copies its bytes from `at` into `dst`; `EINVAL` past its end.
+    pub(crate) fn copy_to(&self, at: usize, dst: &mut [u8]) -> Result {
+        if at.checked_add(dst.len()).is_none_or(|end| end > self.len) {
+            return Err(EINVAL);
+        }
+        // SAFETY: `[at, at + dst.len())` lies within the chunk's mapped
+        // bytes (checked above; type invariant), and `dst` is a distinct
+        // buffer the caller borrows exclusively.
+        unsafe { core::ptr::copy_nonoverlapping(self.ptr.add(at), dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+
+    /// Copies `src` into its bytes from `at`; `EINVAL` past its end.
+    pub(crate) fn fill_from(&mut self, at: usize, src: &[u8]) -> Result {
+        if at.checked_add(src.len()).is_none_or(|end| end > self.len) {
+            return Err(EINVAL);
+        }
+        // SAFETY: `[at, at + src.len())` lies within the chunk's mapped,
+        // writable bytes (checked above; type invariant), and `src` is a
+        // distinct buffer.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(at), src.len()) };
+        Ok(())
+    }
 }
 
 /// A bio the swarmlog disk received and has not completed yet.
@@ -76,24 +158,25 @@ impl Bio {
         unsafe { ffi::swl_bio_private(self.bio.as_ptr()) }
     }
 
-    /// Calls `f` on each piece of the bio's data in order, mutably (a read
-    /// fills them, a write takes them), and stops at its first error.
-    pub(crate) fn for_each_chunk<F: FnMut(&mut [u8]) -> Result>(&self, mut f: F) -> Result {
+    /// Calls `f` on each piece of the bio's data in order (a read fills
+    /// them, a write copies them), and stops at its first error.
+    pub(crate) fn for_each_chunk<F: FnMut(&mut Chunk<'_>) -> Result>(&self, mut f: F) -> Result {
         /// # Safety
         ///
-        /// `ctx` must point to an `F`, and `addr` to `len` mapped bytes no one
-        /// else uses during the call.
-        unsafe extern "C" fn trampoline<F: FnMut(&mut [u8]) -> Result>(
+        /// `ctx` must point to an `F`, and `addr` to `len` bytes mapped for
+        /// the call.
+        unsafe extern "C" fn trampoline<F: FnMut(&mut Chunk<'_>) -> Result>(
             ctx: *mut c_void,
             addr: *mut c_void,
             len: c_uint,
         ) -> c_int {
             // SAFETY: `ctx` is the `&mut F` passed below, alive for the call.
             let f = unsafe { &mut *ctx.cast::<F>() };
-            // SAFETY: the helper maps `len` bytes at `addr` for this call, and
-            // nothing else touches them while the bio is ours.
-            let chunk = unsafe { core::slice::from_raw_parts_mut(addr.cast::<u8>(), len as usize) };
-            match f(chunk) {
+            // SAFETY: the helper maps `len` bytes at `addr` for this call
+            // (the chunk does not outlive it), and swarmlog makes no
+            // reference to them: the bio's submitter may change them.
+            let mut chunk = unsafe { Chunk::from_raw(addr.cast::<u8>(), len as usize) };
+            match f(&mut chunk) {
                 Ok(()) => 0,
                 Err(e) => e.to_errno(),
             }

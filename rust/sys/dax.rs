@@ -12,6 +12,7 @@
 use core::ffi::c_void;
 use kernel::{prelude::*, sync::Arc};
 
+use super::bio::Chunk;
 use super::blockdev::BlockDevice;
 use super::ffi;
 
@@ -27,6 +28,14 @@ pub(crate) trait Media: Send + Sync {
     fn read(&self, off: u64, buf: &mut [u8]) -> Result;
     /// Stores `data` at `off`, flushing it from the CPU caches on its way.
     fn write(&self, off: u64, data: &[u8]) -> Result;
+    /// Stores a request's chunk at `off`, as [`Media::write`] does, never
+    /// making a reference to its bytes (their owner may change them). This
+    /// default copies it to a buffer first; the pmem copies it straight.
+    fn write_from(&self, off: u64, src: &Chunk<'_>) -> Result {
+        let mut tmp = super::bytes::zeroed(src.len(), GFP_KERNEL)?;
+        src.copy_to(0, &mut tmp)?;
+        self.write(off, &tmp)
+    }
     /// Waits until every earlier write is persistent (a store fence).
     fn drain(&self);
     /// Whether the device reports a bad line (poison, a `badblocks`
@@ -148,6 +157,25 @@ impl DaxMapping {
     }
 }
 
+impl DaxMapping {
+    /// Copies `len` bytes from `src` to the pmem at `off` with
+    /// `memcpy_flushcache()`.
+    ///
+    /// # Safety
+    ///
+    /// `src` must point to `len` readable bytes for the call.
+    unsafe fn store(&self, off: u64, src: *const u8, len: usize) -> Result {
+        let mut done = 0usize;
+        self.for_each_run(off, len, |addr, n| {
+            // SAFETY: `addr` has `n` mapped bytes, `src + done` has `n`
+            // readable bytes (the caller's promise; `done + n <= len`); the
+            // log never hands the same range to two writers at once.
+            unsafe { ffi::swl_memcpy_flushcache(addr.cast(), src.add(done).cast(), n) };
+            done += n;
+        })
+    }
+}
+
 impl Media for DaxMapping {
     fn size(&self) -> u64 {
         self.size
@@ -183,15 +211,15 @@ impl Media for DaxMapping {
     }
 
     fn write(&self, off: u64, data: &[u8]) -> Result {
-        let mut done = 0usize;
-        let src = data.as_ptr();
-        self.for_each_run(off, data.len(), |addr, n| {
-            // SAFETY: `addr` has `n` mapped bytes, `src + done` has `n`
-            // readable bytes of `data`; the log never hands the same range
-            // to two writers at once.
-            unsafe { ffi::swl_memcpy_flushcache(addr.cast(), src.add(done).cast(), n) };
-            done += n;
-        })
+        // SAFETY: `data` is `data.len()` readable bytes for the call.
+        unsafe { self.store(off, data.as_ptr(), data.len()) }
+    }
+
+    /// The request's bytes go to the pmem in one copy, from the bio's page
+    /// to the log, with no reference made to them.
+    fn write_from(&self, off: u64, src: &Chunk<'_>) -> Result {
+        // SAFETY: a chunk's `as_ptr()` is `len()` mapped bytes while it is.
+        unsafe { self.store(off, src.as_ptr(), src.len()) }
     }
 
     fn drain(&self) {
@@ -265,6 +293,10 @@ impl<T: Media> Media for Arc<T> {
 
     fn write(&self, off: u64, data: &[u8]) -> Result {
         (**self).write(off, data)
+    }
+
+    fn write_from(&self, off: u64, src: &Chunk<'_>) -> Result {
+        (**self).write_from(off, src)
     }
 
     fn drain(&self) {

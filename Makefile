@@ -24,6 +24,9 @@
 #                 the network (NVME_TORTURE="--cycles 20 --seed 5
 #                 --clean-every 4 ..." to change the profile; see
 #                 scripts/nvme-torture)
+#   make fuzz     the coverage-guided fuzz target of the format code
+#                 (tools/fuzz, libFuzzer) for 10 minutes, its corpus kept
+#                 (FUZZ="--time 3600" to change it; see scripts/fuzz)
 #   make module   build swarmlog.ko against the test kernel (clippy, -Dwarnings)
 #   make kernel   build the test kernel and the build root it needs
 #   make vm SCRIPT=guest.sh   run a script in the test VM (see scripts/vm)
@@ -31,7 +34,7 @@
 #
 # Big artefacts live in $(SWARMLOG_CACHE) (default /var/cache/swarmlog).
 
-.PHONY: demo check bench bench-replay torture nvme-torture module kernel vm clean
+.PHONY: demo check bench bench-replay torture nvme-torture fuzz module kernel vm clean
 
 demo:
 	scripts/demo
@@ -50,6 +53,9 @@ torture:
 
 nvme-torture:
 	scripts/nvme-torture $(NVME_TORTURE)
+
+fuzz:
+	scripts/fuzz $(or $(FUZZ),--time 600 --keep-corpus)
 
 module:
 	scripts/build-module

@@ -35,6 +35,7 @@ pub fn checksum(data: &[u8]) -> u32 {
 /// bytes.
 pub const BLOCK_SIZE: usize = format::array::BLOCK_SIZE;
 
+pub mod check;
 pub mod craft;
 
 #[cfg(test)]

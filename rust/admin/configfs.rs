@@ -326,7 +326,7 @@ impl AttributeOperations<3> for Volume {
             }
         }
         if cfg.enabling {
-            // The replay running now, as of its last swarm.
+            // The replay running now, its counts as its messages move.
             let p = &this.progress;
             w.write_str("replay_state running\n")?;
             for (key, v) in [
@@ -500,8 +500,8 @@ impl AttributeOperations<5> for Volume {
                 Ok(())
             }
             (false, true, _) => {
-                // Stop the replay at its next swarm's end and wait for
-                // `enable` to return (the log keeps what is not committed).
+                // Stop the replay at the MODIFY path's next turn and wait
+                // for `enable` to return (the log keeps what is not committed).
                 pr_info!(
                     "{}: aborting the replay\n",
                     cfg.name.to_str().unwrap_or("?")

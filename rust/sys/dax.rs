@@ -155,9 +155,7 @@ impl DaxMapping {
         }
         Ok(())
     }
-}
 
-impl DaxMapping {
     /// Copies `len` bytes from `src` to the pmem at `off` with
     /// `memcpy_flushcache()`.
     ///

@@ -127,7 +127,9 @@ pub(crate) struct Volume {
     /// Test kernels only (KUnit built in): debugfs `replay_fault`, a fault
     /// the next replays inject to reach the panic state, which a correct
     /// engine never enters: 1 the first message of a swarm is suspended, 2
-    /// retransferred messages are suspended again; 0 none.
+    /// retransferred messages are suspended again; or 3: the CPs of the
+    /// volume enabled next stall in the middle (`Limits::cp_stall`); 0
+    /// none.
     #[cfg(CONFIG_KUNIT = "y")]
     fault: Pin<KBox<File<kernel::sync::atomic::Atomic<u32>>>>,
     /// The volume's debugfs directory.
@@ -172,6 +174,16 @@ impl Volume {
             _ => {}
         }
         Fault::None
+    }
+
+    /// Whether the volume's CPs are to stall in the middle: never but in
+    /// test kernels (`Limits::cp_stall`).
+    fn cp_stall(&self) -> bool {
+        #[cfg(CONFIG_KUNIT = "y")]
+        if self.fault.load(kernel::sync::atomic::Relaxed) == 3 {
+            return true;
+        }
+        false
     }
 }
 
@@ -366,7 +378,7 @@ impl AttributeOperations<3> for Volume {
             ("retransferred", c.retransferred),
             ("skipped", c.skipped),
             ("peak_in_flight", c.peak_in_flight),
-            ("unverified", r.unverified),
+            ("pending_verified", r.pending_verified),
             ("load_wait_us", r.load_wait_us),
             ("load_us", r.load_run_us),
             ("modify_slept_us", r.modify_slept_us),
@@ -479,6 +491,7 @@ impl AttributeOperations<5> for Volume {
                     trace: &this.trace,
                     progress: &this.progress,
                     fault: this.fault(),
+                    cp_stall: this.cp_stall(),
                 };
                 let res = Active::new(
                     &name,

@@ -84,17 +84,44 @@ impl Array for BlockDevice {
 }
 
 /// An array in memory, for KUnit tests of the device layer: a
-/// [`RamMedia`] addressed in sectors; its clones are the same array.
+/// [`RamMedia`] addressed in sectors, and how many more writes it takes
+/// through [`Array::write`] and batches before it "crashes" (drops every
+/// later one with `EIO`; negative: no limit); its clones are the same
+/// array.
 #[cfg(CONFIG_KUNIT = "y")]
 #[derive(Clone)]
-pub(crate) struct RamArray(kernel::sync::Arc<RamMedia>);
+pub(crate) struct RamArray(
+    kernel::sync::Arc<RamMedia>,
+    kernel::sync::Arc<core::sync::atomic::AtomicI64>,
+);
 
 #[cfg(CONFIG_KUNIT = "y")]
 impl RamArray {
     /// `sectors` zeroed sectors.
     pub(crate) fn new(sectors: u64) -> Result<Self> {
         let len = usize::try_from(sectors.checked_mul(512).ok_or(EINVAL)?)?;
-        Ok(Self(RamMedia::shared(len)?))
+        let left = kernel::sync::Arc::new(core::sync::atomic::AtomicI64::new(-1), GFP_KERNEL)?;
+        Ok(Self(RamMedia::shared(len)?, left))
+    }
+
+    /// Takes `n` more writes (each a batch's segment), then drops the
+    /// rest: a power cut at that point of a run. Negative: no limit.
+    pub(crate) fn crash_after(&self, n: i64) {
+        self.1.store(n, core::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A write through the array's interface: `EIO`, and nothing stored,
+    /// once the writes [`Self::crash_after`] allows are used up.
+    fn store(&self, sector: u64, data: &[u8]) -> Result {
+        use core::sync::atomic::Ordering::Relaxed;
+        let left = self.1.load(Relaxed);
+        if left == 0 {
+            return Err(EIO);
+        }
+        if left > 0 {
+            self.1.store(left - 1, Relaxed);
+        }
+        self.poke(sector, data)
     }
 
     /// A copy of `len` bytes at `sector`.
@@ -120,7 +147,7 @@ impl WriteBatch for &RamArray {
             // SAFETY: the caller keeps the segment's memory allocated and
             // unchanged until `wait`, and it is copied here, at once.
             let data = unsafe { s.as_slice() };
-            self.poke(at, data)?;
+            self.store(at, data)?;
             at += (data.len() / 512) as u64;
         }
         Ok(())
@@ -150,7 +177,7 @@ impl Array for RamArray {
     }
 
     fn write(&self, sector: u64, buf: &KVec<u8>, _fua: bool) -> Result {
-        self.poke(sector, buf)
+        self.store(sector, buf)
     }
 
     fn flush(&self) -> Result {

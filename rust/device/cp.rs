@@ -6,20 +6,29 @@
 //! A CP takes the head of the log as its target and the dirty cache as its
 //! committing set, then, without holding the state lock across I/O:
 //!
-//! 1. writes the committing blocks to the array in runs of consecutive
+//! 1. completes the committing blocks written in part from the array and
+//!    sets every committing block's table entry: from the checksum the CP
+//!    loop made ahead (`sums.rs`), or computed here without the state lock
+//!    (the committing blocks do not change), so writers never wait for it;
+//! 2. writes its intent (generation, target) to the log, then every table
+//!    block it changed to the copy that is not in force, sealed with the
+//!    new CP generation (the *pending* copy), all in flight together, and
+//!    flushes the array;
+//! 3. writes the committing blocks to the array in runs of consecutive
 //!    blocks (up to 1 MiB, in block order, 4 to 8 MiB of them in flight at
 //!    once), each straight from the cached block's memory (no copy: the
-//!    committing blocks do not change until the CP ends), filling the
-//!    sectors of partly written blocks from the array first; a block the
-//!    cache holds in the log is copied out of the pmem into a buffer of the
-//!    batch that writes it; a block's table entry comes from the checksum
-//!    the CP loop made ahead (`sums.rs`), or its checksum is computed here
-//!    without the state lock (the committing blocks do not change), so
-//!    writers never wait for it;
-//! 2. writes every table block it changed to the copy that is not in force,
-//!    sealed with the new CP generation, all in flight together;
-//! 3. flushes the array;
-//! 4. writes the CP marker (new generation, target) to the log and drains.
+//!    committing blocks do not change until the CP ends); a block the cache
+//!    holds in the log is copied out of the pmem into a buffer of the batch
+//!    that writes it;
+//! 4. flushes the array;
+//! 5. writes the CP marker (new generation, target) to the log and drains.
+//!
+//! Step 2 before step 3 makes a crash in the middle provable: every block
+//! the array holds then matches its entry in force or, if this CP rewrote
+//! it, its entry in the pending copy; replay takes nothing else
+//! (`read.rs`), and redoes this CP exactly, up to its target, before
+//! anything else (`replay/mod.rs`), so that the pending copies it leaves
+//! stay true.
 //!
 //! Only then are the blocks dropped from the cache (and freed after the state
 //! lock is let go) and the log space freed. The table blocks it changed stay
@@ -41,6 +50,9 @@ use crate::sys::bytes;
 use crate::sys::dax::Media;
 use crate::sys::ffi::Segment;
 use crate::sys::noio::NoIo;
+
+/// Data blocks a CP writes before it stalls (`Limits::cp_stall`).
+pub(crate) const STALL_BLOCKS: u64 = 64;
 
 /// Blocks in one CP write: 1 MiB.
 const RUN_BLOCKS: usize = 256;
@@ -113,121 +125,15 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         };
         let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
 
-        // The logged blocks' bytes, copied out of the pmem for the batch
-        // that writes them: one buffer a batch, allocated when first needed
-        // and never grown past that (the batch's segments point into it).
-        // Declared before the batches, so dropped after their writes.
-        let mut stage = KVVec::<u8>::new();
-        let mut other_stage = KVVec::<u8>::new();
-        let mut batch = self.array.batch()?;
-        let mut other = self.array.batch()?;
-        let mut old = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
-        let mut segs = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
-        let mut entries = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
-        let mut logged = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
-        let mut next = 0u64;
-        let mut blocks = 0u64;
-        loop {
-            // Under one lock: the next run, where its blocks are, and which
-            // are partly written.
-            let mut missing = [0u8; RUN_BLOCKS];
-            segs.clear();
-            entries.clear();
-            logged.clear();
-            let run = self
-                .state
-                .lock()
-                .cache
-                .each_committing_run(next, RUN_BLOCKS, |b| {
-                    let i = segs.len();
-                    match &b.data {
-                        Contents::Ram(d) => {
-                            *missing.get_mut(i).ok_or(EINVAL)? = !b.valid;
-                            segs.push(Segment::of(d)?, GFP_KERNEL)?;
-                        }
-                        Contents::Logged(l) => {
-                            logged.push((i, l.at), GFP_KERNEL)?;
-                            segs.push(Segment::of(&[])?, GFP_KERNEL)?;
-                        }
-                    }
-                    // Made ahead by the CP loop (`sums.rs`), or below.
-                    let e = match &b.data {
-                        Contents::Logged(l) => l.crc0.and_then(|c| entry_from_crc0(c, generation)),
-                        Contents::Ram(_) => None,
-                    };
-                    entries.push(e, GFP_KERNEL)?;
-                    Ok(())
-                })?;
-            let Some((first, n)) = run else {
-                break;
-            };
-            // Logged blocks out of the pmem, without the lock: their
-            // records' space is not reused before this CP ends.
-            if !logged.is_empty() && stage.capacity() == 0 {
-                stage.reserve(STAGE_BYTES, GFP_KERNEL)?;
-            }
-            for &(i, at) in logged.iter() {
-                let start = stage.len();
-                if start + BLOCK_SIZE > stage.capacity() {
-                    return Err(EINVAL);
-                }
-                // Within the capacity: no reallocation moves what earlier
-                // segments point to.
-                stage.resize(start + BLOCK_SIZE, 0, GFP_KERNEL)?;
-                let dst = stage.get_mut(start..).ok_or(EINVAL)?;
-                self.log.read(at, dst)?;
-                *segs.get_mut(i).ok_or(EINVAL)? = Segment::of(dst)?;
-            }
-            // Complete partly written blocks from the array, in place (their
-            // segments stay valid), before they are written and before their
-            // entries change: a reader that finds the array in flux takes the
-            // block from the cache (`Core::load_block`).
-            for (i, _) in missing.iter().enumerate().filter(|&(_, &m)| m != 0) {
-                self.read_array_block(first + i as u64, &mut old)?;
-                if let Some(b) = self.state.lock().cache.committing_mut(first + i as u64) {
-                    b.merge_under(&old);
-                }
-            }
-            // The other entries, checksummed without the lock.
-            for (seg, e) in segs.iter().zip(entries.iter_mut()) {
-                if e.is_some() {
-                    continue;
-                }
-                // SAFETY: a segment is a committing block's memory, which by
-                // the cache's invariant nobody but this CP changes or frees
-                // until `end_commit` (and this CP merged it above already),
-                // or a piece of `stage`, changed only after the batch
-                // holding it has waited for its writes.
-                let data = unsafe { seg.as_slice() };
-                *e = Some(entry_for(data, generation));
-            }
-            self.set_entries(first, &entries)?;
-            let sector = self.layout.data_block_location(first) * SECTORS;
-            // SAFETY: the segments are the committing blocks' data, which by
-            // the cache's invariant nobody changes or frees until
-            // `end_commit` (their missing sectors were merged in above, and
-            // only a CP merges), or pieces of `stage`, which is neither
-            // changed nor freed until this batch has waited (below, or when
-            // it is dropped, before `stage`); only a CP calls `end_commit`,
-            // holding `cp_lock` as this one does until after both batches
-            // have waited for their writes (below, or when they are dropped
-            // on an error, before `_serial`).
-            unsafe { batch.write(sector, &segs)? };
-            if batch.bytes() >= IN_FLIGHT_BYTES / 2
-                || stage.len() + RUN_BLOCKS * BLOCK_SIZE > STAGE_BYTES
-            {
-                other.wait()?;
-                other_stage.clear();
-                core::mem::swap(&mut batch, &mut other);
-                core::mem::swap(&mut stage, &mut other_stage);
-            }
-            blocks += n as u64;
-            next = first + n as u64;
-        }
-        batch.wait()?;
-        other.wait()?;
-
+        // Every block complete and its entry set, then the table blocks
+        // they change (pending: a generation not committed yet) on the
+        // array before any data block: a block this CP rewrote matches its
+        // pending entry if a crash cuts the CP short (`read.rs`).
+        self.prepare_entries(generation)?;
+        self.log.write_intent(generation, target)?;
         self.write_tables(generation)?;
+        self.array.flush()?;
+        let blocks = self.write_blocks()?;
         self.array.flush()?;
         let slot = {
             let st = self.state.lock();
@@ -260,6 +166,183 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             .cp_free_us
             .fetch_add(ended.elapsed().as_micros_ceil().max(0) as u64, Relaxed);
         Ok(())
+    }
+
+    /// CP step 1: completes the committing blocks written in part from the
+    /// array and sets every committing block's table entry, at
+    /// `generation`, in the cached table blocks.
+    fn prepare_entries(&self, generation: u64) -> Result {
+        let mut old = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
+        let mut segs = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        let mut entries = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        let mut logged = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        let mut next = 0u64;
+        loop {
+            // Under one lock: the next run, where its blocks are, which are
+            // partly written, and the checksums made ahead.
+            let mut missing = [0u8; RUN_BLOCKS];
+            segs.clear();
+            entries.clear();
+            logged.clear();
+            let run = self
+                .state
+                .lock()
+                .cache
+                .each_committing_run(next, RUN_BLOCKS, |b| {
+                    let i = segs.len();
+                    // Made ahead by the CP loop (`sums.rs`), or below.
+                    let mut e = None;
+                    match &b.data {
+                        Contents::Ram(d) => {
+                            *missing.get_mut(i).ok_or(EINVAL)? = !b.valid;
+                            segs.push(Some(Segment::of(d)?), GFP_KERNEL)?;
+                        }
+                        Contents::Logged(l) => {
+                            e = l.crc0.and_then(|c| entry_from_crc0(c, generation));
+                            if e.is_none() {
+                                logged.push((i, l.at), GFP_KERNEL)?;
+                            }
+                            segs.push(None, GFP_KERNEL)?;
+                        }
+                    }
+                    entries.push(e, GFP_KERNEL)?;
+                    Ok(())
+                })?;
+            let Some((first, n)) = run else {
+                return Ok(());
+            };
+            // Complete partly written blocks from the array, in place (their
+            // segments stay valid), before their entries change: a reader
+            // that finds the array in flux takes the block from the cache
+            // (`Core::load_block`).
+            for (i, _) in missing.iter().enumerate().filter(|&(_, &m)| m != 0) {
+                self.read_array_block(first + i as u64, &mut old)?;
+                if let Some(b) = self.state.lock().cache.committing_mut(first + i as u64) {
+                    b.merge_under(&old);
+                }
+            }
+            // Logged blocks with no checksum yet, out of the pmem, without
+            // the lock: their records' space is not reused before this CP
+            // ends.
+            for &(i, at) in logged.iter() {
+                self.log.read(at, &mut old)?;
+                *entries.get_mut(i).ok_or(EINVAL)? = Some(entry_for(&old, generation));
+            }
+            // The blocks in memory, checksummed without the lock.
+            for (seg, e) in segs.iter().zip(entries.iter_mut()) {
+                let Some(seg) = seg else {
+                    continue;
+                };
+                // SAFETY: a segment is a committing block's memory, which by
+                // the cache's invariant nobody but this CP changes or frees
+                // until `end_commit` (and this CP merged it above already).
+                let data = unsafe { seg.as_slice() };
+                *e = Some(entry_for(data, generation));
+            }
+            self.set_entries(first, &entries)?;
+            next = first + n as u64;
+        }
+    }
+
+    /// CP step 3: writes the committing blocks to the array, in runs of
+    /// consecutive blocks, two batches in flight; returns how many.
+    fn write_blocks(&self) -> Result<u64> {
+        // The logged blocks' bytes, copied out of the pmem for the batch
+        // that writes them: one buffer a batch, allocated when first needed
+        // and never grown past that (the batch's segments point into it).
+        // Declared before the batches, so dropped after their writes.
+        let mut stage = KVVec::<u8>::new();
+        let mut other_stage = KVVec::<u8>::new();
+        let mut batch = self.array.batch()?;
+        let mut other = self.array.batch()?;
+        let mut segs = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        let mut logged = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        let mut next = 0u64;
+        let mut blocks = 0u64;
+        loop {
+            segs.clear();
+            logged.clear();
+            let run = self
+                .state
+                .lock()
+                .cache
+                .each_committing_run(next, RUN_BLOCKS, |b| {
+                    match &b.data {
+                        Contents::Ram(d) => segs.push(Segment::of(d)?, GFP_KERNEL)?,
+                        Contents::Logged(l) => {
+                            logged.push((segs.len(), l.at), GFP_KERNEL)?;
+                            segs.push(Segment::of(&[])?, GFP_KERNEL)?;
+                        }
+                    }
+                    Ok(())
+                })?;
+            let Some((first, n)) = run else {
+                break;
+            };
+            // Logged blocks out of the pmem, without the lock: their
+            // records' space is not reused before this CP ends.
+            if !logged.is_empty() && stage.capacity() == 0 {
+                stage.reserve(STAGE_BYTES, GFP_KERNEL)?;
+            }
+            for &(i, at) in logged.iter() {
+                let start = stage.len();
+                if start + BLOCK_SIZE > stage.capacity() {
+                    return Err(EINVAL);
+                }
+                // Within the capacity: no reallocation moves what earlier
+                // segments point to.
+                stage.resize(start + BLOCK_SIZE, 0, GFP_KERNEL)?;
+                let dst = stage.get_mut(start..).ok_or(EINVAL)?;
+                self.log.read(at, dst)?;
+                *segs.get_mut(i).ok_or(EINVAL)? = Segment::of(dst)?;
+            }
+            let sector = self.layout.data_block_location(first) * SECTORS;
+            // SAFETY: the segments are the committing blocks' data, which by
+            // the cache's invariant nobody changes or frees until
+            // `end_commit` (their missing sectors were merged in by
+            // `prepare_entries`, and only a CP merges), or pieces of `stage`,
+            // which is neither changed nor freed until this batch has waited
+            // (below, or when it is dropped, before `stage`); only a CP calls
+            // `end_commit`, holding `cp_lock` as this one does until after
+            // both batches have waited for their writes (below, or when they
+            // are dropped on an error, before `_serial`).
+            unsafe { batch.write(sector, &segs)? };
+            if batch.bytes() >= IN_FLIGHT_BYTES / 2
+                || stage.len() + RUN_BLOCKS * BLOCK_SIZE > STAGE_BYTES
+            {
+                other.wait()?;
+                other_stage.clear();
+                core::mem::swap(&mut batch, &mut other);
+                core::mem::swap(&mut stage, &mut other_stage);
+            }
+            blocks += n as u64;
+            next = first + n as u64;
+            if self.limits.cp_stall && blocks >= STALL_BLOCKS {
+                batch.wait()?;
+                other.wait()?;
+                self.stall(blocks);
+                return Err(EIO);
+            }
+        }
+        batch.wait()?;
+        other.wait()?;
+        Ok(blocks)
+    }
+
+    /// The test fault `Limits::cp_stall`: says so, then waits until the
+    /// volume stops.
+    fn stall(&self, blocks: u64) {
+        pr_info!(
+            "{}: cp_stall: CP stalled after {} data blocks (a test fault)\n",
+            self.name(),
+            blocks
+        );
+        let mut st = self.state.lock();
+        while !st.stop {
+            let _ = self
+                .changed
+                .wait_interruptible_timeout(&mut st, kernel::time::msecs_to_jiffies(1000));
+        }
     }
 
     /// Sets the table entries of data blocks `first`, `first + 1`, ... to

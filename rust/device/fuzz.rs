@@ -2,7 +2,7 @@
 
 //! KUnit fuzz suite of the on-media metadata (issue 22, item 1): seeded
 //! mutations of a real crashed volume's lines (the log header, both CP
-//! markers, record headers, the array superblock, both copies of a table
+//! markers, the CP intent, record headers, the array superblock, both copies of a table
 //! block), each re-sealed with a valid checksum so that it passes the
 //! checksum and reaches the field checks, fed through the real open path
 //! (`open_on`: `Log::open`, the superblock, `Layout`, the CP marker), the
@@ -25,7 +25,7 @@ use super::open::format_on;
 use super::tests::{reopen, Buf, ARRAY_SECTORS, LOG_BYTES};
 use crate::format::array::{TableBlock, BLOCK_SIZE};
 use crate::format::checksum::{crc32c, SEED};
-use crate::format::log::{Found, Op, AREA_START, CP_SLOTS, LINE, MAX_SEQ};
+use crate::format::log::{Found, Op, AREA_START, CP_INTENT, CP_SLOTS, LINE, MAX_SEQ};
 use crate::sys::bytes;
 use crate::sys::dax::{Media, RamMedia};
 
@@ -183,6 +183,11 @@ fn one_case(img: &Images, t: &mut Tally, write: bool) -> Result {
     let log = Log::open(img.media.clone()).map_err(|_| EINVAL)?;
     let (_, cp) = log.cp_marker()?;
     let geo = log.geometry();
+    // A CP cut short: its target lies in the area, after the marker.
+    if let Some(t) = core.interrupted_cp() {
+        assert!(t.offset >= AREA_START && t.offset < geo.end && t.offset % LINE == 0);
+        assert!(t.seq > cp.seq && t.seq <= MAX_SEQ);
+    }
     let mut seq = cp.seq;
     let end = log.scan(&cp, |f: &Found| {
         assert!(f.offset >= AREA_START && f.offset < geo.end && f.offset % LINE == 0);
@@ -332,6 +337,7 @@ mod tests {
             Place::Log(0),
             Place::Log(CP_SLOTS[0]),
             Place::Log(CP_SLOTS[1]),
+            Place::Log(CP_INTENT),
             Place::Super,
             Place::Table(1),
             Place::Table(2),

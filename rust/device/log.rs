@@ -15,6 +15,10 @@
 //! - A CP marker is written to the slot that is *not* current, then drained;
 //!   until then the old marker is in force. It is written only after the
 //!   array holds (and has flushed) everything before its position.
+//! - A CP intent (the line after the slots: the CP's generation and target)
+//!   is written and drained before the CP writes anything to the array; a
+//!   replay after a crash in the middle of that CP learns from it where the
+//!   CP's set of blocks ends (`Core::interrupted_cp`).
 //! - Format writes the new log's first CP marker to the slot the old log
 //!   does not use, drains, then writes the new header (the commit point) and
 //!   drains: a power failure before the header's line lands leaves the old
@@ -25,7 +29,7 @@ use kernel::prelude::*;
 
 use crate::format::log::{
     scan, valid_record_after, CpMarker, Found, Geometry, LogHeader, LogRead, Op, RecordHeader,
-    ScanEnd, AREA_START, CP_SLOTS, RECORD_HEADER_SIZE,
+    ScanEnd, AREA_START, CP_INTENT, CP_SLOTS, RECORD_HEADER_SIZE,
 };
 use crate::format::Invalid;
 use crate::sys::bio::Chunk;
@@ -186,6 +190,63 @@ impl<M: Media> Log<M> {
         self.media.write(CP_SLOTS[slot], &m.encode())?;
         self.media.drain();
         Ok(slot)
+    }
+
+    /// Records that the CP of generation `generation`, which commits every
+    /// record before `target`, begins: written and drained before the CP
+    /// writes anything to the array, so that a replay after a crash in the
+    /// middle of it knows where that CP's set of blocks ends
+    /// (`Core::interrupted_cp`).
+    pub(crate) fn write_intent(&self, generation: u64, target: Position) -> Result {
+        let m = CpMarker {
+            log_id: self.header.log_id,
+            generation,
+            seq: target.seq,
+            offset: target.offset,
+        };
+        self.media.write(CP_INTENT, &m.encode_intent())?;
+        self.media.drain();
+        Ok(())
+    }
+
+    /// The target of a CP that began after the current marker `cp` and did
+    /// not end (the crash cut it short): the intent line of this log with
+    /// the generation after `cp`'s. `None` if there is none (an older or
+    /// torn intent, one of another log, or a log formatted before intents
+    /// existed). `EUCLEAN` for an intent with a valid checksum that no CP
+    /// could have written: a generation further ahead, or a target outside
+    /// the record area or not after the marker.
+    pub(crate) fn cp_intent(&self, cp: &CpMarker) -> Result<Option<Position>> {
+        let mut line = [0u8; 64];
+        self.media.read(CP_INTENT, &mut line)?;
+        let Ok(i) = CpMarker::decode_intent(&line) else {
+            return Ok(None);
+        };
+        if i.log_id != self.header.log_id || i.generation <= cp.generation {
+            return Ok(None);
+        }
+        if Some(i.generation) != cp.generation.checked_add(1)
+            || i.check(&self.geo).is_err()
+            || i.seq <= cp.seq
+        {
+            pr_err!(
+                "the CP intent is impossible: generation {} (the marker's is {}), offset {} \
+                 (the records lie in {}..{}, 64-byte lines), sequence number {} (after {}, \
+                 up to 2^62)\n",
+                i.generation,
+                cp.generation,
+                i.offset,
+                AREA_START,
+                self.geo.end,
+                i.seq,
+                cp.seq
+            );
+            return Err(EUCLEAN);
+        }
+        Ok(Some(Position {
+            offset: i.offset,
+            seq: i.seq,
+        }))
     }
 
     /// Bytes in use between `tail` and `head`.

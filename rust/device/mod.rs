@@ -80,6 +80,11 @@ pub(crate) struct Limits {
     pub(crate) cache_blocks: usize,
     /// Milliseconds between timed CPs.
     pub(crate) cp_interval_ms: u32,
+    /// A test fault (set only in test kernels, by debugfs `replay_fault`
+    /// 3): every CP stops after writing `cp::STALL_BLOCKS` of its data
+    /// blocks and waits for the volume to stop, for a power cut to cut it
+    /// short there.
+    pub(crate) cp_stall: bool,
 }
 
 impl Limits {
@@ -119,6 +124,9 @@ pub(crate) struct Core<M: Media, A: Array> {
     array: A,
     layout: Layout,
     limits: Limits,
+    /// The target of a CP that a crash cut short, from the log's intent
+    /// (`Log::cp_intent`); `None` if none was.
+    interrupted: Option<Position>,
     #[pin]
     state: Mutex<State>,
     /// Signalled when log space or cache room is freed, and when a CP is
@@ -147,14 +155,15 @@ impl<M: Media + 'static, A: Array> WorkItem for Core<M, A> {
 
 impl<M: Media + 'static, A: Array> Core<M, A> {
     /// A volume `name` over `log` and `array` (laid out as `layout`), whose
-    /// log's CP marker `cp` is in slot `cp_slot`: nothing logged past it
+    /// log's CP marker `cp` is in slot `cp_slot`, and `interrupted` the
+    /// target of a CP a crash cut short: nothing logged past the marker
     /// yet (replay moves the head with [`Self::commit_through`]).
     fn new(
         name: &CStr,
         log: Log<M>,
         array: A,
         layout: Layout,
-        (cp_slot, cp): (usize, CpMarker),
+        (cp_slot, cp, interrupted): (usize, CpMarker, Option<Position>),
         limits: Limits,
     ) -> Result<Arc<Self>> {
         let tail = Position {
@@ -169,6 +178,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 array,
                 layout,
                 limits,
+                interrupted,
                 state <- new_mutex!(State {
                     head: tail,
                     tail,

@@ -177,6 +177,16 @@ pub(super) fn open_on<M: Media + 'static, A: Array>(
     let (cp_slot, cp) = log.cp_marker().inspect_err(|_| {
         pr_err!("log device {log_dev}: no usable CP marker\n");
     })?;
-    let core = Core::new(name, log, array, sb.layout, (cp_slot, cp), limits)?;
+    let interrupted = log.cp_intent(&cp).inspect_err(|_| {
+        pr_err!("log device {log_dev}: no usable CP intent\n");
+    })?;
+    let core = Core::new(
+        name,
+        log,
+        array,
+        sb.layout,
+        (cp_slot, cp, interrupted),
+        limits,
+    )?;
     Ok((core, cp))
 }

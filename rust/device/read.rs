@@ -10,7 +10,7 @@ use kernel::prelude::*;
 
 use super::cache::SECTORS;
 use super::{Array, Core, Request};
-use crate::format::array::BLOCK_SIZE;
+use crate::format::array::{Entry, BLOCK_SIZE};
 use crate::sys::bytes;
 use crate::sys::dax::Media;
 
@@ -93,10 +93,11 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     }
 
     /// As [`Self::read_array_block`]; with `in_replay` (replay's reads,
-    /// `replaying.rs`), a mismatch is taken as a CP cut short by the crash
-    /// (which may have rewritten any block the log changes, in the sectors
-    /// the log does not change, with the same bytes): counted in
-    /// `replay_unverified` and returned.
+    /// `replaying.rs`), a block that does not match its entry in force is
+    /// also taken if it matches its entry in the pending table copy of a CP
+    /// the crash cut short (which wrote that copy before any data block,
+    /// `cp.rs`): that CP rewrote it. Counted in `replay_pending_verified`.
+    /// Anything else is corruption, as outside replay.
     pub(super) fn read_array_block_as(
         &self,
         block: u64,
@@ -106,6 +107,8 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         loop {
             let entry = self.entry(block)?;
             if !entry.is_written() {
+                // If a CP cut short wrote it, with sectors of records after
+                // the marker over zeroes: replay writes those again.
                 buf.fill(0);
                 return Ok(());
             }
@@ -118,8 +121,8 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             if self.entry(block)? != entry {
                 continue;
             }
-            if in_replay {
-                self.stats.replay_unverified.fetch_add(1, Relaxed);
+            if in_replay && self.pending_entry(block)?.is_some_and(|p| matches(&p, buf)) {
+                self.stats.replay_pending_verified.fetch_add(1, Relaxed);
                 return Ok(());
             }
             // A CP changed the entry and its write has not landed yet (or
@@ -145,5 +148,16 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             );
             return Err(EIO);
         }
+    }
+}
+
+/// Whether `data` is what `e` describes: its checksum, or zeroes for an
+/// entry of a block not written (a CP that makes a block zeroes records it
+/// so, and writes the zeroes).
+fn matches(e: &Entry, data: &[u8]) -> bool {
+    if e.is_written() {
+        e.verifies(data)
+    } else {
+        data.iter().all(|&b| b == 0)
     }
 }

@@ -3,8 +3,9 @@
 //! The narrow interface replay drives: what a message's LOAD has to read
 //! and its reading, the MODIFY of a logged record into the cache, and the
 //! commit of what is replayed so far. Replay never sees [`Core`]'s state;
-//! the reads here know they are replaying (a checksum mismatch is a CP cut
-//! short by the crash, see [`Core::read_array_block_as`]).
+//! the reads here know they are replaying (a block a CP cut short by the
+//! crash rewrote is proved by that CP's pending table copy, see
+//! [`Core::read_array_block_as`]).
 
 use core::ops::Range;
 use core::sync::atomic::Ordering::Relaxed;
@@ -54,10 +55,17 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         st.cache.ram_blocks() + st.tables.count()
     }
 
-    /// Blocks replay read whose checksum did not match (see
-    /// [`Core::read_array_block_as`]).
-    pub(crate) fn replay_unverified(&self) -> u64 {
-        self.stats.replay_unverified.load(Relaxed)
+    /// Blocks replay read that matched their entry in the pending table
+    /// copy of a CP the crash cut short (see [`Core::read_array_block_as`]).
+    pub(crate) fn replay_pending_verified(&self) -> u64 {
+        self.stats.replay_pending_verified.load(Relaxed)
+    }
+
+    /// The target of the CP the crash cut short, if one was (its intent,
+    /// `Log::cp_intent`): replay takes no CP before it has replayed every
+    /// record before it, and then one exactly there.
+    pub(crate) fn interrupted_cp(&self) -> Option<Position> {
+        self.interrupted
     }
 
     /// What a LOAD of a message changing `blocks`, of which `partial` in

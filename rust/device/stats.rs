@@ -28,7 +28,9 @@ pub(super) struct Stats {
     /// Time spent freeing those CPs' blocks after them, in microseconds.
     pub(super) cp_free_us: AtomicU64,
     pub(super) cp_errors: AtomicU64,
-    pub(super) replay_unverified: AtomicU64,
+    /// Blocks replay read that matched their entry in the pending table
+    /// copy of a CP the crash cut short (`read.rs`).
+    pub(super) replay_pending_verified: AtomicU64,
     pub(super) checksums_ahead: AtomicU64,
 }
 

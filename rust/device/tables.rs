@@ -184,6 +184,24 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         self.table_from(index, &mut both)
     }
 
+    /// The entry of data block `block` in the pending copy of its table
+    /// block, the one a CP after the last committed one wrote before it
+    /// wrote any data block (`cp.rs`), read from the array; `None` if there
+    /// is no such copy.
+    pub(super) fn pending_entry(&self, block: u64) -> Result<Option<Entry>> {
+        let (index, slot) = self.layout.entry_of(block).ok_or(EIO)?;
+        let mut both = bytes::zeroed(2 * BLOCK_SIZE, GFP_KERNEL)?;
+        self.array.read(self.table_sector(index), &mut both)?;
+        let committed = self.state.lock().cp_gen;
+        let (a, b) = both.split_at_mut(BLOCK_SIZE);
+        let (ta, tb) = (TableBlock(a), TableBlock(b));
+        Ok(match TableBlock::pending(&ta, &tb, index, committed) {
+            Some(0) => Some(ta.get(slot)),
+            Some(_) => Some(tb.get(slot)),
+            None => None,
+        })
+    }
+
     /// The copy in force of table block `index`, of its two copies `both`
     /// as read from the array; `EIO` if both are corrupt.
     pub(crate) fn table_from(&self, index: u64, both: &mut [u8]) -> Result<Table> {

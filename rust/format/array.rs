@@ -279,6 +279,24 @@ impl TableBlock<'_> {
             .map(|(i, _)| i)
     }
 
+    /// Which of the two copies `a` and `b` of table block `index` is the
+    /// pending one of the CP after generation `committed`: intact and of
+    /// generation `committed + 1`. A CP writes it before it writes any data
+    /// block its entries describe, so after a crash in the middle of that
+    /// CP a block it rewrote matches its entry there.
+    pub(crate) fn pending(
+        a: &TableBlock<'_>,
+        b: &TableBlock<'_>,
+        index: u64,
+        committed: u64,
+    ) -> Option<usize> {
+        let next = committed.checked_add(1)?;
+        [(0, a), (1, b)]
+            .into_iter()
+            .find(|(_, t)| t.generation() == next && t.check(index).is_ok())
+            .map(|(i, _)| i)
+    }
+
     /// Checks a block read from the array is table block `index`, intact.
     pub(crate) fn check(&self, index: u64) -> Result<(), Invalid> {
         if self.0.len() != BLOCK_SIZE || get_u32(self.0, Self::TRAILER) != TABLE_MAGIC {

@@ -53,6 +53,13 @@ pub(crate) const RECORD_MAGIC: u32 = 0x4352_5753;
 pub(crate) const CP_MAGIC: u32 = 0x5043_5753;
 /// Offsets of the two CP marker slots: the lines after the header's.
 pub(crate) const CP_SLOTS: [u64; 2] = [LINE, 2 * LINE];
+/// Magic of a CP intent ("SWCI", little-endian).
+pub(crate) const CP_INTENT_MAGIC: u32 = 0x4943_5753;
+/// Offset of the CP intent: the line after the CP marker slots. A CP writes
+/// it (laid out as a marker: the CP's generation and target) before it
+/// writes anything to the array; logs formatted before it existed hold
+/// zeroes there, which is no intent.
+pub(crate) const CP_INTENT: u64 = 3 * LINE;
 
 /// Checksum of a 64-byte line whose last four bytes hold the checksum.
 fn line_crc(line: &[u8; 64]) -> u32 {
@@ -151,8 +158,29 @@ pub(crate) struct CpMarker {
 impl CpMarker {
     /// Encodes the marker as its cache line, checksum included.
     pub(crate) fn encode(&self) -> [u8; 64] {
+        self.encode_as(CP_MAGIC)
+    }
+
+    /// Decodes and validates a marker line.
+    pub(crate) fn decode(b: &[u8; 64]) -> Result<Self, Invalid> {
+        Self::decode_as(b, CP_MAGIC)
+    }
+
+    /// Encodes the marker as a CP intent: the CP of generation
+    /// `generation` that commits every record before `(offset, seq)` has
+    /// begun. Its own magic: no slot reader takes it for a marker.
+    pub(crate) fn encode_intent(&self) -> [u8; 64] {
+        self.encode_as(CP_INTENT_MAGIC)
+    }
+
+    /// Decodes and validates a CP intent line.
+    pub(crate) fn decode_intent(b: &[u8; 64]) -> Result<Self, Invalid> {
+        Self::decode_as(b, CP_INTENT_MAGIC)
+    }
+
+    fn encode_as(&self, magic: u32) -> [u8; 64] {
         let mut b = [0u8; 64];
-        put(&mut b, 0, &CP_MAGIC.to_le_bytes());
+        put(&mut b, 0, &magic.to_le_bytes());
         put(&mut b, 8, &self.generation.to_le_bytes());
         put(&mut b, 16, &self.seq.to_le_bytes());
         put(&mut b, 24, &self.offset.to_le_bytes());
@@ -162,9 +190,8 @@ impl CpMarker {
         b
     }
 
-    /// Decodes and validates a marker line.
-    pub(crate) fn decode(b: &[u8; 64]) -> Result<Self, Invalid> {
-        if get_u32(b, 0) != CP_MAGIC {
+    fn decode_as(b: &[u8; 64], magic: u32) -> Result<Self, Invalid> {
+        if get_u32(b, 0) != magic {
             return Err(Invalid::Magic);
         }
         if get_u32(b, 60) != line_crc(b) {

@@ -51,6 +51,8 @@ pub(super) struct Initiator {
     from: CpMarker,
     /// Messages per swarm.
     size: usize,
+    /// The target of a CP the crash cut short: a swarm ends before it.
+    cut: Option<Position>,
     #[pin]
     inner: Mutex<Handover>,
     #[pin]
@@ -65,13 +67,20 @@ kernel::impl_has_work! {
 
 impl Initiator {
     /// An initiator of `core`'s log from `from`, in swarms of `size`
-    /// messages; it scans once queued.
-    pub(super) fn new(core: &Arc<Volume>, from: CpMarker, size: usize) -> Result<Arc<Self>> {
+    /// messages, one ending before the record at `cut` (if there is one);
+    /// it scans once queued.
+    pub(super) fn new(
+        core: &Arc<Volume>,
+        from: CpMarker,
+        size: usize,
+        cut: Option<Position>,
+    ) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Initiator {
                 core: core.clone(),
                 from,
                 size,
+                cut,
                 inner <- new_mutex!(Handover::default()),
                 changed <- new_condvar!(),
                 work <- new_work!("swarmlog::scan"),
@@ -136,8 +145,14 @@ impl Initiator {
         // LOADs start after a short scan while the next is scanned, in
         // time: the first swarm's LOADs take longer.
         let mut limit = (self.size / 16).max(1);
+        let mut cut = self.cut;
         let end = self.core.log().scan(&self.from, |f: &Found| {
-            if swarm.len() >= limit {
+            // The first record at or past the cut begins a swarm.
+            let at_cut = cut.is_some_and(|c| f.header.seq >= c.seq);
+            if at_cut {
+                cut = None;
+            }
+            if swarm.len() >= limit || (at_cut && !swarm.is_empty()) {
                 limit = self.size;
                 let full =
                     core::mem::replace(&mut swarm, KVec::with_capacity(self.size, GFP_KERNEL)?);

@@ -80,7 +80,9 @@ pub(crate) struct Report {
     /// The most memory the replay held at a swarm's end: its own buffers
     /// and the cached blocks and table blocks (bytes).
     pub(crate) peak_bytes: u64,
-    pub(crate) unverified: u64,
+    /// Blocks read that a CP cut short by the crash had rewritten,
+    /// proved by its pending table copy.
+    pub(crate) pending_verified: u64,
     /// Mean time a LOAD waited for a worker, and spent in it (reads and
     /// checks), in microseconds.
     pub(crate) load_wait_us: u64,
@@ -170,6 +172,10 @@ pub(crate) struct Params<'a> {
     pub(crate) progress: &'a Progress,
     /// An injected fault (test kernels: the debugfs `replay_fault`).
     pub(crate) fault: Fault,
+    /// Test kernels: every CP of the volume stops in the middle, after
+    /// some of its data blocks, until the volume stops (debugfs
+    /// `replay_fault` 3), for a power cut to cut it short.
+    pub(crate) cp_stall: bool,
 }
 
 /// Why [`replay`] did not finish.
@@ -243,6 +249,9 @@ pub(crate) fn replay(
     let mut stop: Option<Stop> = None;
 
     let mut peak = 0usize;
+    let cut = core.interrupted_cp();
+    let mut cp_redone = false;
+    let redone = &mut cp_redone;
     let mut run = |swarm: &mut KVec<Message>,
                    next: Option<Position>,
                    counters: &mut Counters|
@@ -273,8 +282,18 @@ pub(crate) fn replay(
         // record must stay in the log: then the CP writes everything back
         // but leaves the marker at the first skipped record. The initiator
         // reads ahead of `next`, which a CP does not change.
+        //
+        // After a crash in the middle of a CP, its pending table copies
+        // prove the blocks it rewrote (`Core::read_array_block_as`) as long
+        // as no other CP overwrites them: no CP before every record before
+        // its target is replayed, and then one exactly there, which redoes
+        // it (the same records over the same array: the same blocks and
+        // entries), so that its own pending copies, should it be cut short
+        // too, prove the same blocks. The initiator ends a swarm there.
         if let Some(pos) = next {
-            if cached >= core.cache_limit() / 2 {
+            let redo = cut.is_some_and(|c| !*redone && pos.seq >= c.seq);
+            if redo || (cached >= core.cache_limit() / 2 && (cut.is_none() || *redone)) {
+                *redone |= redo;
                 match fs.first_skipped.get() {
                     None => core.commit_through(pos),
                     Some(hold) => core.write_back_holding(pos, hold),
@@ -288,7 +307,7 @@ pub(crate) fn replay(
     // The initiator scans on its own thread, a swarm or two ahead of the
     // MODIFY path (this thread), which takes its swarms in log order.
     let scan_queue = OwnedQueue::new_io(c"swarmlog-scan", 1).map_err(Stop::Error)?;
-    let initiator = Initiator::new(core, *from, size).map_err(Stop::Error)?;
+    let initiator = Initiator::new(core, *from, size, cut).map_err(Stop::Error)?;
     // Whatever way this function ends, the initiator is told to stop
     // (before `scan_queue` is dropped, which waits for it).
     let _stop_initiator = ScopeGuard::new_with_data(initiator.clone(), |i| i.stop());
@@ -379,7 +398,7 @@ pub(crate) fn replay(
         r.counters = counters;
         r.duration_us = start.elapsed().as_micros_ceil().max(0) as u64;
         r.peak_bytes = peak as u64;
-        r.unverified = core.replay_unverified();
+        r.pending_verified = core.replay_pending_verified();
         let per_load = |ns: &AtomicU64| ns.load(Relaxed) / 1000 / counters.loads.max(1);
         r.load_wait_us = per_load(&timing.queued_ns);
         r.load_run_us = per_load(&timing.run_ns);
@@ -409,7 +428,7 @@ pub(crate) fn replay(
         offset: end.offset,
         seq: end.seq,
     };
-    if corrupt.is_none() && counters.skipped == 0 {
+    if corrupt.is_none() && counters.skipped == 0 && (cut.is_none() || cp_redone) {
         // The replayed state is in the cache and the log keeps every record
         // of it: the volume may be exposed now, the CP loop committing it
         // as it commits writes (a crash before that replays the same log
@@ -417,7 +436,9 @@ pub(crate) fn replay(
         core.replayed_through(pos);
     } else {
         // Records dropped (corrupt, skipped): the CP marker must move past
-        // them before anything is appended over them.
+        // them before anything is appended over them. Or the CP cut short
+        // is still to redo: the records replayed are all before its
+        // target, and a CP by the CP loop could take writes after them.
         core.commit_through(pos).map_err(Stop::Error)?;
     }
     Ok(end)

@@ -37,7 +37,7 @@ impl Active {
         let limits = Limits {
             cache_blocks: crate::max_cache_blocks(),
             cp_interval_ms: crate::cp_interval_ms(),
-            cp_stall: params.cp_stall,
+            cp_fault: params.cp_fault,
         };
         let (core, cp) = device::open(name, devices, holder, limits)?;
         let vname = core.name();

@@ -20,7 +20,7 @@ use kernel::{
 };
 
 use super::active::Active;
-use crate::device;
+use crate::device::{self, CpFault};
 use crate::replay::trace::Trace;
 use crate::replay::{Fault, Params, Progress, Report};
 
@@ -127,9 +127,9 @@ pub(crate) struct Volume {
     /// Test kernels only (KUnit built in): debugfs `replay_fault`, a fault
     /// the next replays inject to reach the panic state, which a correct
     /// engine never enters: 1 the first message of a swarm is suspended, 2
-    /// retransferred messages are suspended again; or 3: the CPs of the
-    /// volume enabled next stall in the middle (`Limits::cp_stall`); 0
-    /// none.
+    /// retransferred messages are suspended again; or, for the CPs of the
+    /// volume enabled next (`Limits::cp_fault`), 3: they stall in the
+    /// middle, 4: they do not flush the array before the marker; 0 none.
     #[cfg(CONFIG_KUNIT = "y")]
     fault: Pin<KBox<File<kernel::sync::atomic::Atomic<u32>>>>,
     /// The volume's debugfs directory.
@@ -176,14 +176,16 @@ impl Volume {
         Fault::None
     }
 
-    /// Whether the volume's CPs are to stall in the middle: never but in
-    /// test kernels (`Limits::cp_stall`).
-    fn cp_stall(&self) -> bool {
+    /// The fault the CPs of the volume enabled next inject: none but in
+    /// test kernels (`Limits::cp_fault`).
+    fn cp_fault(&self) -> CpFault {
         #[cfg(CONFIG_KUNIT = "y")]
-        if self.fault.load(kernel::sync::atomic::Relaxed) == 3 {
-            return true;
+        match self.fault.load(kernel::sync::atomic::Relaxed) {
+            3 => return CpFault::Stall,
+            4 => return CpFault::NoFlush,
+            _ => {}
         }
-        false
+        CpFault::None
     }
 }
 
@@ -491,7 +493,7 @@ impl AttributeOperations<5> for Volume {
                     trace: &this.trace,
                     progress: &this.progress,
                     fault: this.fault(),
-                    cp_stall: this.cp_stall(),
+                    cp_fault: this.cp_fault(),
                 };
                 let res = Active::new(
                     &name,

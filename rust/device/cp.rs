@@ -43,7 +43,7 @@ use kernel::{alloc::KVVec, prelude::*};
 use super::array::WriteBatch;
 use super::cache::{Contents, SECTORS};
 use super::log::Position;
-use super::{Array, Core};
+use super::{Array, Core, CpFault};
 use crate::format::array::{Entry, TableBlock, BLOCK_SIZE};
 use crate::format::checksum::seeded;
 use crate::sys::bytes;
@@ -51,7 +51,7 @@ use crate::sys::dax::Media;
 use crate::sys::ffi::Segment;
 use crate::sys::noio::NoIo;
 
-/// Data blocks a CP writes before it stalls (`Limits::cp_stall`).
+/// Data blocks a CP writes before it stalls (`CpFault::Stall`).
 pub(crate) const STALL_BLOCKS: u64 = 64;
 
 /// Blocks in one CP write: 1 MiB.
@@ -134,7 +134,9 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         self.write_tables(generation)?;
         self.array.flush()?;
         let blocks = self.write_blocks()?;
-        self.array.flush()?;
+        if self.limits.cp_fault != CpFault::NoFlush {
+            self.array.flush()?;
+        }
         let slot = {
             let st = self.state.lock();
             st.cp_slot
@@ -317,7 +319,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             }
             blocks += n as u64;
             next = first + n as u64;
-            if self.limits.cp_stall && blocks >= STALL_BLOCKS {
+            if self.limits.cp_fault == CpFault::Stall && blocks >= STALL_BLOCKS {
                 batch.wait()?;
                 other.wait()?;
                 self.stall(blocks);
@@ -329,7 +331,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         Ok(blocks)
     }
 
-    /// The test fault `Limits::cp_stall`: says so, then waits until the
+    /// The test fault `CpFault::Stall`: says so, then waits until the
     /// volume stops.
     fn stall(&self, blocks: u64) {
         pr_info!(

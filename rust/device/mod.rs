@@ -80,11 +80,23 @@ pub(crate) struct Limits {
     pub(crate) cache_blocks: usize,
     /// Milliseconds between timed CPs.
     pub(crate) cp_interval_ms: u32,
-    /// A test fault (set only in test kernels, by debugfs `replay_fault`
-    /// 3): every CP stops after writing `cp::STALL_BLOCKS` of its data
-    /// blocks and waits for the volume to stop, for a power cut to cut it
-    /// short there.
-    pub(crate) cp_stall: bool,
+    /// A test fault of every CP; only test kernels set one.
+    pub(crate) cp_fault: CpFault,
+}
+
+/// A test fault of CPs, set only in test kernels (debugfs `replay_fault`
+/// 3 and 4), for scenarios to show what a power cut does to a CP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(CONFIG_KUNIT = "y"), allow(dead_code))]
+pub(crate) enum CpFault {
+    /// None.
+    None,
+    /// A CP stops after writing `cp::STALL_BLOCKS` of its data blocks and
+    /// waits for the volume to stop, for a power cut to cut it short.
+    Stall,
+    /// A CP writes its marker without flushing the array first (the bug
+    /// the lost-cache fault model must catch).
+    NoFlush,
 }
 
 impl Limits {

@@ -30,7 +30,7 @@ pub(super) const ARRAY_SECTORS: u64 = 2048;
 const LIMITS: Limits = Limits {
     cache_blocks: 64,
     cp_interval_ms: 5000,
-    cp_stall: false,
+    cp_fault: super::CpFault::None,
 };
 
 /// A request over a buffer, handed over in pieces of `piece` bytes (a bio's

@@ -432,6 +432,30 @@ mod tests {
     }
 
     #[test]
+    fn the_pending_copy_is_the_next_generation_intact() -> Result {
+        let mut a = KVec::new();
+        a.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+        let mut b = KVec::new();
+        b.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;
+        TableBlock(&mut a).seal(4, 10);
+        TableBlock(&mut b).seal(4, 11);
+        let (ta, tb) = (TableBlock(&mut a), TableBlock(&mut b));
+        // CP 11 began after CP 10 committed: its copy is pending.
+        assert_eq!(TableBlock::pending(&ta, &tb, 4, 10), Some(1));
+        // Committed, or further ahead, or another table block: none.
+        assert_eq!(TableBlock::pending(&ta, &tb, 4, 11), None);
+        assert_eq!(TableBlock::pending(&ta, &tb, 4, 9), Some(0));
+        assert_eq!(TableBlock::pending(&ta, &tb, 4, 8), None);
+        assert_eq!(TableBlock::pending(&ta, &tb, 5, 10), None);
+        assert_eq!(TableBlock::pending(&ta, &tb, 4, u64::MAX), None);
+        // A torn pending copy is none.
+        b[9] ^= 1;
+        let (ta, tb) = (TableBlock(&mut a), TableBlock(&mut b));
+        assert_eq!(TableBlock::pending(&ta, &tb, 4, 10), None);
+        Ok(())
+    }
+
+    #[test]
     fn newest_committed_copy_is_in_force() -> Result {
         let mut a = KVec::new();
         a.resize(BLOCK_SIZE, 0, GFP_KERNEL)?;

@@ -21,6 +21,11 @@ use super::{Progress, Report};
 use crate::device::cache::{is_whole_block, SECTORS};
 use crate::device::log::Position;
 use crate::device::Volume;
+
+/// Skipped records a replay names one by one in the kernel log; past them,
+/// one line says more were skipped (a failed member can skip thousands,
+/// and each line costs milliseconds on a serial console).
+pub(super) const SKIPS_LISTED: u32 = 16;
 use crate::format::array::BLOCK_SIZE;
 use crate::format::log::{Op, RECORD_HEADER_SIZE};
 use crate::sys::blockdev::{AsyncReads, ReadSlot};
@@ -50,6 +55,9 @@ pub(super) struct VolumeFs<'a> {
     /// The skipped record with the lowest sequence number so far: where a
     /// mid-replay CP must leave the log's CP marker.
     pub(super) first_skipped: core::cell::Cell<Option<Position>>,
+    /// Skipped records named in the kernel log so far (at most
+    /// [`SKIPS_LISTED`]; the replay's summary line counts them all).
+    pub(super) skips_listed: core::cell::Cell<u32>,
 }
 
 impl VolumeFs<'_> {
@@ -173,14 +181,23 @@ impl FileSystem for VolumeFs<'_> {
     }
 
     fn skipped(&self, m: &Message, err: Error) {
-        pr_warn!(
-            "{}: replay: record seq {} (sectors {}-{}) skipped: its part of the array is unavailable ({:?}); the record is kept\n",
-            self.core.name(),
-            m.seq,
-            m.sector,
-            m.sector + u64::from(m.nr_sectors).saturating_sub(1),
-            err
-        );
+        let listed = self.skips_listed.get();
+        match listed.cmp(&SKIPS_LISTED) {
+            core::cmp::Ordering::Less => pr_warn!(
+                "{}: replay: record seq {} (sectors {}-{}) skipped: its part of the array is unavailable or damaged ({:?}); the record is kept\n",
+                self.core.name(),
+                m.seq,
+                m.sector,
+                m.sector + u64::from(m.nr_sectors).saturating_sub(1),
+                err
+            ),
+            core::cmp::Ordering::Equal => pr_warn!(
+                "{}: replay: more records skipped; not listed one by one, the replay's summary counts them\n",
+                self.core.name()
+            ),
+            core::cmp::Ordering::Greater => {}
+        }
+        self.skips_listed.set(listed.saturating_add(1));
         if self.first_skipped.get().is_none_or(|p| m.seq < p.seq) {
             self.first_skipped.set(Some(Position {
                 offset: m.offset,

@@ -172,10 +172,9 @@ pub(crate) struct Params<'a> {
     pub(crate) progress: &'a Progress,
     /// An injected fault (test kernels: the debugfs `replay_fault`).
     pub(crate) fault: Fault,
-    /// Test kernels: every CP of the volume stops in the middle, after
-    /// some of its data blocks, until the volume stops (debugfs
-    /// `replay_fault` 3), for a power cut to cut it short.
-    pub(crate) cp_stall: bool,
+    /// Test kernels: a fault of every CP of the volume (debugfs
+    /// `replay_fault` 3 and 4).
+    pub(crate) cp_fault: crate::device::CpFault,
 }
 
 /// Why [`replay`] did not finish.
@@ -244,6 +243,7 @@ pub(crate) fn replay(
         slept_ns: core::cell::Cell::new(0),
         last_load: core::cell::Cell::new(None),
         first_skipped: core::cell::Cell::new(None),
+        skips_listed: core::cell::Cell::new(0),
     };
     let mut counters = Counters::default();
     let mut stop: Option<Stop> = None;

@@ -8,27 +8,34 @@
 #   crash.sh CYCLE WIDTH LEVEL SEED MODE WRITERS [expect-file]
 # The expect file (made by the host from all earlier START/ACK lines) has a
 # line "SECTOR TAG..." per sector: the tags it may hold (ZERO: unwritten).
+# A file /guest/cp-fault (scripts/torture --cp-fault) holds a value for the
+# test kernel's debugfs replay_fault, set before each enable.
 . /guest/lib.sh
 set -e
 cycle=$1 width=$2 level=$3 seed=$4 mode=$5 WRITERS=$6 expect=$7
 REGION=8192
 RANDOM=$seed
 load_module
+cp_fault() { [ ! -r /guest/cp-fault ] || cat /guest/cp-fault > /sys/kernel/debug/swarmlog/v0/replay_fault; }
 if [ "$cycle" = 1 ]; then
 	make_array "$level"
 	volume v0
+	cp_fault
 	echo 1 > $c/v0/format
 	echo 1 > $c/v0/enable
 else
 	assemble_array
 	volume v0
+	cp_fault
 	echo "$width" > $c/v0/swarm_width
 	echo 1 > $c/v0/enable || { dmesg | grep swarmlog | tail -5; fail "enable (replay)"; }
 	echo "replay: $(grep replay_ $c/v0/status | tr '\n' ' ')"
 fi
 dev=/dev/$(cat $c/v0/disk)
 if [ -n "$expect" ]; then
-	dd if=$dev of=/tmp/img bs=1M count=$((WRITERS * REGION / 2048)) iflag=direct 2>/dev/null
+	# A block whose checksum does not match reads as an I/O error: lost too.
+	dd if=$dev of=/tmp/img bs=1M count=$((WRITERS * REGION / 2048)) iflag=direct 2>/dev/null ||
+		fail "acknowledged writes unreadable: $(dmesg | grep -m 3 'checksum mismatch' | tr '\n' ' ')"
 	tr '\000\n' '. ' < /tmp/img | fold -w 512 > /tmp/sectors
 	awk -v ef="/guest/$expect" '
 		BEGIN { while ((getline l < ef) > 0) { n = split(l, f, " "); want[f[1]] = l } }

@@ -27,7 +27,9 @@
 #                             was) while its memory stays bounded (mid-
 #                             replay CPs write back and keep the CP marker
 #                             at the first skipped record: replay_peak_bytes
-#                             under 6 MiB); then reads work again: enable
+#                             under 6 MiB; 16 of them named one by one in
+#                             the kernel log, then one line); then reads
+#                             work again: enable
 #                             replays the rest, every write is there
 . /guest/lib.sh
 set -e
@@ -169,6 +171,10 @@ read-errors)
 	[ -z "$(cat $v/disk)" ] || fail "a disk was exposed"
 	[ "$(log_header)" = "$before" ] || fail "the log header changed"
 	[ "$peak" -lt $((6 << 20)) ] || fail "replay held $peak bytes with records skipped"
+	# Named one by one up to 16, then one line (not 2000 on the console).
+	listed=$(dmesg | grep -c "skipped: its part of the array")
+	[ "$listed" = 16 ] && dmesg | grep -q "more records skipped" ||
+		fail "$listed skipped records listed one by one in the kernel log"
 	echo "reads failing: $skipped of $PARTIAL records skipped and kept, no disk, replay held at most $peak bytes"
 	member_back
 	partial "/dev/$(cat $v/disk)" --verify_only

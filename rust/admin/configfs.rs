@@ -129,7 +129,8 @@ pub(crate) struct Volume {
     /// engine never enters: 1 the first message of a swarm is suspended, 2
     /// retransferred messages are suspended again; or, for the CPs of the
     /// volume enabled next (`Limits::cp_fault`), 3: they stall in the
-    /// middle, 4: they do not flush the array before the marker; 0 none.
+    /// middle, 4: they do not flush the array before the marker; 5: its
+    /// block log's records are written without FUA; 0 none.
     #[cfg(CONFIG_KUNIT = "y")]
     fault: Pin<KBox<File<kernel::sync::atomic::Atomic<u32>>>>,
     /// The volume's debugfs directory.
@@ -183,6 +184,7 @@ impl Volume {
         match self.fault.load(kernel::sync::atomic::Relaxed) {
             3 => return CpFault::Stall,
             4 => return CpFault::NoFlush,
+            5 => return CpFault::NoFua,
             _ => {}
         }
         CpFault::None

@@ -2,7 +2,8 @@
 
 //! What the exposed disk hands its bios to: writes, discards and flushes
 //! are served in the submitter's context (the write path), reads on the
-//! volume's workqueue. The CP loop, which never returns while the volume
+//! volume's workqueue, and so are writes when the log is on a block device
+//! (see `submit`). The CP loop, which never returns while the volume
 //! runs, has a workqueue of its own: parked in the read queue, it could
 //! hold that queue's rescuer (its one thread of last resort under memory
 //! pressure) and leave reads without one.
@@ -54,6 +55,31 @@ impl Handler for Frontend {
     fn submit(&self, bio: Bio) {
         let this = &self.core;
         let _noio = NoIo::new();
+        // A block log is written with bios waited for, which must not be
+        // inside this submit_bio: the block layer holds bios submitted
+        // there until it returns (the first write to a block log hung).
+        // Reads go to the workqueue too.
+        let queued = match bio.op() {
+            BioOp::Read => true,
+            BioOp::Write | BioOp::Discard | BioOp::WriteZeroes => this.log_on_block(),
+            _ => false,
+        };
+        if queued {
+            let work = Arc::pin_init(
+                pin_init!(QueuedBio {
+                    core: this.clone(),
+                    bio <- new_mutex!(Some(bio)),
+                    work <- new_work!("swarmlog::queued"),
+                }),
+                GFP_KERNEL,
+            );
+            // On failure the bio was dropped with the initializer, which
+            // completes it with an error.
+            if let Ok(work) = work {
+                let _ = self.wq.enqueue(work);
+            }
+            return;
+        }
         let res = match bio.op() {
             BioOp::Write => this.write(&bio, Op::Write),
             BioOp::Discard => this.write(&bio, Op::Discard),
@@ -62,22 +88,7 @@ impl Handler for Frontend {
                 this.stats.flushes.fetch_add(1, Relaxed);
                 Ok(())
             }
-            BioOp::Read => {
-                let work = Arc::pin_init(
-                    pin_init!(ReadWork {
-                        core: this.clone(),
-                        bio <- new_mutex!(Some(bio)),
-                        work <- new_work!("swarmlog::read"),
-                    }),
-                    GFP_KERNEL,
-                );
-                // On failure the bio was dropped with the initializer, which
-                // completes it with an error.
-                if let Ok(work) = work {
-                    let _ = self.wq.enqueue(work);
-                }
-                return;
-            }
+            BioOp::Read => this.read(&bio),
             BioOp::Other => Err(EOPNOTSUPP),
         };
         if res.is_err() {
@@ -87,30 +98,37 @@ impl Handler for Frontend {
     }
 }
 
-/// A read waiting for the workqueue.
+/// A bio waiting for the workqueue: a read, or a write to a block log.
 #[pin_data]
-struct ReadWork {
+struct QueuedBio {
     core: Arc<Volume>,
     #[pin]
     bio: Mutex<Option<Bio>>,
     #[pin]
-    work: Work<ReadWork>,
+    work: Work<QueuedBio>,
 }
 
 kernel::impl_has_work! {
-    impl HasWork<Self> for ReadWork { self.work }
+    impl HasWork<Self> for QueuedBio { self.work }
 }
 
-impl WorkItem for ReadWork {
-    type Pointer = Arc<ReadWork>;
+impl WorkItem for QueuedBio {
+    type Pointer = Arc<QueuedBio>;
 
-    fn run(this: Arc<ReadWork>) {
+    fn run(this: Arc<QueuedBio>) {
         let _noio = NoIo::new();
         let bio = this.bio.lock().take();
         if let Some(bio) = bio {
-            let res = this.core.read(&bio);
+            let core = &this.core;
+            let res = match bio.op() {
+                BioOp::Read => core.read(&bio),
+                BioOp::Write => core.write(&bio, Op::Write),
+                BioOp::Discard => core.write(&bio, Op::Discard),
+                BioOp::WriteZeroes => core.write(&bio, Op::WriteZeroes),
+                _ => Err(EOPNOTSUPP),
+            };
             if res.is_err() {
-                this.core.stats.io_errors.fetch_add(1, Relaxed);
+                core.stats.io_errors.fetch_add(1, Relaxed);
             }
             bio.end(res);
         }

@@ -24,12 +24,22 @@
 //!   drains: a power failure before the header's line lands leaves the old
 //!   log whole, after it the new one; the old log's records and markers carry
 //!   the old log id and do not validate under the new one.
+//! - On a block device (`Medium::Block`) every line above is written as a
+//!   unit of its own, with FUA, and a record as one write with FUA (its
+//!   header unit, its data), whose data the scan checks against the sum in
+//!   its header: the write's units may land in any order. Writes complete
+//!   durable, so the drains have nothing to wait for. Before the first
+//!   append after a replay, the window past the valid end is zeroed
+//!   ([`Log::erase_window`]), so that no record landed but never
+//!   acknowledged by the crashed run can be taken for a new one.
 
 use kernel::prelude::*;
 
+use core::cell::RefCell;
+
 use crate::format::log::{
-    scan, valid_record_after, CpMarker, Found, Geometry, LogHeader, LogRead, Op, RecordHeader,
-    ScanEnd, AREA_START, CP_INTENT, CP_SLOTS, RECORD_HEADER_SIZE,
+    data_sum, scan, valid_record_after, CpMarker, Found, Geometry, LogHeader, LogRead, Op,
+    RecordHeader, ScanEnd, RECORD_HEADER_SIZE,
 };
 use crate::format::Invalid;
 use crate::sys::bio::Chunk;
@@ -41,6 +51,21 @@ use crate::sys::dax::Media;
 pub(crate) struct Position {
     pub(crate) offset: u64,
     pub(crate) seq: u64,
+}
+
+/// A record's place in a block log, reserved by [`Log::reserve`].
+pub(crate) struct Reserved {
+    /// Where a wrap record goes first, and its sequence number, if the
+    /// record does not fit before the end of the area.
+    wrap: Option<Position>,
+    /// The record's header.
+    header: RecordHeader,
+    /// Its offset.
+    at: u64,
+    /// Bytes it occupies.
+    len: u64,
+    /// The position after it.
+    pub(crate) next: Position,
 }
 
 /// The log on its media.
@@ -55,21 +80,78 @@ fn other_slot(slot: usize) -> usize {
     1 - slot.min(1)
 }
 
-struct MediaReader<'a, M: Media>(&'a M);
+/// The scan's view of the media. On a block device it reads ahead
+/// [`READ_AHEAD`] bytes at a time: the scan reads each record's header line
+/// and, on a block log, its data, and a bio for every line would be slow.
+struct MediaReader<'a, M: Media> {
+    media: &'a M,
+    ahead: Option<RefCell<Ahead>>,
+}
+
+/// Bytes of a block log the scan reads at once.
+const READ_AHEAD: usize = 1 << 20;
+
+/// What the scan has read ahead: `buf` holds the log at `off`.
+struct Ahead {
+    off: u64,
+    buf: KVVec<u8>,
+}
+
+impl<'a, M: Media> MediaReader<'a, M> {
+    fn new(media: &'a M, geo: &Geometry) -> Self {
+        let ahead = geo.is_block().then(|| {
+            RefCell::new(Ahead {
+                off: 0,
+                buf: KVVec::new(),
+            })
+        });
+        Self { media, ahead }
+    }
+}
+
+fn media_invalid(e: Error) -> Invalid {
+    if e == EIO {
+        Invalid::Unreadable
+    } else {
+        Invalid::Range
+    }
+}
 
 impl<M: Media> LogRead for MediaReader<'_, M> {
     fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), Invalid> {
-        self.0.read(off, buf).map_err(|e| {
-            if e == EIO {
-                Invalid::Unreadable
-            } else {
-                Invalid::Range
+        let Some(ahead) = &self.ahead else {
+            return self.media.read(off, buf).map_err(media_invalid);
+        };
+        let mut a = ahead.try_borrow_mut().map_err(|_| Invalid::Range)?;
+        let end = off.checked_add(buf.len() as u64).ok_or(Invalid::Range)?;
+        if off < a.off || end > a.off + a.buf.len() as u64 {
+            if buf.len() > READ_AHEAD {
+                return self.media.read(off, buf).map_err(media_invalid);
             }
-        })
+            // From the unit's start at `off` (the media's own alignment is
+            // 4 KiB at most), as much as the media holds.
+            let from = off & !4095;
+            let n = (self.media.size().saturating_sub(from)).min(READ_AHEAD as u64) as usize;
+            a.buf.clear();
+            a.buf.resize(n, 0, GFP_KERNEL).map_err(|_| Invalid::Range)?;
+            a.off = from;
+            let Ahead { off: at, buf: b } = &mut *a;
+            if let Err(e) = self.media.read(*at, b) {
+                a.buf.clear();
+                return Err(media_invalid(e));
+            }
+            if end > a.off + a.buf.len() as u64 {
+                return Err(Invalid::Range);
+            }
+        }
+        let at = (off - a.off) as usize;
+        let src = a.buf.get(at..at + buf.len()).ok_or(Invalid::Range)?;
+        buf.copy_from_slice(src);
+        Ok(())
     }
 
     fn bad(&self, off: u64, len: u64) -> bool {
-        self.0.bad(off, len)
+        self.media.bad(off, len)
     }
 }
 
@@ -89,15 +171,23 @@ impl<M: Media> Log<M> {
             log_id,
             log_size: media.size(),
             block_size: crate::format::array::BLOCK_SIZE as u32,
+            medium: media.medium(),
         };
         let geo = header.geometry().ok_or(ENOSPC)?;
         let mut line = [0u8; 64];
         media.read(0, &mut line)?;
         let slot = match LogHeader::decode(&line) {
             Ok(old) if old.log_id == log_id => return Err(EEXIST),
-            Ok(old) => match Self::read_cp(&media, old.log_id)? {
-                Some((current, _)) => other_slot(current),
-                None => 0,
+            Ok(old) => match old.geometry() {
+                // The old log's current slot, where its geometry puts it
+                // (an old log of the other medium has other slots).
+                Some(g) if g.is_block() == geo.is_block() => {
+                    match Self::read_cp(&media, &g, old.log_id)? {
+                        Some((current, _)) => other_slot(current),
+                        None => 0,
+                    }
+                }
+                _ => 0,
             },
             Err(_) => 0,
         };
@@ -105,13 +195,27 @@ impl<M: Media> Log<M> {
             log_id,
             generation: 0,
             seq: 1,
-            offset: AREA_START,
+            offset: geo.start,
         };
-        media.write(CP_SLOTS[slot], &first.encode())?;
-        media.drain();
-        media.write(0, &header.encode())?;
-        media.drain();
-        Ok(Self { media, header, geo })
+        let log = Self { media, header, geo };
+        log.write_line(geo.cp_slot(slot), &first.encode())?;
+        log.write_line(0, &header.encode())?;
+        Ok(log)
+    }
+
+    /// Writes `line` at `off` and drains: on a block device as a unit of
+    /// its own (the line, then zeroes), one write with FUA.
+    fn write_line(&self, off: u64, line: &[u8; 64]) -> Result {
+        if self.geo.is_block() {
+            let mut buf = KVVec::with_capacity(self.geo.unit as usize, GFP_KERNEL)?;
+            buf.extend_from_slice(line, GFP_KERNEL)?;
+            buf.resize(self.geo.unit as usize, 0, GFP_KERNEL)?;
+            self.media.write_buf(off, &buf)?;
+        } else {
+            self.media.write(off, line)?;
+        }
+        self.media.drain();
+        Ok(())
     }
 
     /// Opens a formatted log; `EINVAL` with the reason if the header does not
@@ -125,11 +229,19 @@ impl<M: Media> Log<M> {
             Ok(h) => h,
             Err(e) => return Err((e, media)),
         };
+        if header.medium != media.medium() {
+            return Err((Invalid::Medium, media));
+        }
         let geo = match header.geometry() {
             Some(g) if header.log_size <= media.size() => g,
             _ => return Err((Invalid::Field, media)),
         };
         Ok(Self { media, header, geo })
+    }
+
+    /// Test fault: writes to a block log without FUA (`CpFault::NoFua`).
+    pub(crate) fn set_no_fua(&self, on: bool) {
+        self.media.set_no_fua(on);
     }
 
     /// The header.
@@ -147,15 +259,17 @@ impl<M: Media> Log<M> {
     /// current one lies outside the record area (`CpMarker::check`: its
     /// checksum is valid, its fields are not; the kernel log says which).
     pub(crate) fn cp_marker(&self) -> Result<(usize, CpMarker)> {
-        let (slot, m) = Self::read_cp(&self.media, self.header.log_id)?.ok_or(EUCLEAN)?;
+        let (slot, m) =
+            Self::read_cp(&self.media, &self.geo, self.header.log_id)?.ok_or(EUCLEAN)?;
         if m.check(&self.geo).is_err() {
             pr_err!(
                 "the CP marker in slot {} is impossible: offset {} (the records lie in {}..{}, \
-                 64-byte lines), sequence number {} (1 to 2^62)\n",
+                 {}-byte units), sequence number {} (1 to 2^62)\n",
                 slot,
                 m.offset,
-                AREA_START,
+                self.geo.start,
                 self.geo.end,
+                self.geo.unit,
                 m.seq
             );
             return Err(EUCLEAN);
@@ -164,11 +278,11 @@ impl<M: Media> Log<M> {
     }
 
     /// The current CP marker of log `log_id` on `media`, and its slot.
-    fn read_cp(media: &M, log_id: u64) -> Result<Option<(usize, CpMarker)>> {
+    fn read_cp(media: &M, geo: &Geometry, log_id: u64) -> Result<Option<(usize, CpMarker)>> {
         let mut a = [0u8; 64];
         let mut b = [0u8; 64];
-        media.read(CP_SLOTS[0], &mut a)?;
-        media.read(CP_SLOTS[1], &mut b)?;
+        media.read(geo.cp_slot(0), &mut a)?;
+        media.read(geo.cp_slot(1), &mut b)?;
         Ok(CpMarker::newest(&a, &b, log_id))
     }
 
@@ -187,8 +301,7 @@ impl<M: Media> Log<M> {
             seq: tail.seq,
             offset: tail.offset,
         };
-        self.media.write(CP_SLOTS[slot], &m.encode())?;
-        self.media.drain();
+        self.write_line(self.geo.cp_slot(slot), &m.encode())?;
         Ok(slot)
     }
 
@@ -204,9 +317,7 @@ impl<M: Media> Log<M> {
             seq: target.seq,
             offset: target.offset,
         };
-        self.media.write(CP_INTENT, &m.encode_intent())?;
-        self.media.drain();
-        Ok(())
+        self.write_line(self.geo.cp_intent(), &m.encode_intent())
     }
 
     /// The target of a CP that began after the current marker `cp` and did
@@ -218,7 +329,7 @@ impl<M: Media> Log<M> {
     /// the record area or not after the marker.
     pub(crate) fn cp_intent(&self, cp: &CpMarker) -> Result<Option<Position>> {
         let mut line = [0u8; 64];
-        self.media.read(CP_INTENT, &mut line)?;
+        self.media.read(self.geo.cp_intent(), &mut line)?;
         let Ok(i) = CpMarker::decode_intent(&line) else {
             return Ok(None);
         };
@@ -231,13 +342,14 @@ impl<M: Media> Log<M> {
         {
             pr_err!(
                 "the CP intent is impossible: generation {} (the marker's is {}), offset {} \
-                 (the records lie in {}..{}, 64-byte lines), sequence number {} (after {}, \
+                 (the records lie in {}..{}, {}-byte units), sequence number {} (after {}, \
                  up to 2^62)\n",
                 i.generation,
                 cp.generation,
                 i.offset,
-                AREA_START,
+                self.geo.start,
                 self.geo.end,
+                self.geo.unit,
                 i.seq,
                 cp.seq
             );
@@ -257,7 +369,7 @@ impl<M: Media> Log<M> {
     /// Bytes a record of `data_len` bytes takes if the head is at `head`,
     /// including the wrap record in front of it if it needs one.
     pub(crate) fn cost(&self, head: &Position, data_len: u32) -> u64 {
-        let len = crate::format::log::line_align(RECORD_HEADER_SIZE as u64 + u64::from(data_len));
+        let len = self.geo.len_of(data_len);
         match self.geo.place(head.offset, len) {
             (false, _) => len,
             (true, _) => self.geo.end - head.offset + len,
@@ -273,10 +385,139 @@ impl<M: Media> Log<M> {
     /// Appends a record at `head` and advances it; returns the log offset
     /// of the record's data. `fill` is called with a sink that takes the
     /// record's data in order, exactly `data_len` bytes of it for a write.
-    /// The record is durable when this returns `Ok`: data, fence, header
-    /// line, fence. The caller checked [`Self::fits`] and serialises
-    /// appends.
+    /// The record is durable when this returns `Ok`: on pmem data, fence,
+    /// header line, fence; on a block device one write with FUA (after the
+    /// wrap record's, if it needs one). The caller checked [`Self::fits`]
+    /// and serialises appends.
     pub(crate) fn append<F>(
+        &self,
+        head: &mut Position,
+        op: Op,
+        sector: u64,
+        nr_sectors: u32,
+        fill: F,
+    ) -> Result<u64>
+    where
+        F: FnOnce(&mut dyn FnMut(&Chunk<'_>) -> Result) -> Result,
+    {
+        if self.geo.is_block() {
+            // One write of the whole record (after the wrap record's).
+            let r = self.reserve(head, op, sector, nr_sectors)?;
+            let at = self.write_reserved(&r, fill)?;
+            *head = r.next;
+            return Ok(at);
+        }
+        self.append_pmem(head, op, sector, nr_sectors, fill)
+    }
+
+    /// Reserves the place of a record at `head` on a block device: where it
+    /// (and the wrap record in front of it, if it needs one) goes, and the
+    /// position after it. Nothing is written: several reservations may be
+    /// written at once, by [`Self::write_reserved`].
+    pub(crate) fn reserve(
+        &self,
+        head: &Position,
+        op: Op,
+        sector: u64,
+        nr_sectors: u32,
+    ) -> Result<Reserved> {
+        let rec = RecordHeader {
+            op,
+            seq: head.seq,
+            log_id: self.header.log_id,
+            sector,
+            nr_sectors,
+        };
+        let len = self.geo.record_len(&rec);
+        let (wrap, at) = self.geo.place(head.offset, len);
+        let seq = head.seq.checked_add(u64::from(wrap)).ok_or(EOVERFLOW)?;
+        let next_seq = seq.checked_add(1).ok_or(EOVERFLOW)?;
+        Ok(Reserved {
+            wrap: wrap.then_some(*head),
+            header: RecordHeader { seq, ..rec },
+            at,
+            len,
+            next: Position {
+                offset: self.geo.advance(at, len),
+                seq: next_seq,
+            },
+        })
+    }
+
+    /// Writes the reserved record `r` (after its wrap record, if any): built
+    /// in memory (its header unit, its data padded to a unit, the data's sum
+    /// in the header) and written at once with FUA; `fill` as for
+    /// [`Self::append`]. Returns the log offset of its data. Durable when it
+    /// returns `Ok`.
+    pub(crate) fn write_reserved<F>(&self, r: &Reserved, fill: F) -> Result<u64>
+    where
+        F: FnOnce(&mut dyn FnMut(&Chunk<'_>) -> Result) -> Result,
+    {
+        let room = self.geo.header_room() as usize;
+        let total = usize::try_from(r.len).map_err(|_| EINVAL)?;
+        let end = room + r.header.data_len() as usize;
+        let mut buf = KVVec::with_capacity(total, GFP_KERNEL)?;
+        buf.resize(total, 0, GFP_KERNEL)?;
+        let mut pos = room;
+        fill(&mut |chunk: &Chunk<'_>| {
+            let dst = pos
+                .checked_add(chunk.len())
+                .filter(|&e| e <= end)
+                .and_then(|e| buf.get_mut(pos..e))
+                .ok_or(EINVAL)?;
+            chunk.copy_to(0, dst)?;
+            pos += chunk.len();
+            Ok(())
+        })?;
+        if pos != end {
+            return Err(EINVAL);
+        }
+        let sum = data_sum(buf.get(room..end).ok_or(EINVAL)?);
+        if let Some(w) = r.wrap {
+            let wrap = RecordHeader {
+                op: Op::Wrap,
+                seq: w.seq,
+                log_id: self.header.log_id,
+                sector: 0,
+                nr_sectors: 0,
+            };
+            let line = wrap.encode_with_sum(data_sum(&[])).map_err(|_| EINVAL)?;
+            self.write_line(w.offset, &line)?;
+        }
+        let line = r.header.encode_with_sum(sum).map_err(|_| EINVAL)?;
+        buf.get_mut(..64).ok_or(EINVAL)?.copy_from_slice(&line);
+        self.media.write_buf(r.at, &buf)?;
+        Ok(r.at + room as u64)
+    }
+
+    /// Before the first append after a replay that ended at `head`, on a
+    /// block device: zeroes the window past it (round the ring, stopping
+    /// short of `tail`), where records of the crashed run may have landed
+    /// without being acknowledged; none of them may be taken for a record
+    /// of this run with the same sequence number. Nothing to do on pmem,
+    /// which writes one record at a time.
+    pub(crate) fn erase_window(&self, head: &Position, tail: &Position) -> Result {
+        if !self.geo.is_block() {
+            return Ok(());
+        }
+        const RUN: u64 = 256 << 10;
+        let free = self.geo.capacity() - self.used(head, tail);
+        let mut left = self.geo.window.min(free.saturating_sub(self.geo.unit));
+        let mut off = head.offset;
+        let mut buf = KVVec::new();
+        while left > 0 {
+            let n = left.min(RUN).min(self.geo.end - off);
+            buf.clear();
+            buf.resize(n as usize, 0, GFP_KERNEL)?;
+            self.media.write_buf(off, &buf)?;
+            left -= n;
+            off = self.geo.advance(off, n);
+        }
+        Ok(())
+    }
+
+    /// [`Self::append`] on pmem.
+    fn append_pmem<F>(
         &self,
         head: &mut Position,
         op: Op,
@@ -340,13 +581,8 @@ impl<M: Media> Log<M> {
         }
         self.media.write(at, &line)?;
         self.media.drain();
-        let next = at + rec.log_len();
         *head = Position {
-            offset: if next == self.geo.end {
-                AREA_START
-            } else {
-                next
-            },
+            offset: self.geo.advance(at, rec.log_len()),
             seq: next_seq,
         };
         Ok(data_at)
@@ -361,7 +597,12 @@ impl<M: Media> Log<M> {
     /// invalid one, which means that one is corrupt (see
     /// [`valid_record_after`]).
     pub(crate) fn valid_record_after(&self, end: &ScanEnd) -> Option<u64> {
-        valid_record_after(&MediaReader(&self.media), self.geo, self.header.log_id, end)
+        valid_record_after(
+            &MediaReader::new(&self.media, &self.geo),
+            self.geo,
+            self.header.log_id,
+            end,
+        )
     }
 
     /// Scans from `from` to the valid end, calling `each` for every record
@@ -371,7 +612,7 @@ impl<M: Media> Log<M> {
         F: FnMut(&Found) -> Result<(), E>,
     {
         scan(
-            &MediaReader(&self.media),
+            &MediaReader::new(&self.media, &self.geo),
             self.geo,
             self.header.log_id,
             from,
@@ -383,7 +624,7 @@ impl<M: Media> Log<M> {
 #[kernel::prelude::kunit_tests(swarmlog_log)]
 mod tests {
     use super::*;
-    use crate::format::log::MAX_RECORD_DATA;
+    use crate::format::log::{AREA_START, CP_SLOTS, MAX_RECORD_DATA};
     use crate::sys::dax::RamMedia;
 
     // Room for three largest records and 4 KiB more, so the fourth wraps.

@@ -57,7 +57,8 @@ use crate::format::array::Layout;
 use crate::format::log::CpMarker;
 use crate::sys::bio::Chunk;
 use crate::sys::blockdev::BlockDevice;
-use crate::sys::dax::{DaxMapping, Media};
+use crate::sys::blocklog::LogDevice;
+use crate::sys::dax::Media;
 use cache::{Cache, SECTORS};
 use log::{Log, Position};
 use stats::Stats;
@@ -69,7 +70,7 @@ pub(crate) use open::{format, open};
 
 /// The volume the module runs: its log on DAX pmem, its array a block
 /// device.
-pub(crate) type Volume = Core<DaxMapping, BlockDevice>;
+pub(crate) type Volume = Core<LogDevice, BlockDevice>;
 
 /// How much a volume may hold in memory and how often it takes a CP (the
 /// module's parameters, read at `enable`).
@@ -97,6 +98,8 @@ pub(crate) enum CpFault {
     /// A CP writes its marker without flushing the array first (the bug
     /// the lost-cache fault model must catch).
     NoFlush,
+    /// A block log's records (and markers) are written without FUA.
+    NoFua,
 }
 
 impl Limits {
@@ -109,8 +112,17 @@ impl Limits {
 
 /// Everything the write path, the read path and CPs share.
 struct State {
-    /// Where the next record goes.
+    /// Where the next record goes; every record before it is in the cache
+    /// (and acknowledged).
     head: Position,
+    /// Where the next record goes: past `head` by the records of a block
+    /// log being written (`write.rs`), at `head` otherwise.
+    reserved: Position,
+    /// Records of a block log being written.
+    in_flight: u64,
+    /// A record of a block log failed to be written: no later write may be
+    /// acknowledged (it would be past a hole in the log).
+    broken: bool,
     /// Where the uncommitted records begin (the current CP marker).
     tail: Position,
     /// Slot and generation of the current CP marker.
@@ -183,6 +195,9 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             seq: cp.seq,
         };
         let sums = sums::Sums::new()?;
+        if limits.cp_fault == CpFault::NoFua {
+            log.set_no_fua(true);
+        }
         Arc::pin_init(
             try_pin_init!(Core {
                 name: CString::try_from(name)?,
@@ -193,6 +208,9 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 interrupted,
                 state <- new_mutex!(State {
                     head: tail,
+                    reserved: tail,
+                    in_flight: 0,
+                    broken: false,
                     tail,
                     cp_slot,
                     cp_gen: cp.generation,
@@ -223,6 +241,11 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     }
 
     /// The CP generation in force.
+    /// Whether the log is on a block device (not pmem).
+    pub(crate) fn log_on_block(&self) -> bool {
+        self.log.geometry().is_block()
+    }
+
     pub(crate) fn cp_generation(&self) -> u64 {
         self.state.lock().cp_gen
     }

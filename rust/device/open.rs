@@ -12,11 +12,12 @@ use super::cache::SECTORS;
 use super::log::Log;
 use super::{Array, Core, Limits, Volume};
 use crate::format::array::{ArraySuper, Layout, TableBlock, BLOCK_SIZE};
-use crate::format::log::{CpMarker, Geometry};
+use crate::format::log::{CpMarker, Geometry, Medium};
 use crate::format::Invalid;
 use crate::sys::blockdev::BlockDevice;
+use crate::sys::blocklog::LogDevice;
 use crate::sys::bytes;
-use crate::sys::dax::{DaxMapping, Media};
+use crate::sys::dax::Media;
 
 /// Why a device cannot be used, for the kernel log.
 fn invalid_reason(i: Invalid) -> &'static str {
@@ -27,15 +28,13 @@ fn invalid_reason(i: Invalid) -> &'static str {
         Invalid::Field | Invalid::LogId | Invalid::Sequence => "an inconsistent header",
         Invalid::Range => "a read error",
         Invalid::Unreadable | Invalid::DataUnreadable => "a bad line of the pmem",
+        Invalid::Medium => "a log of the other medium",
     }
 }
 
-/// Opens the log (DAX) and the array devices for `holder`.
-fn open_devices(
-    log: &CStr,
-    array: &CStr,
-    holder: *mut c_void,
-) -> Result<(DaxMapping, BlockDevice)> {
+/// Opens the log (pmem through DAX, or any other block device) and the
+/// array devices for `holder`.
+fn open_devices(log: &CStr, array: &CStr, holder: *mut c_void) -> Result<(LogDevice, BlockDevice)> {
     let log_dev = BlockDevice::open(log, holder).inspect_err(|e| {
         pr_err!(
             "cannot open log device {}: {:?}\n",
@@ -58,10 +57,11 @@ fn open_devices(
         pr_err!("array logical block size is above {BLOCK_SIZE}\n");
         return Err(EINVAL);
     }
-    let media = DaxMapping::new(log_dev, holder).inspect_err(|_| {
+    let media = LogDevice::new(log_dev, holder).inspect_err(|e| {
         pr_err!(
-            "{} is not DAX-capable pmem (or its DAX device is in use)\n",
-            log.to_str().unwrap_or("?")
+            "cannot use {} as a log device: {:?}\n",
+            log.to_str().unwrap_or("?"),
+            e
         )
     })?;
     Ok((media, array_dev))
@@ -90,8 +90,13 @@ pub(super) fn format_on<M: Media, A: Array>(media: M, array: &A) -> Result<Layou
         pr_err!("the array is too small\n");
         ENOSPC
     })?;
-    if Geometry::new(media.size()).is_none() {
-        pr_err!("the log device is too small (needs more than 2 MiB)\n");
+    let geo = match media.medium() {
+        Medium::Pmem => Geometry::new(media.size()),
+        Medium::Block { unit } => Geometry::block(media.size(), unit),
+    };
+    if geo.is_none() {
+        let need = if media.medium() == Medium::Pmem { 2 } else { 4 };
+        pr_err!("the log device is too small (needs more than {need} MiB)\n");
         return Err(ENOSPC);
     }
     let mut uuid = [0u8; 16];
@@ -154,7 +159,23 @@ pub(super) fn open_on<M: Media + 'static, A: Array>(
     (log_dev, array_dev): (&str, &str),
     limits: Limits,
 ) -> Result<(Arc<Core<M, A>>, CpMarker)> {
+    let medium = media.medium();
     let log = Log::open(media).map_err(|(why, _)| {
+        if why == Invalid::Medium {
+            pr_err!(
+                "log device {}: {}, which swarmlog's log is not (format it anew on this device \
+                 to use it)\n",
+                log_dev,
+                match medium {
+                    Medium::Pmem => "pmem with DAX holds a log written for a block device",
+                    Medium::Block { .. } => {
+                        "a block device without DAX holds a log written for pmem, or for another \
+                         logical block size"
+                    }
+                }
+            );
+            return EMEDIUMTYPE;
+        }
         pr_err!("log device {}: {}\n", log_dev, invalid_reason(why));
         EINVAL
     })?;

@@ -23,6 +23,13 @@
 //! on which the test runs the real recovery ([`Log::open`],
 //! [`Log::cp_marker`], [`Log::scan`]).
 //!
+//! A [`Model::new_block`] models a block device instead: a write is one
+//! bio whose lines (its units, and parts of them: stricter than a disk,
+//! whose sectors land whole) reach the media in any order until it
+//! completes; [`Media::drain`] is that completion. A test leaves several
+//! records' writes pending before one drain: the records in flight at
+//! once, any subset of whose lines a crash lands.
+//!
 //! Everything here is test code: the module is built only with KUnit.
 //!
 //! [`Log`]: crate::device::log::Log
@@ -33,7 +40,7 @@
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 
-use crate::format::log::LINE;
+use crate::format::log::{Medium, LINE};
 use crate::sys::bio::Chunk;
 use crate::sys::dax::Media;
 
@@ -56,6 +63,9 @@ pub(crate) struct Progress {
     pub(crate) records: usize,
     /// CP markers (format's first one included) whose write has returned.
     pub(crate) markers: usize,
+    /// Records of a block log being written after those (at least one is
+    /// taken: the record being appended).
+    pub(crate) in_flight: usize,
 }
 
 /// One step of a recorded run.
@@ -79,6 +89,8 @@ struct Inner {
     trace: KVec<Event>,
     /// Whether an event could not be recorded (out of memory in `drain`).
     lost: bool,
+    /// The medium modelled.
+    medium: Medium,
 }
 
 /// pmem with a volatile cache in front of it, recording what reaches which.
@@ -105,6 +117,15 @@ fn line_of(image: &mut [u8], line: u64) -> Result<&mut [u8]> {
 impl Model {
     /// `size` zeroed bytes (a multiple of [`LINE`]), all persistent.
     pub(crate) fn new(size: usize) -> Result<Pin<KBox<Self>>> {
+        Self::of(size, Medium::Pmem)
+    }
+
+    /// A block device of `size` zeroed bytes and logical block size `unit`.
+    pub(crate) fn new_block(size: usize, unit: u32) -> Result<Pin<KBox<Self>>> {
+        Self::of(size, Medium::block(unit).ok_or(EINVAL)?)
+    }
+
+    fn of(size: usize, medium: Medium) -> Result<Pin<KBox<Self>>> {
         if size % LINE_LEN != 0 {
             return Err(EINVAL);
         }
@@ -116,6 +137,7 @@ impl Model {
                     visible,
                     trace: KVec::new(),
                     lost: false,
+                    medium,
                 })
             }),
             GFP_KERNEL,
@@ -132,8 +154,8 @@ impl Model {
 
     /// A model whose media holds `image`, persistent: written (and
     /// recorded) line by line where it is not zero, then drained.
-    pub(crate) fn copy_of(image: &CrashImage<'_>) -> Result<Pin<KBox<Self>>> {
-        let m = Self::new(image.persistent.len())?;
+    pub(crate) fn copy_of(image: &CrashImage<'_>, medium: Medium) -> Result<Pin<KBox<Self>>> {
+        let m = Self::of(image.persistent.len(), medium)?;
         let media: &Self = &m;
         let mut line = [0u8; LINE_LEN];
         let mut off = 0;
@@ -161,6 +183,10 @@ impl Model {
 impl Media for &Model {
     fn size(&self) -> u64 {
         self.inner.lock().visible.len() as u64
+    }
+
+    fn medium(&self) -> Medium {
+        self.inner.lock().medium
     }
 
     fn read(&self, off: u64, buf: &mut [u8]) -> Result {
@@ -210,11 +236,16 @@ impl Media for &Model {
 pub(crate) struct CrashImage<'a> {
     persistent: &'a [u8],
     landed: &'a [(u64, Line)],
+    medium: Medium,
 }
 
 impl Media for CrashImage<'_> {
     fn size(&self) -> u64 {
         self.persistent.len() as u64
+    }
+
+    fn medium(&self) -> Medium {
+        self.medium
     }
 
     fn read(&self, off: u64, buf: &mut [u8]) -> Result {
@@ -268,6 +299,7 @@ struct Crasher<'a, F> {
     landed: KVec<(u64, Line)>,
     rng: u64,
     states: u64,
+    medium: Medium,
     check: &'a mut F,
 }
 
@@ -284,6 +316,7 @@ impl<F: FnMut(&CrashImage<'_>, Progress) -> Result> Crasher<'_, F> {
         let image = CrashImage {
             persistent: &self.persistent,
             landed: &self.landed,
+            medium: self.medium,
         };
         (self.check)(&image, done).inspect_err(|_| {
             pr_err!(
@@ -327,7 +360,7 @@ pub(crate) fn explore<F>(model: &Model, seed: u64, mut check: F) -> Result<u64>
 where
     F: FnMut(&CrashImage<'_>, Progress) -> Result,
 {
-    let (size, trace) = {
+    let (size, trace, medium) = {
         let mut g = model.inner.lock();
         if g.lost {
             return Err(ENOMEM);
@@ -335,6 +368,7 @@ where
         (
             g.visible.len(),
             core::mem::replace(&mut g.trace, KVec::new()),
+            g.medium,
         )
     };
     let mut persistent = VVec::new();
@@ -345,6 +379,7 @@ where
         landed: KVec::new(),
         rng: seed | 1,
         states: 0,
+        medium,
         check: &mut check,
     };
     let mut done = Progress::default();
@@ -496,6 +531,7 @@ mod tests {
             Progress {
                 records: self.plan.recs.len(),
                 markers: self.plan.markers.len(),
+                in_flight: 0,
             }
         }
 
@@ -504,18 +540,23 @@ mod tests {
             self.model.begin(self.done())
         }
 
-        /// Appends a record, its data handed over `chunk` bytes at a time.
-        fn append(&mut self, op: Op, sector: u64, nr: u32, chunk: usize) -> Result {
-            let log_id = self.plan.log_id;
+        /// Adds a record to the plan; returns its data.
+        fn plan_record(&mut self, op: Op, sector: u64, nr: u32) -> Result<KVec<u8>> {
             let mut data = KVec::new();
             if op == Op::Write {
                 for i in 0..nr as usize * 512 {
-                    data.push(data_byte(log_id, sector, i), GFP_KERNEL)?;
+                    data.push(data_byte(self.plan.log_id, sector, i), GFP_KERNEL)?;
                 }
             }
             self.plan
                 .recs
                 .push(Planned { op, sector, nr }, GFP_KERNEL)?;
+            Ok(data)
+        }
+
+        /// Appends a record, its data handed over `chunk` bytes at a time.
+        fn append(&mut self, op: Op, sector: u64, nr: u32, chunk: usize) -> Result {
+            let mut data = self.plan_record(op, sector, nr)?;
             if !self.log.fits(&self.head, &self.head, nr * 512) {
                 return Err(ENOSPC);
             }
@@ -525,6 +566,32 @@ mod tests {
                 }
                 Ok(())
             })?;
+            // A block log's record is acknowledged when its write completes.
+            if self.log.geometry().is_block() {
+                self.model.drain();
+            }
+            self.model.note(self.done())
+        }
+
+        /// On a block log: writes the records `recs` (op, sector, sectors)
+        /// at once, as the write path does with several in flight (each
+        /// reserved after the one before, all written, then all complete),
+        /// and acknowledges them.
+        fn in_flight(&mut self, recs: &[(Op, u64, u32)]) -> Result {
+            let acked = self.done();
+            for (n, &(op, sector, nr)) in recs.iter().enumerate() {
+                let mut data = self.plan_record(op, sector, nr)?;
+                // In flight from the moment its write begins.
+                self.model.note(Progress {
+                    in_flight: n + 1,
+                    ..acked
+                })?;
+                let r = self.log.reserve(&self.head, op, sector, nr)?;
+                self.log
+                    .write_reserved(&r, |sink| sink(&Chunk::of(&mut data)))?;
+                self.head = r.next;
+            }
+            self.model.drain();
             self.model.note(self.done())
         }
 
@@ -585,7 +652,7 @@ mod tests {
             return Err(violated!("CP marker past unacknowledged records"));
         }
         let mut next = first;
-        log.scan(&cp, |f| {
+        let end = log.scan(&cp, |f| {
             if f.header.op == Op::Wrap {
                 return Ok(());
             }
@@ -599,8 +666,9 @@ mod tests {
                     violated!("record {} is not the one appended: {:?}", next, f.header)
                 })?;
             let mut line = [0u8; LINE_LEN];
+            let data_at = f.offset + log.geometry().header_room();
             for k in 0..f.header.data_len() as usize / LINE_LEN {
-                log.read(f.offset + LINE * (1 + k as u64), &mut line)?;
+                log.read(data_at + LINE * k as u64, &mut line)?;
                 let bad = line
                     .iter()
                     .enumerate()
@@ -619,8 +687,18 @@ mod tests {
                 done.records
             ));
         }
-        if next > done.records + 1 {
+        if next > done.records + done.in_flight.max(1) {
             return Err(violated!("record {} accepted before its append", next - 1));
+        }
+        // A crash leaves a torn end, never what the scan takes for a
+        // corrupt record (replay would refuse the log).
+        if let Some(at) = log.valid_record_after(&end) {
+            return Err(violated!(
+                "the end at {} ({:?}) taken for corruption: a valid record at {}",
+                end.offset,
+                end.stop,
+                at
+            ));
         }
         Ok(())
     }
@@ -774,7 +852,7 @@ mod tests {
             if end.records == 1 {
                 seen += 1;
                 if seen % 10 == 1 && torn.len() < 4 {
-                    torn.push(Model::copy_of(img)?, GFP_KERNEL)?;
+                    torn.push(Model::copy_of(img, Medium::Pmem)?, GFP_KERNEL)?;
                 }
             }
             Ok(())
@@ -819,6 +897,7 @@ mod tests {
         model.note(Progress {
             records: 0,
             markers: 1,
+            in_flight: 0,
         })?;
         explore(&model, SEED, |img, done| {
             let log = match (Log::open(*img), &old) {
@@ -834,6 +913,57 @@ mod tests {
                 _ => Err(violated!("not the new log after format returned")),
             }
         })
+    }
+
+    /// A block log of 512-byte units just large enough for its window
+    /// (4 MiB of records and a unit).
+    const BSIZE: usize = AREA_START as usize + (4 << 20) + 512;
+
+    #[test]
+    fn block_append_one() -> Result {
+        let model = Model::new_block(BSIZE, 512)?;
+        let mut d = Driver::format(&model, 0x21)?;
+        d.begin()?;
+        // Its header unit and eight data units in one write: 72 lines that
+        // land in any order until it completes.
+        d.append(Op::Write, 64, 8, 512)?;
+        d.append(Op::Discard, 72, 8, 0)?;
+        assert!(explore_plan("block_append_one", &d)? > 0);
+        Ok(())
+    }
+
+    #[test]
+    fn block_records_in_flight() -> Result {
+        let model = Model::new_block(BSIZE, 512)?;
+        let mut d = Driver::format(&model, 0x22)?;
+        d.append(Op::Write, 0, 8, 4096)?;
+        d.begin()?;
+        // Three records written at once: any subset of their lines lands.
+        d.in_flight(&[(Op::Write, 8, 8), (Op::Write, 16, 1), (Op::Write, 24, 3)])?;
+        d.append(Op::Write, 32, 16, 4096)?;
+        d.cp()?;
+        d.in_flight(&[(Op::Write, 48, 2), (Op::Discard, 56, 8), (Op::Write, 64, 8)])?;
+        assert!(explore_plan("block_records_in_flight", &d)? > 0);
+        Ok(())
+    }
+
+    #[test]
+    fn block_in_flight_across_the_wrap() -> Result {
+        let model = Model::new_block(BSIZE, 512)?;
+        let mut d = Driver::format(&model, 0x23)?;
+        // Stale records of an earlier lap at the start of the area.
+        d.append(Op::Write, 1000, 8, 4096)?;
+        d.append(Op::Write, 1008, 1, 512)?;
+        let end = d.log.geometry().end;
+        d.jump(end - 3 * 512, 100)?;
+        d.begin()?;
+        // One record fits (a header unit and one data unit), the second
+        // needs a wrap record first, the third follows it at the start.
+        d.in_flight(&[(Op::Write, 0, 1), (Op::Write, 8, 8), (Op::Write, 16, 1)])?;
+        assert_eq!(d.head.offset, AREA_START + 9 * 512 + 2 * 512);
+        d.append(Op::Write, 24, 2, 1024)?;
+        assert!(explore_plan("block_in_flight_across_the_wrap", &d)? > 0);
+        Ok(())
     }
 
     #[test]

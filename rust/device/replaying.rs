@@ -158,11 +158,26 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             .apply(sector, nr, Some(buf), &read, GFP_KERNEL)
     }
 
+    /// Makes `pos` the log's head (nothing is in flight during replay).
+    fn set_head(&self, pos: Position) {
+        let mut st = self.state.lock();
+        st.head = pos;
+        st.reserved = pos;
+    }
+
+    /// Zeroes the in-flight window past `pos`, the valid end the replay
+    /// found, before anything is appended there (`Log::erase_window`).
+    pub(crate) fn erase_past(&self, pos: Position) -> Result {
+        let tail = self.state.lock().tail;
+        self.log.erase_window(&pos, &tail)
+    }
+
     /// Makes `pos` the log's head: every record before it is replayed into
     /// the cache, and the next CP (asked for here) commits them.
     pub(crate) fn replayed_through(&self, pos: Position) {
         let mut st = self.state.lock();
         st.head = pos;
+        st.reserved = pos;
         st.kick = true;
         drop(st);
         self.changed.notify_all();
@@ -171,7 +186,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     /// Commits every record before `pos` (replayed into the cache) with a
     /// CP, which moves the log's CP marker there.
     pub(crate) fn commit_through(&self, pos: Position) -> Result {
-        self.state.lock().head = pos;
+        self.set_head(pos);
         self.checkpoint()
     }
 
@@ -180,7 +195,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     /// the cache is emptied, the skipped record and everything after it
     /// stay in the log (`Core::checkpoint_holding`).
     pub(crate) fn write_back_holding(&self, pos: Position, hold: Position) -> Result {
-        self.state.lock().head = pos;
+        self.set_head(pos);
         self.checkpoint_holding(Some(hold))
     }
 }

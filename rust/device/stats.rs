@@ -32,6 +32,8 @@ pub(super) struct Stats {
     /// copy of a CP the crash cut short (`read.rs`).
     pub(super) replay_pending_verified: AtomicU64,
     pub(super) checksums_ahead: AtomicU64,
+    /// Most records of a block log in flight at once (`write.rs`).
+    pub(super) in_flight_peak: AtomicU64,
 }
 
 impl<M: Media + 'static, A: Array> Core<M, A> {
@@ -53,6 +55,16 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         w.write_fmt(fmt!(
             "log_capacity_bytes {}\n",
             self.log.geometry().capacity()
+        ))?;
+        let geo = self.log.geometry();
+        w.write_fmt(fmt!(
+            "log_medium {}\n",
+            if geo.is_block() { "block" } else { "pmem" }
+        ))?;
+        w.write_fmt(fmt!("log_unit_bytes {}\n", geo.unit))?;
+        w.write_fmt(fmt!(
+            "log_in_flight_peak {}\n",
+            s.in_flight_peak.load(Relaxed)
         ))?;
         w.write_fmt(fmt!("cp_count {}\n", s.cp_count.load(Relaxed)))?;
         w.write_fmt(fmt!("cp_generation {cp_gen}\n"))?;

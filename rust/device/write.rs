@@ -14,12 +14,21 @@
 //! one block, the common case), so that nothing can fail once it is in.
 //! Writers wait while the log is full, or while the blocks held in memory
 //! reach `cache_max_mb`, after asking the CP loop for a CP.
+//!
+//! On a block log ([`Core::write_in_flight`]) a write of whole blocks
+//! reserves its record's place under the lock and writes it without the
+//! lock, several at once (each ending at most the log's window past the
+//! oldest record not yet complete: the format's rule for telling a torn
+//! end from corruption); the records are applied to the cache and
+//! acknowledged strictly in log order. A write of part of a block, a
+//! discard or a write-zeroes waits for those in flight and goes alone, as
+//! on pmem.
 
 use core::sync::atomic::Ordering::Relaxed;
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::MutexGuard};
 
 use super::cache::{block_pieces, is_whole_block, Spare, SECTORS};
-use super::{Array, Core, Request};
+use super::{Array, Core, Request, State};
 use crate::format::log::{Op, MAX_RECORD_DATA};
 use crate::sys::dax::Media;
 
@@ -38,6 +47,12 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         if data_len > MAX_RECORD_DATA {
             return Err(EINVAL);
         }
+        if self.log_on_block()
+            && op == Op::Write
+            && block_pieces(sector, u64::from(nr)).all(|(_, _, whole)| whole)
+        {
+            return self.write_in_flight(bio, sector, nr);
+        }
         // A write of one whole block (most): its tree node, in case the
         // block is not dirty yet, before the lock (dropped after it if
         // unused: declared before the guard).
@@ -51,24 +66,22 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         let mut wake = false;
         let mut st = self.state.lock();
         let mut waited = false;
-        while !(self.log.fits(&st.head, &st.tail, data_len)
-            && st.cache.ram_blocks() < self.limits.cache_blocks)
-        {
-            if st.stop {
+        loop {
+            if st.stop || st.broken {
                 return Err(EIO);
             }
-            if !waited {
-                waited = true;
-                self.stats.log_full_waits.fetch_add(1, Relaxed);
+            if st.reserved != st.head {
+                // Records of a block log in flight: this one goes alone,
+                // after them.
+                self.changed.wait(&mut st);
+                continue;
             }
-            // Wake the CP worker once; waking everyone at every wakeup had
-            // the waiting writers wake each other without end, burning the
-            // CPU the CP needs.
-            if !st.kick {
-                st.kick = true;
-                self.changed.notify_all();
+            if self.log.fits(&st.head, &st.tail, data_len)
+                && st.cache.ram_blocks() < self.limits.cache_blocks
+            {
+                break;
             }
-            self.changed.wait(&mut st);
+            self.wait_for_room(&mut st, &mut waited);
         }
         let mut head = st.head;
         if op != Op::Write {
@@ -78,6 +91,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 .apply(sector, u64::from(nr), None, &read, GFP_KERNEL)?;
             self.log.append(&mut head, op, sector, nr, |_| Ok(()))?;
             st.head = head;
+            st.reserved = head;
         } else {
             // Everything the cache needs once the record is in: the nodes
             // of the whole blocks not dirty yet (beyond the spare), and the
@@ -101,6 +115,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             // In the log now: the head moves past it whatever comes next, so
             // that no later record overwrites what the cache points to.
             st.head = head;
+            st.reserved = head;
             // The record's sequence number: the head is past it.
             let seq = head.seq - 1;
             for (block, range, whole) in block_pieces(sector, u64::from(nr)) {
@@ -141,5 +156,119 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             self.stats.discards.fetch_add(1, Relaxed);
         }
         Ok(())
+    }
+
+    /// The write path of a write of whole blocks on a block log: its record
+    /// written with the lock dropped, several in flight, applied to the
+    /// cache and acknowledged in log order.
+    fn write_in_flight<R: Request>(&self, bio: &R, sector: u64, nr: u32) -> Result {
+        let size = bio.size();
+        // A tree node for every block, in case it is not dirty when the
+        // record is applied: nothing may fail once the record is written.
+        let blocks = usize::try_from(u64::from(nr) / SECTORS).map_err(|_| EINVAL)?;
+        let mut spares = KVec::with_capacity(blocks, GFP_KERNEL)?;
+        for _ in 0..blocks {
+            spares.push(Spare::new(GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        let window = self.log.geometry().window;
+        let mut st = self.state.lock();
+        let mut waited = false;
+        let r = loop {
+            if st.stop || st.broken {
+                return Err(EIO);
+            }
+            if self.log.fits(&st.reserved, &st.tail, size)
+                && st.cache.ram_blocks() < self.limits.cache_blocks
+            {
+                let r = self.log.reserve(&st.reserved, Op::Write, sector, nr)?;
+                // The format's rule: a record ends at most a window past the
+                // start of the oldest record not complete (at most `head`).
+                if st.reserved == st.head || self.log.used(&r.next, &st.head) <= window {
+                    break r;
+                }
+                self.changed.wait(&mut st);
+                continue;
+            }
+            self.wait_for_room(&mut st, &mut waited);
+        };
+        let start = st.reserved;
+        st.reserved = r.next;
+        st.in_flight += 1;
+        self.stats.in_flight_peak.fetch_max(st.in_flight, Relaxed);
+        drop(st);
+
+        // The one copy: the request's data into the record, written with FUA.
+        let res = self
+            .log
+            .write_reserved(&r, |sink| bio.for_each_chunk(|chunk| sink(chunk)));
+
+        let mut st = self.state.lock();
+        st.in_flight -= 1;
+        // In log order: every record before this one is applied first.
+        while st.head != start && !st.broken && !st.stop {
+            self.changed.wait(&mut st);
+        }
+        let data_at = match res {
+            Ok(at) if st.head == start && !st.broken => at,
+            Ok(_) => return Err(EIO),
+            Err(e) => {
+                // No write after this one may be acknowledged: the log
+                // would hold a hole before it.
+                st.broken = true;
+                drop(st);
+                self.changed.notify_all();
+                pr_err!(
+                    "{}: a log record could not be written ({:?}); the volume takes no more \
+                     writes\n",
+                    self.name(),
+                    e
+                );
+                return Err(e);
+            }
+        };
+        st.head = r.next;
+        let seq = r.next.seq - 1;
+        let mut res = Ok(());
+        for (block, range, _) in block_pieces(sector, u64::from(nr)) {
+            let at = data_at + range.start as u64;
+            let mut spare = spares.pop();
+            if let Err(e) = st
+                .cache
+                .put_logged(block, (at, seq), &mut spare, GFP_KERNEL)
+            {
+                res = Err(e);
+                break;
+            }
+            // Its checksum for the CP, made ahead by the CP loop, woken
+            // below in any case.
+            let _ = st.sums.push(block, (at, seq));
+        }
+        if self.log.used(&st.head, &st.tail) > self.log.geometry().capacity() / 2 {
+            st.kick = true;
+        }
+        drop(st);
+        // The writers waiting for their turn, and the CP loop.
+        self.changed.notify_all();
+        res?;
+        self.stats.writes.fetch_add(1, Relaxed);
+        self.stats.write_bytes.fetch_add(u64::from(size), Relaxed);
+        Ok(())
+    }
+
+    /// The log is full or the cache at its limit: asks the CP loop for a
+    /// CP and waits for a change (the first wait of a write is counted).
+    fn wait_for_room(&self, st: &mut MutexGuard<'_, State>, waited: &mut bool) {
+        if !*waited {
+            *waited = true;
+            self.stats.log_full_waits.fetch_add(1, Relaxed);
+        }
+        // Wake the CP worker once; waking everyone at every wakeup had the
+        // waiting writers wake each other without end, burning the CPU the
+        // CP needs.
+        if !st.kick {
+            st.kick = true;
+            self.changed.notify_all();
+        }
+        self.changed.wait(st);
     }
 }

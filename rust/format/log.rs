@@ -18,6 +18,18 @@
 //! counted from the CP marker, that does not. The data carries no checksum
 //! in the log (that kept a CRC of every write on its acknowledgement path);
 //! a CP checksums each block for the array's tables.
+//!
+//! A log on an ordinary block device (an SSD, a mirrored pair, a replicated
+//! device: [`Medium::Block`]) has the same header, markers and records, laid
+//! out in units of the device's logical block size so that every write is
+//! whole sectors (no read-modify-write). A record is written in one write
+//! with FUA, whose units land in any order: its header also carries a
+//! CRC-32C of its data, and the scan checks it. Several records may be in
+//! flight at once, each ending at most a window ([`Geometry::window`]) after
+//! the start of the oldest one not yet complete; so an invalid record
+//! followed, a window or more further on, by a valid record of a later
+//! sequence number was complete once and is corrupt, and one without is
+//! the log's torn end ([`valid_record_after`]).
 
 use super::checksum::{crc32c, SEED};
 use super::{get_u32, get_u64, put, Invalid};
@@ -39,8 +51,16 @@ pub(crate) const MAX_RECORD_DATA: u32 = 1 << 20;
 /// a marker beyond it is crafted or corrupt, not old.
 pub(crate) const MAX_SEQ: u64 = 1 << 62;
 
-/// Magic of the log header at offset 0.
+/// Magic of the log header at offset 0 of a pmem log.
 pub(crate) const LOG_MAGIC: [u8; 8] = *b"SWLGPMEM";
+/// Magic of the log header at offset 0 of a log on a block device.
+pub(crate) const BLOCK_LOG_MAGIC: [u8; 8] = *b"SWLGBDEV";
+/// The in-flight window of a block log: a record is written only while it
+/// ends at most this many bytes after the start of the oldest record not yet
+/// complete. Stored in the header in units of 64 KiB.
+pub(crate) const BLOCK_WINDOW: u64 = 2 << 20;
+/// Unit of the window field of a block log's header.
+const WINDOW_UNIT: u64 = 64 << 10;
 /// Version of the format described here. Version 1 (until 2026-11)
 /// checksummed each record's data with its header; version 2 proves the
 /// data by ordering and checksums the header line alone. A log of another
@@ -86,19 +106,57 @@ pub(crate) struct LogHeader {
     pub(crate) log_size: u64,
     /// Data block size of the volume in bytes.
     pub(crate) block_size: u32,
+    /// What the log is written on.
+    pub(crate) medium: Medium,
+}
+
+/// The kind of device a log is written on; a log of one kind does not open
+/// on the other ([`Invalid::Medium`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Medium {
+    /// Byte-addressable persistent memory (DAX): 64-byte lines, ordering by
+    /// fences.
+    Pmem,
+    /// A block device written with bios: everything in units of `unit`
+    /// bytes (its logical block size, a power of two from 512 to 4096),
+    /// each record one write with FUA, several in flight.
+    Block {
+        /// The device's logical block size.
+        unit: u32,
+    },
+}
+
+impl Medium {
+    /// A block medium of logical block size `unit`, if swarmlog can use it.
+    pub(crate) fn block(unit: u32) -> Option<Self> {
+        (unit.is_power_of_two() && (512..=4096).contains(&unit)).then_some(Self::Block { unit })
+    }
 }
 
 impl LogHeader {
     /// Encodes the header as its cache line, checksum included.
     pub(crate) fn encode(&self) -> [u8; 64] {
         let mut b = [0u8; 64];
-        put(&mut b, 0, &LOG_MAGIC);
+        let (magic, start) = match (self.medium, self.geometry()) {
+            (Medium::Block { .. }, Some(g)) => (BLOCK_LOG_MAGIC, g.start),
+            (Medium::Block { unit }, None) => (BLOCK_LOG_MAGIC, block_area_start(unit)),
+            (Medium::Pmem, _) => (LOG_MAGIC, AREA_START),
+        };
+        put(&mut b, 0, &magic);
         put(&mut b, 8, &LOG_VERSION.to_le_bytes());
         put(&mut b, 12, &self.block_size.to_le_bytes());
         put(&mut b, 16, &self.array_uuid);
         put(&mut b, 32, &self.log_id.to_le_bytes());
         put(&mut b, 40, &self.log_size.to_le_bytes());
-        put(&mut b, 48, &AREA_START.to_le_bytes());
+        put(&mut b, 48, &start.to_le_bytes());
+        if let Medium::Block { unit } = self.medium {
+            put(&mut b, 56, &(unit as u16).to_le_bytes());
+            put(
+                &mut b,
+                58,
+                &((BLOCK_WINDOW / WINDOW_UNIT) as u16).to_le_bytes(),
+            );
+        }
         let crc = line_crc(&b);
         put(&mut b, 60, &crc.to_le_bytes());
         b
@@ -106,15 +164,36 @@ impl LogHeader {
 
     /// Decodes and validates a header line.
     pub(crate) fn decode(b: &[u8; 64]) -> Result<Self, Invalid> {
-        if b.get(..8) != Some(&LOG_MAGIC[..]) {
-            return Err(Invalid::Magic);
-        }
+        let block = match b.get(..8) {
+            Some(m) if m == LOG_MAGIC => false,
+            Some(m) if m == BLOCK_LOG_MAGIC => true,
+            _ => return Err(Invalid::Magic),
+        };
         if get_u32(b, 60) != line_crc(b) {
             return Err(Invalid::Checksum);
         }
         if get_u32(b, 8) != LOG_VERSION {
             return Err(Invalid::Version);
         }
+        let medium = if block {
+            let unit = u32::from(u16::from_le_bytes([
+                b.get(56).copied().unwrap_or(0),
+                b.get(57).copied().unwrap_or(0),
+            ]));
+            let window = u64::from(u16::from_le_bytes([
+                b.get(58).copied().unwrap_or(0),
+                b.get(59).copied().unwrap_or(0),
+            ]));
+            if window * WINDOW_UNIT != BLOCK_WINDOW {
+                return Err(Invalid::Field);
+            }
+            Medium::block(unit).ok_or(Invalid::Field)?
+        } else {
+            if b.get(56..60) != Some(&[0u8; 4][..]) {
+                return Err(Invalid::Field);
+            }
+            Medium::Pmem
+        };
         let mut array_uuid = [0u8; 16];
         put(&mut array_uuid, 0, b.get(16..32).unwrap_or(&[0; 16]));
         let h = Self {
@@ -122,12 +201,13 @@ impl LogHeader {
             log_id: get_u64(b, 32),
             log_size: get_u64(b, 40),
             block_size: get_u32(b, 12),
+            medium,
         };
-        if get_u64(b, 48) != AREA_START
-            || h.geometry().is_none()
-            || !h.block_size.is_power_of_two()
-            || u64::from(h.block_size) < SECTOR_SIZE
-        {
+        match h.geometry() {
+            Some(g) if get_u64(b, 48) == g.start => {}
+            _ => return Err(Invalid::Field),
+        }
+        if !h.block_size.is_power_of_two() || u64::from(h.block_size) < SECTOR_SIZE {
             return Err(Invalid::Field);
         }
         Ok(h)
@@ -136,7 +216,21 @@ impl LogHeader {
     /// The record area this header describes, if it is large enough to hold
     /// at least one largest record.
     pub(crate) fn geometry(&self) -> Option<Geometry> {
-        Geometry::new(self.log_size)
+        match self.medium {
+            Medium::Pmem => Geometry::new(self.log_size),
+            Medium::Block { unit } => Geometry::block(self.log_size, unit),
+        }
+    }
+}
+
+/// Where the records of a block log of unit `unit` begin: after the
+/// header's, the two CP slots' and the intent's units, and at least 4 KiB in.
+const fn block_area_start(unit: u32) -> u64 {
+    let four = 4 * unit as u64;
+    if four > AREA_START {
+        four
+    } else {
+        AREA_START
     }
 }
 
@@ -211,12 +305,7 @@ impl CpMarker {
     /// cannot have been written by swarmlog: scanning from it would take an
     /// offset outside the records (the header, past the end) for the head.
     pub(crate) fn check(&self, geo: &Geometry) -> Result<(), Invalid> {
-        if self.offset < AREA_START
-            || self.offset >= geo.end
-            || self.offset % LINE != 0
-            || self.seq == 0
-            || self.seq > MAX_SEQ
-        {
+        if !geo.is_place(self.offset) || self.seq == 0 || self.seq > MAX_SEQ {
             return Err(Invalid::Field);
         }
         Ok(())
@@ -337,18 +426,45 @@ impl RecordHeader {
         Ok(b)
     }
 
+    /// Encodes the header line of a record on a block log: as
+    /// [`Self::encode`], with `data_sum` (the CRC-32C of the record's data,
+    /// [`data_sum`]) at offset 40, under the line's checksum.
+    pub(crate) fn encode_with_sum(&self, data_sum: u32) -> Result<[u8; 64], Invalid> {
+        if !self.fields_valid() {
+            return Err(Invalid::Field);
+        }
+        let mut b = self.header_line();
+        put(&mut b, 40, &data_sum.to_le_bytes());
+        let crc = line_crc(&b);
+        put(&mut b, 60, &crc.to_le_bytes());
+        Ok(b)
+    }
+
+    /// The data checksum stored in a header line by
+    /// [`Self::encode_with_sum`] (valid once the line decodes).
+    pub(crate) fn stored_sum(b: &[u8; 64]) -> u32 {
+        get_u32(b, 40)
+    }
+
     /// Decodes a header line and checks it is the record expected at this
     /// point of the log (`log_id`, `seq`) and whole (its checksum).
     pub(crate) fn decode(b: &[u8; 64], log_id: u64, seq: u64) -> Result<Self, Invalid> {
+        if get_u64(b, 8) != seq && get_u32(b, 0) == RECORD_MAGIC && get_u64(b, 16) == log_id {
+            return Err(Invalid::Sequence);
+        }
+        Self::decode_any(b, log_id)
+    }
+
+    /// Decodes a header line of log `log_id` whatever its sequence number
+    /// (the caller looks at `seq`), and checks it is whole.
+    pub(crate) fn decode_any(b: &[u8; 64], log_id: u64) -> Result<Self, Invalid> {
         if get_u32(b, 0) != RECORD_MAGIC {
             return Err(Invalid::Magic);
         }
         if get_u64(b, 16) != log_id {
             return Err(Invalid::LogId);
         }
-        if get_u64(b, 8) != seq {
-            return Err(Invalid::Sequence);
-        }
+        let seq = get_u64(b, 8);
         if get_u32(b, 60) != line_crc(b) {
             return Err(Invalid::Checksum);
         }
@@ -367,38 +483,145 @@ impl RecordHeader {
     }
 }
 
-/// Where records live: the area `[AREA_START, end)` of the log, used as a ring.
+/// The CRC-32C of a block-log record's data, as stored in its header.
+pub(crate) fn data_sum(data: &[u8]) -> u32 {
+    crc32c(SEED, data)
+}
+
+/// Rounds `v` up to a multiple of `unit` (a power of two).
+const fn align_up(v: u64, unit: u64) -> u64 {
+    (v + unit - 1) & !(unit - 1)
+}
+
+/// Where records live: the area `[start, end)` of the log, used as a ring,
+/// in units of `unit` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Geometry {
-    /// End of the record area (a multiple of [`LINE`]).
+    /// Start of the record area: [`AREA_START`] on pmem, after the header,
+    /// CP slot and intent units (and at least 4 KiB in) on a block device.
+    pub(crate) start: u64,
+    /// End of the record area (a multiple of `unit`).
     pub(crate) end: u64,
+    /// Alignment of every record and of the room its header takes:
+    /// [`LINE`] on pmem, the logical block size on a block device.
+    pub(crate) unit: u64,
+    /// Bytes a record may end past the start of the oldest record not yet
+    /// complete: 0 on pmem (one record at a time), [`BLOCK_WINDOW`] on a
+    /// block device.
+    pub(crate) window: u64,
 }
 
 impl Geometry {
-    /// The geometry of a log of `log_size` bytes, if it can hold at least two
-    /// records of the largest size.
+    /// The geometry of a pmem log of `log_size` bytes, if it can hold at
+    /// least two records of the largest size.
     pub(crate) fn new(log_size: u64) -> Option<Self> {
-        let end = log_size & !(LINE - 1);
-        let need = 2 * (RECORD_HEADER_SIZE as u64 + u64::from(MAX_RECORD_DATA)) + LINE;
-        if end < AREA_START || end - AREA_START < need {
+        Self::with(log_size, AREA_START, LINE, 0)
+    }
+
+    /// The geometry of a block log of `log_size` bytes on a device of
+    /// logical block size `unit`, if it can hold at least two records of
+    /// the largest size and the in-flight window twice over.
+    pub(crate) fn block(log_size: u64, unit: u32) -> Option<Self> {
+        let Medium::Block { unit } = Medium::block(unit)? else {
+            return None;
+        };
+        let g = Self::with(
+            log_size,
+            block_area_start(unit),
+            u64::from(unit),
+            BLOCK_WINDOW,
+        )?;
+        (g.capacity() >= 2 * BLOCK_WINDOW).then_some(g)
+    }
+
+    fn with(log_size: u64, start: u64, unit: u64, window: u64) -> Option<Self> {
+        let end = log_size & !(unit - 1);
+        let need = 2 * (unit + u64::from(MAX_RECORD_DATA)) + unit;
+        if end < start || end - start < need {
             return None;
         }
-        Some(Self { end })
+        Some(Self {
+            start,
+            end,
+            unit,
+            window,
+        })
+    }
+
+    /// Whether this is a block log's geometry.
+    pub(crate) fn is_block(&self) -> bool {
+        self.window != 0
+    }
+
+    /// Offset of CP marker slot `slot` (0 or 1): a line on pmem, a unit of
+    /// its own on a block device.
+    pub(crate) fn cp_slot(&self, slot: usize) -> u64 {
+        let i = slot.min(1) as u64;
+        if self.is_block() {
+            (1 + i) * self.unit
+        } else {
+            CP_SLOTS[slot.min(1)]
+        }
+    }
+
+    /// Offset of the CP intent.
+    pub(crate) fn cp_intent(&self) -> u64 {
+        if self.is_block() {
+            3 * self.unit
+        } else {
+            CP_INTENT
+        }
+    }
+
+    /// Room a record's header takes before its data: one line on pmem,
+    /// one unit on a block device (the line, then zeroes).
+    pub(crate) fn header_room(&self) -> u64 {
+        if self.is_block() {
+            self.unit
+        } else {
+            RECORD_HEADER_SIZE as u64
+        }
+    }
+
+    /// Bytes a record with header `h` occupies in the log, header and
+    /// padding included.
+    pub(crate) fn record_len(&self, h: &RecordHeader) -> u64 {
+        self.len_of(h.data_len())
+    }
+
+    /// Bytes a record with `data_len` bytes of data occupies in the log.
+    pub(crate) fn len_of(&self, data_len: u32) -> u64 {
+        self.header_room() + align_up(u64::from(data_len), self.unit)
+    }
+
+    /// Whether `off` can be where a record begins: a unit inside the area.
+    pub(crate) fn is_place(&self, off: u64) -> bool {
+        off >= self.start && off < self.end && off % self.unit == 0
+    }
+
+    /// Where the record after one of `len` bytes at `off` begins.
+    pub(crate) fn advance(&self, off: u64, len: u64) -> u64 {
+        let next = off.saturating_add(len);
+        if next >= self.end {
+            self.start
+        } else {
+            next
+        }
     }
 
     /// Bytes in the record area.
     pub(crate) fn capacity(&self) -> u64 {
-        self.end - AREA_START
+        self.end - self.start
     }
 
     /// Where a record of `len` bytes goes if the log's head is at `off`:
     /// `(wrap, at)`; if `wrap`, a [`Op::Wrap`] record must first be written at
-    /// `off` (the header always fits: `off` is line-aligned and below `end`).
+    /// `off` (its header always fits: `off` is a unit below `end`).
     pub(crate) fn place(&self, off: u64, len: u64) -> (bool, u64) {
         if off + len <= self.end {
             (false, off)
         } else {
-            (true, AREA_START)
+            (true, self.start)
         }
     }
 
@@ -422,6 +645,22 @@ pub(crate) trait LogRead {
     /// (the scan reads no data, so it asks; memory has none).
     fn bad(&self, _off: u64, _len: u64) -> bool {
         false
+    }
+
+    /// The CRC-32C ([`data_sum`]) of the `len` bytes at `off`: a block-log
+    /// record's data, which the scan checks against its header.
+    fn sum(&self, off: u64, len: u64) -> Result<u32, Invalid> {
+        let mut buf = [0u8; 512];
+        let mut crc = SEED;
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(buf.len() as u64);
+            let part = buf.get_mut(..n as usize).ok_or(Invalid::Range)?;
+            self.read_at(off + done, part)?;
+            crc = crc32c(crc, part);
+            done += n;
+        }
+        Ok(crc)
     }
 }
 
@@ -478,7 +717,7 @@ where
     let mut records = 0u64;
     let mut used = 0u64;
     let stop = loop {
-        if off < AREA_START || off >= geo.end || off % LINE != 0 {
+        if !geo.is_place(off) {
             break Invalid::Range;
         }
         let mut line = [0u8; 64];
@@ -489,19 +728,27 @@ where
             Ok(h) => h,
             Err(e) => break e,
         };
-        let len = header.log_len();
+        let len = geo.record_len(&header);
         // A record may not run past the area nor past the space the log can
         // hold since the CP (that would be a stale lap).
         if (header.op != Op::Wrap && off + len > geo.end) || used + len > geo.capacity() {
             break Invalid::Field;
         }
+        let data_at = off + geo.header_room();
+        let data_len = u64::from(header.data_len());
         // Valid, so complete once, but its data cannot be read back: the
         // log is damaged here (the caller refuses it, as a corrupt record).
-        if log.bad(
-            off + RECORD_HEADER_SIZE as u64,
-            u64::from(header.data_len()),
-        ) {
+        if log.bad(data_at, data_len) {
             break Invalid::DataUnreadable;
+        }
+        // On a block device the units of one write land in any order: the
+        // data must match the sum its header carries.
+        if geo.is_block() {
+            match log.sum(data_at, data_len) {
+                Ok(sum) if sum == RecordHeader::stored_sum(&line) => {}
+                Ok(_) => break Invalid::Checksum,
+                Err(e) => break e,
+            }
         }
         each(&Found {
             offset: off,
@@ -514,13 +761,10 @@ where
         };
         if header.op == Op::Wrap {
             used += geo.end - off;
-            off = AREA_START;
+            off = geo.start;
         } else {
             used += len;
-            off += len;
-            if off == geo.end {
-                off = AREA_START;
-            }
+            off = geo.advance(off, len);
         }
     };
     Ok(ScanEnd {
@@ -531,19 +775,23 @@ where
     })
 }
 
-/// After a scan that ended at `end`: the offset of a valid record carrying
-/// the next sequence number, `end.seq + 1`, within a largest record's
-/// length after `end.offset` or at the start of the area (after a wrap
-/// record), if there is one. If the scan stopped at a record whose data is
-/// unreadable ([`Invalid::DataUnreadable`]), that record's own offset: its
-/// valid header proves it complete.
+/// After a scan that ended at `end`: the offset of a valid record that
+/// proves the invalid one at `end` was complete once, so that the log is
+/// corrupt there, not torn; `None` if there is none. If the scan stopped at
+/// a record whose data is unreadable ([`Invalid::DataUnreadable`]), that
+/// record's own offset: its valid header proves it complete.
 ///
-/// A torn last record never has one: appends are serial, and each (a wrap
-/// record included) is durable before the next begins. So a valid record
-/// there means the record at `end` was complete once and its header line is
-/// now corrupt: replaying up to it would silently drop it and everything
-/// after it. (A record's data carries no checksum in the log: damage there
-/// is not seen by the scan; see `format.rst`.)
+/// On pmem, appends are serial, and each (a wrap record included) is
+/// durable before the next begins: a torn last record never has a valid
+/// record with the next sequence number, `end.seq + 1`, after it (within a
+/// largest record's length, or at the start of the area after a wrap
+/// record). On a block device several records are in flight, each ending at
+/// most [`Geometry::window`] after the start of the oldest incomplete one:
+/// records after a torn one may have landed, but none that begins a window
+/// or more past it ([`issued_after_window`]). Replaying up to a corrupt
+/// record would silently drop it and everything after it. (On pmem a
+/// record's data carries no checksum: damage there is not seen by the scan;
+/// see `format.rst`.)
 pub(crate) fn valid_record_after<L>(
     log: &L,
     geo: Geometry,
@@ -557,6 +805,9 @@ where
         Invalid::Range => return None,
         Invalid::DataUnreadable => return Some(end.offset),
         _ => {}
+    }
+    if geo.is_block() {
+        return issued_after_window(log, geo, log_id, end);
     }
     let seq = end.seq.checked_add(1)?;
     let last = geo
@@ -581,6 +832,50 @@ where
         off += LINE;
     }
     (end.offset != AREA_START && valid_at(AREA_START)).then_some(AREA_START)
+}
+
+/// On a block log: a valid record of log `log_id` (its data matching its
+/// sum) with a sequence number after `end.seq`, beginning at least a window
+/// and less than a window and a largest record past `end.offset` going
+/// round the ring. It was issued after the record at `end` was complete
+/// (see [`valid_record_after`]). Records of earlier laps carry smaller
+/// sequence numbers, and replay erases the window past the valid end before
+/// appending ([`Geometry::window`]): no record landed but never
+/// acknowledged by a crashed run can pass for one.
+pub(crate) fn issued_after_window<L>(
+    log: &L,
+    geo: Geometry,
+    log_id: u64,
+    end: &ScanEnd,
+) -> Option<u64>
+where
+    L: LogRead + ?Sized,
+{
+    let span = geo.window + geo.unit + u64::from(MAX_RECORD_DATA);
+    if !geo.is_place(end.offset) || span >= geo.capacity() {
+        return None;
+    }
+    let mut d = geo.window;
+    while d < span {
+        // Round the ring: a record never straddles the end of the area.
+        let from_start = end.offset - geo.start + d;
+        let off = geo.start + from_start % geo.capacity();
+        let mut line = [0u8; 64];
+        if log.read_at(off, &mut line).is_ok() {
+            if let Ok(h) = RecordHeader::decode_any(&line, log_id) {
+                let len = geo.record_len(&h);
+                let data_at = off + geo.header_room();
+                let whole = (h.op == Op::Wrap || off + len <= geo.end)
+                    && log.sum(data_at, u64::from(h.data_len()))
+                        == Ok(RecordHeader::stored_sum(&line));
+                if h.seq > end.seq && whole {
+                    return Some(off);
+                }
+            }
+        }
+        d += geo.unit;
+    }
+    None
 }
 
 #[cfg(CONFIG_RUST)]
@@ -681,6 +976,7 @@ mod tests {
             log_id: LOG_ID,
             log_size: SIZE,
             block_size: 4096,
+            medium: Medium::Pmem,
         };
         let line = h.encode();
         assert_eq!(LogHeader::decode(&line), Ok(h));

@@ -45,6 +45,9 @@ pub(crate) enum Invalid {
     /// A record whose header is valid but whose data lies on a line the
     /// media reports bad: it was complete once, its data is lost.
     DataUnreadable,
+    /// A log of the other medium: a pmem log on a block device without
+    /// DAX, or a block log on pmem ([`log::Medium`]).
+    Medium,
 }
 
 /// Little-endian field access with offsets checked, never panicking.

@@ -428,6 +428,10 @@ pub(crate) fn replay(
         offset: end.offset,
         seq: end.seq,
     };
+    // On a block log, records of the crashed run may have landed past the
+    // valid end without being acknowledged: gone before anything is
+    // appended there (`Log::erase_window`).
+    core.erase_past(pos).map_err(Stop::Error)?;
     if corrupt.is_none() && counters.skipped == 0 && (cut.is_none() || cp_redone) {
         // The replayed state is in the cache and the log keeps every record
         // of it: the volume may be exposed now, the CP loop committing it

@@ -80,7 +80,8 @@ impl BlockDevice {
     fn rw(&self, sector: u64, buf: *mut u8, len: usize, op: u32, flags: u32) -> Result {
         let len = u32::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: `bdev` is valid by the type invariant; the callers pass a
-        // pointer to `len` bytes of a `KVec` (kmalloc memory) that they
+        // pointer to `len` bytes of a `KVec` or `KVVec` (kmalloc or vmalloc
+        // memory, which the helper maps page by page) that they
         // borrow for the duration of the call, which waits for the I/O.
         let ret =
             unsafe { ffi::swl_bdev_rw(self.bdev.as_ptr(), sector, buf.cast(), len, op, flags) };
@@ -95,6 +96,12 @@ impl BlockDevice {
 
     /// Writes `buf` at `sector`, with FUA if `fua`.
     pub(crate) fn write(&self, sector: u64, buf: &KVec<u8>, fua: bool) -> Result {
+        self.write_raw(sector, buf, fua)
+    }
+
+    /// Writes `buf`, kmalloc or vmalloc memory (the callers' promise), at
+    /// `sector`, with FUA if `fua`.
+    fn write_raw(&self, sector: u64, buf: &[u8], fua: bool) -> Result {
         let flags = if fua { ffi::REQ_FUA } else { 0 };
         // The block layer only reads from the buffer of a write.
         self.rw(
@@ -104,6 +111,18 @@ impl BlockDevice {
             ffi::REQ_OP_WRITE,
             flags,
         )
+    }
+
+    /// Reads `buf.len()` bytes at `sector` into kmalloc or vmalloc memory
+    /// (a buffer larger than one bio goes as a chain of them).
+    pub(crate) fn read_kv(&self, sector: u64, buf: &mut KVVec<u8>) -> Result {
+        self.rw(sector, buf.as_mut_ptr(), buf.len(), ffi::REQ_OP_READ, 0)
+    }
+
+    /// Writes `buf` (kmalloc or vmalloc memory) at `sector`, with FUA if
+    /// `fua`.
+    pub(crate) fn write_kv(&self, sector: u64, buf: &KVVec<u8>, fua: bool) -> Result {
+        self.write_raw(sector, buf, fua)
     }
 
     /// Flushes the device's volatile write cache.

@@ -15,6 +15,7 @@ use kernel::{prelude::*, sync::Arc};
 use super::bio::Chunk;
 use super::blockdev::BlockDevice;
 use super::ffi;
+use crate::format::log::Medium;
 
 /// Byte-addressable persistent memory.
 ///
@@ -44,6 +45,19 @@ pub(crate) trait Media: Send + Sync {
     fn bad(&self, _off: u64, _len: u64) -> bool {
         false
     }
+    /// What the media is ([`Medium::Pmem`] unless it says otherwise); the
+    /// log's layout follows it.
+    fn medium(&self) -> Medium {
+        Medium::Pmem
+    }
+    /// Stores a whole record built in `buf` at `off` (a block log's: one
+    /// write); as [`Media::write`].
+    fn write_buf(&self, off: u64, buf: &KVVec<u8>) -> Result {
+        self.write(off, buf)
+    }
+    /// Test fault: write without FUA from now on (`on`) or not; only a
+    /// block log has FUA to leave out.
+    fn set_no_fua(&self, _on: bool) {}
 }
 
 const PAGE_SIZE: u64 = kernel::page::PAGE_SIZE as u64;
@@ -82,16 +96,31 @@ unsafe impl Send for DaxMapping {}
 unsafe impl Sync for DaxMapping {}
 
 impl DaxMapping {
-    /// Maps all of `bdev`, which must be DAX-capable (`EOPNOTSUPP` if not,
-    /// `EBUSY` if another holder has its DAX device).
-    pub(crate) fn new(bdev: BlockDevice, holder: *mut c_void) -> Result<Self> {
+    /// Maps all of `bdev` if it is DAX-capable: `Err(bdev)` back if it is
+    /// not (or another holder has its DAX device), else the mapping or why
+    /// it failed.
+    pub(crate) fn try_new(
+        bdev: BlockDevice,
+        holder: *mut c_void,
+    ) -> Result<Result<Self>, BlockDevice> {
         let mut start: u64 = 0;
         // SAFETY: `bdev.as_raw()` is a valid open block device; `start` is a
         // valid place for the start offset.
         let dax = unsafe { ffi::swl_dax_get(bdev.as_raw(), &mut start, holder) };
         if dax.is_null() {
-            return Err(EOPNOTSUPP);
+            return Err(bdev);
         }
+        Ok(Self::map(bdev, holder, dax, start))
+    }
+
+    /// Maps all of `bdev`, whose DAX device `dax` (starting at byte
+    /// `start` of it) `holder` holds; puts `dax` back on failure.
+    fn map(
+        bdev: BlockDevice,
+        holder: *mut c_void,
+        dax: *mut ffi::DaxDevice,
+        start: u64,
+    ) -> Result<Self> {
         let size = (bdev.nr_sectors() << 9) & !(PAGE_SIZE - 1);
         // From here on `this` owns `dax`: its `drop` puts it back.
         let mut this = Self {
@@ -299,6 +328,18 @@ impl<T: Media> Media for Arc<T> {
 
     fn drain(&self) {
         (**self).drain()
+    }
+
+    fn medium(&self) -> Medium {
+        (**self).medium()
+    }
+
+    fn write_buf(&self, off: u64, buf: &KVVec<u8>) -> Result {
+        (**self).write_buf(off, buf)
+    }
+
+    fn set_no_fua(&self, on: bool) {
+        (**self).set_no_fua(on)
     }
 }
 

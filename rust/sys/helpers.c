@@ -82,16 +82,43 @@ static struct bio *swl_buf_bio(struct block_device *bdev, u64 sector, void *buf,
 	return bio;
 }
 
+/*
+ * A buffer larger than one bio holds (a block log's largest record is
+ * 1 MiB and a unit) goes as a chain of bios, each the parent of the one
+ * before: the wait on the last ends when all have, with the first error.
+ */
 int swl_bdev_rw(struct block_device *bdev, u64 sector, void *buf, unsigned int len,
 		unsigned int op, unsigned int flags)
 {
-	struct bio *bio = swl_buf_bio(bdev, sector, buf, len, op | flags);
+	const unsigned int most = (BIO_MAX_VECS - 1) * PAGE_SIZE;
+	struct bio *prev = NULL, *bio;
+	unsigned int done = 0;
 	int ret;
 
-	if (IS_ERR(bio))
-		return PTR_ERR(bio);
-	ret = submit_bio_wait(bio);
-	bio_put(bio);
+	if (len % SECTOR_SIZE)
+		return -EINVAL;
+	do {
+		unsigned int n = min(len - done, most);
+
+		bio = swl_buf_bio(bdev, sector + (done >> SECTOR_SHIFT), buf + done, n,
+				  op | flags);
+		if (IS_ERR(bio)) {
+			if (prev) {
+				/* Let the chain end; report the error. */
+				submit_bio_wait(prev);
+				bio_put(prev);
+			}
+			return PTR_ERR(bio);
+		}
+		if (prev) {
+			bio_chain(prev, bio);
+			submit_bio(prev);
+		}
+		prev = bio;
+		done += n;
+	} while (done < len);
+	ret = submit_bio_wait(prev);
+	bio_put(prev);
 	return ret;
 }
 

@@ -10,6 +10,8 @@
 //! - [`bio`]: a bio submitted to a swarmlog disk, completed exactly once;
 //! - [`blockdev`]: an opened block device, synchronous and batched I/O,
 //!   reads whose end queues a work item;
+//! - [`blocklog`]: the log on a block device without DAX, and the
+//!   [`blocklog::LogDevice`] a volume's log is on (pmem or block);
 //! - [`disk`]: the exposed gendisk, generic over the [`disk::Handler`] it
 //!   hands bios to;
 //! - [`dax`]: DAX access to pmem, and the [`dax::Media`] trait the log is
@@ -19,6 +21,7 @@
 
 pub(crate) mod bio;
 pub(crate) mod blockdev;
+pub(crate) mod blocklog;
 pub(crate) mod bytes;
 pub(crate) mod dax;
 pub(crate) mod disk;

@@ -34,7 +34,9 @@ make_array() {
 # assemble_array [MEMBER...]: md0 again after a reboot (default: the VM's
 # disks).
 assemble_array() {
-	[ $# = 0 ] && set -- /dev/vd[a-d]
+	if [ $# = 0 ]; then
+		for d in /dev/vd[a-d]; do [ "$d" = "$(log_device)" ] || set -- "$@" "$d"; done
+	fi
 	mdadm --assemble /dev/md0 "$@" >/dev/null 2>&1 ||
 		mdadm --assemble --scan >/dev/null 2>&1 || fail "mdadm --assemble"
 }
@@ -67,10 +69,22 @@ set_delay() {
 	done
 }
 
-# volume NAME: a configured volume on pmem0 and md0.
+# log_device: the VM's log device: its log disk (scripts/vm --log-disk, the
+# virtio disk with serial swlog) if it has one, else pmem0.
+log_device() {
+	for s in /sys/block/vd*/serial; do
+		[ "$(cat "$s" 2>/dev/null)" = swlog ] || continue
+		s=${s%/serial}
+		echo "/dev/${s##*/}"
+		return
+	done
+	echo /dev/pmem0
+}
+
+# volume NAME: a configured volume on the log device (log_device) and md0.
 volume() {
 	mkdir -p "$c/$1"
-	echo /dev/pmem0 > "$c/$1/log"
+	log_device > "$c/$1/log"
 	echo /dev/md0 > "$c/$1/array"
 }
 

@@ -54,18 +54,24 @@ if echo 1 > $v/enable 2>/tmp/err; then fail "enable on a shrunk array"; fi
 refused "array shrunk since format" "Invalid argument"
 dmesg | grep -q "smaller than when it was formatted" || fail "the kernel log does not say why"
 
-# A log device without DAX (vdc, free once md1 is stopped).
+# A log device without DAX (vdc, free once md1 is stopped): a block log
+# could live there, but nothing of swarmlog's is on it.
 mdadm --stop /dev/md1 >/dev/null 2>&1 || fail "mdadm --stop md1"
 echo /dev/vdc > $v/log
 echo /dev/mapper/md0half > $v/array
-if echo 1 > $v/enable 2>/tmp/err; then fail "enable with a log without DAX"; fi
-refused "log device without DAX" "not supported"
+if echo 1 > $v/enable 2>/tmp/err; then fail "enable with an unformatted block log"; fi
+refused "block log device never formatted" "Invalid argument"
+# The pmem log copied onto it: a log of the other medium, refused by name.
+dd if=/dev/pmem0 of=/dev/vdc bs=1M count=1 oflag=direct 2>/dev/null || fail "copying the log"
+if echo 1 > $v/enable 2>/tmp/err; then fail "enable with a pmem log on a block device"; fi
+refused "pmem log on a block device" "Wrong medium type"
+dmesg | grep -q "holds a log written for pmem" || fail "the kernel log does not say why"
 
 # A log device too small: 8 KiB of pmem0 (dm-linear keeps DAX).
 linear tiny /dev/pmem0 16
 echo /dev/mapper/tiny > $v/log
 if echo 1 > $v/format 2>/tmp/err; then fail "format on an 8 KiB log"; fi
-refused "log device too small" "No space left\|not supported"
+refused "log device too small" "No space left\|not supported\|Invalid argument"
 dmsetup remove tiny
 
 # Nothing of the above changed the log or the data.

@@ -117,6 +117,7 @@ pub fn sample_log_image() -> Vec<u8> {
         log_id,
         log_size: size,
         block_size: 4096,
+        medium: crate::format::log::Medium::Pmem,
     };
     image[..64].copy_from_slice(&h.encode());
     let cp = CpMarker {

@@ -201,6 +201,7 @@ mod tests {
             log_id: 99,
             log_size,
             block_size: 4096,
+            medium: crate::format::log::Medium::Pmem,
         };
         let cp = CpMarker {
             log_id: 99,

@@ -39,4 +39,6 @@ pub mod check;
 pub mod craft;
 
 #[cfg(test)]
+mod block_tests;
+#[cfg(test)]
 mod tests;

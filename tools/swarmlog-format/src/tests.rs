@@ -247,6 +247,7 @@ mod log {
             log_id: LOG_ID,
             log_size: SIZE,
             block_size: 4096,
+            medium: crate::format::log::Medium::Pmem,
         };
         let line = h.encode();
         assert_eq!(LogHeader::decode(&line), Ok(h));
@@ -530,6 +531,7 @@ mod log {
             log_id: LOG_ID,
             log_size: SIZE,
             block_size: 4096,
+            medium: crate::format::log::Medium::Pmem,
         };
         let line = h.encode();
         assert_eq!(line[8..12], 2u32.to_le_bytes());
@@ -910,6 +912,7 @@ mod image {
                 log_id: LOG_ID,
                 log_size: size,
                 block_size: 4096,
+                medium: crate::format::log::Medium::Pmem,
             };
             let geo = header.geometry().expect("a log large enough");
             let mut img = Self {

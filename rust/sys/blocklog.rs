@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The log on an ordinary block device (an SSD with power-loss protection,
+//! a mirrored pair, a replicated device): [`BlockLog`], a [`Media`] written
+//! with bios, and [`LogDevice`], the one of the two media a volume's log is
+//! on.
+//!
+//! Every write is whole units (the device's logical block size) and goes
+//! with FUA: durable when it completes, so [`Media::drain`] has nothing to
+//! wait for. The block layer drops FUA on a device that reports no volatile
+//! write cache (md, an SSD with power-loss protection), where a completed
+//! write is durable already. Reads of less than a unit go through a bounce
+//! buffer.
+
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use kernel::prelude::*;
+
+use super::bio::Chunk;
+use super::blockdev::BlockDevice;
+use super::dax::{DaxMapping, Media};
+use crate::format::log::Medium;
+
+/// A log device without DAX, written with synchronous bios.
+pub(crate) struct BlockLog {
+    bdev: BlockDevice,
+    unit: u32,
+    size: u64,
+    /// Test fault: records are written without FUA (debugfs
+    /// `replay_fault` 5), which the lost-cache power cuts must catch.
+    no_fua: AtomicBool,
+}
+
+impl BlockLog {
+    /// The log on `bdev`; `EINVAL` if its logical block size is one a block
+    /// log cannot use (see [`Medium::block`]).
+    pub(crate) fn new(bdev: BlockDevice) -> Result<Self> {
+        let unit = bdev.logical_block_size();
+        if Medium::block(unit).is_none() {
+            pr_err!("a log device's logical block size must be 512 to 4096 bytes, not {unit}\n");
+            return Err(EINVAL);
+        }
+        let size = (bdev.nr_sectors() << 9) & !(u64::from(unit) - 1);
+        Ok(Self {
+            bdev,
+            unit,
+            size,
+            no_fua: AtomicBool::new(false),
+        })
+    }
+
+    fn aligned(&self, v: u64) -> bool {
+        v % u64::from(self.unit) == 0
+    }
+
+    /// Reads the units holding `[off, off + len)` into a new buffer;
+    /// returns it and where `off` lies in it.
+    fn read_units(&self, off: u64, len: usize) -> Result<(KVVec<u8>, usize)> {
+        let unit = u64::from(self.unit);
+        let end = off.checked_add(len as u64).ok_or(ERANGE)?;
+        if end > self.size {
+            return Err(ERANGE);
+        }
+        let first = off & !(unit - 1);
+        let last = end.div_ceil(unit) * unit;
+        let n = usize::try_from(last - first).map_err(|_| ERANGE)?;
+        let mut buf = KVVec::with_capacity(n, GFP_KERNEL)?;
+        buf.resize(n, 0, GFP_KERNEL)?;
+        self.bdev.read_kv(first >> 9, &mut buf)?;
+        Ok((buf, (off - first) as usize))
+    }
+
+    /// Writes `buf` (whole units) at `off`, with FUA unless the test fault
+    /// is set.
+    pub(crate) fn write_units(&self, off: u64, buf: &KVVec<u8>) -> Result {
+        let len = buf.len() as u64;
+        if !self.aligned(off) || !self.aligned(len) {
+            return Err(EINVAL);
+        }
+        match off.checked_add(len) {
+            Some(end) if end <= self.size => {}
+            _ => return Err(ERANGE),
+        }
+        self.bdev
+            .write_kv(off >> 9, buf, !self.no_fua.load(Relaxed))
+    }
+}
+
+impl Media for BlockLog {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn medium(&self) -> Medium {
+        Medium::Block { unit: self.unit }
+    }
+
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result {
+        let (units, at) = self.read_units(off, buf.len())?;
+        let src = units.get(at..at + buf.len()).ok_or(ERANGE)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+
+    /// `data` must be whole units at a unit's offset (`EINVAL` if not): the
+    /// log writes nothing else to a block device.
+    fn write(&self, off: u64, data: &[u8]) -> Result {
+        let mut buf = KVVec::with_capacity(data.len(), GFP_KERNEL)?;
+        buf.extend_from_slice(data, GFP_KERNEL)?;
+        self.write_units(off, &buf)
+    }
+
+    fn write_buf(&self, off: u64, buf: &KVVec<u8>) -> Result {
+        self.write_units(off, buf)
+    }
+
+    /// Nothing to wait for: every write was FUA and has completed.
+    fn drain(&self) {}
+
+    fn set_no_fua(&self, on: bool) {
+        self.no_fua.store(on, Relaxed);
+    }
+}
+
+/// The device a volume's log is on: pmem through DAX, or a block device.
+pub(crate) enum LogDevice {
+    /// Persistent memory.
+    Pmem(DaxMapping),
+    /// A block device without DAX.
+    Block(BlockLog),
+}
+
+impl LogDevice {
+    /// The log device `bdev`: pmem if it has DAX, a block log if not.
+    pub(crate) fn new(bdev: BlockDevice, holder: *mut core::ffi::c_void) -> Result<Self> {
+        match DaxMapping::try_new(bdev, holder) {
+            Ok(map) => Ok(Self::Pmem(map?)),
+            Err(bdev) => Ok(Self::Block(BlockLog::new(bdev)?)),
+        }
+    }
+}
+
+impl Media for LogDevice {
+    fn size(&self) -> u64 {
+        match self {
+            Self::Pmem(m) => m.size(),
+            Self::Block(b) => b.size(),
+        }
+    }
+
+    fn medium(&self) -> Medium {
+        match self {
+            Self::Pmem(m) => m.medium(),
+            Self::Block(b) => b.medium(),
+        }
+    }
+
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result {
+        match self {
+            Self::Pmem(m) => m.read(off, buf),
+            Self::Block(b) => b.read(off, buf),
+        }
+    }
+
+    fn write(&self, off: u64, data: &[u8]) -> Result {
+        match self {
+            Self::Pmem(m) => m.write(off, data),
+            Self::Block(b) => b.write(off, data),
+        }
+    }
+
+    fn write_from(&self, off: u64, src: &Chunk<'_>) -> Result {
+        match self {
+            Self::Pmem(m) => m.write_from(off, src),
+            Self::Block(b) => b.write_from(off, src),
+        }
+    }
+
+    fn write_buf(&self, off: u64, buf: &KVVec<u8>) -> Result {
+        match self {
+            Self::Pmem(m) => m.write_buf(off, buf),
+            Self::Block(b) => b.write_buf(off, buf),
+        }
+    }
+
+    fn drain(&self) {
+        match self {
+            Self::Pmem(m) => m.drain(),
+            Self::Block(b) => b.drain(),
+        }
+    }
+
+    fn bad(&self, off: u64, len: u64) -> bool {
+        match self {
+            Self::Pmem(m) => m.bad(off, len),
+            Self::Block(b) => b.bad(off, len),
+        }
+    }
+
+    fn set_no_fua(&self, on: bool) {
+        match self {
+            Self::Pmem(m) => m.set_no_fua(on),
+            Self::Block(b) => b.set_no_fua(on),
+        }
+    }
+}

@@ -343,6 +343,50 @@ mod paths {
     }
 
     #[test]
+    fn a_block_log_keeps_records_and_stops_at_a_failed_one() -> Result {
+        // A block log of 512-byte units (4 MiB of records: its window
+        // twice over).
+        let media = RamMedia::shared_block(4096 + (4 << 20) + 4096, 512)?;
+        let array = RamArray::new(ARRAY_SECTORS)?;
+        format_on(media.clone(), &array)?;
+        let core = reopen(&media, &array)?;
+        assert!(core.log_on_block());
+        // Whole blocks (written in flight), part of a block and a discard
+        // (alone).
+        core.write(&Buf::new(8, BLOCK_SIZE, pattern(1))?, Op::Write)?;
+        core.write(&Buf::new(16, 2 * BLOCK_SIZE, pattern(2))?, Op::Write)?;
+        core.write(&Buf::new(33, 3 * 512, pattern(3))?, Op::Write)?;
+        core.write(&Buf::new(64, BLOCK_SIZE, |_| 0)?, Op::Discard)?;
+        assert!(same(&read(&core, 8, BLOCK_SIZE)?, pattern(1)));
+        assert!(same(&read(&core, 16, 2 * BLOCK_SIZE)?, pattern(2)));
+        assert!(same(&read(&core, 33, 3 * 512)?, pattern(3)));
+        // Four records, each a header unit and its data in units; the scan
+        // checks each one's data against its sum.
+        let (_, cp) = core.log.cp_marker()?;
+        let end = core.log.scan(&cp, |_| Ok::<(), Error>(()))?;
+        assert_eq!(end.records, 4);
+        let unit = 512u64;
+        let want = 4 * unit + (BLOCK_SIZE as u64 + 2 * BLOCK_SIZE as u64 + 3 * 512);
+        assert_eq!(end.offset, cp.offset + want);
+        assert_eq!(core.state.lock().head.offset, end.offset);
+        // A record that cannot be written: that write fails, and so does
+        // every write after it (none may be acknowledged past a hole).
+        media.fail_writes(true);
+        let r = core.write(&Buf::new(80, BLOCK_SIZE, pattern(4))?, Op::Write);
+        assert!(matches!(r, Err(e) if e == EIO));
+        media.fail_writes(false);
+        for (sector, len) in [(88, BLOCK_SIZE), (97, 512)] {
+            let r = core.write(&Buf::new(sector, len, pattern(5))?, Op::Write);
+            assert!(matches!(r, Err(e) if e == EIO));
+        }
+        // What was acknowledged still reads back, and is in the log.
+        assert!(same(&read(&core, 16, 2 * BLOCK_SIZE)?, pattern(2)));
+        let end = core.log.scan(&cp, |_| Ok::<(), Error>(()))?;
+        assert_eq!(end.records, 4);
+        Ok(())
+    }
+
+    #[test]
     fn a_cp_frees_the_log_and_moves_its_marker() -> Result {
         let (core, media, array) = fresh()?;
         for b in 0..20u64 {

@@ -27,7 +27,7 @@ use crate::device::Volume;
 /// and each line costs milliseconds on a serial console).
 pub(super) const SKIPS_LISTED: u32 = 16;
 use crate::format::array::BLOCK_SIZE;
-use crate::format::log::{Op, RECORD_HEADER_SIZE};
+use crate::format::log::Op;
 use crate::sys::blockdev::{AsyncReads, ReadSlot};
 use crate::sys::wq::OwnedQueue;
 
@@ -164,7 +164,9 @@ impl FileSystem for VolumeFs<'_> {
     }
 
     fn modify(&self, m: &Message) -> Result {
-        let data_at = m.offset + RECORD_HEADER_SIZE as u64;
+        // The record's data follows its header's room: a line on pmem, a
+        // unit on a block device.
+        let data_at = m.offset + self.core.log().geometry().header_room();
         if m.op == Op::Write && is_whole_block(m.sector, u64::from(m.nr_sectors)) {
             // Cached as a pointer to the record's data, as the write path
             // caches a whole block: nothing read, nothing held in memory.

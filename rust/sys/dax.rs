@@ -277,35 +277,49 @@ impl Drop for DaxMapping {
     }
 }
 
-/// pmem in ordinary memory, for tests of the code above [`Media`].
+/// pmem in ordinary memory, for tests of the code above [`Media`]; or,
+/// made by [`RamMedia::shared_block`], a block device.
 #[pin_data]
 pub(crate) struct RamMedia {
     #[pin]
-    bytes: kernel::sync::SpinLock<KVec<u8>>,
+    bytes: kernel::sync::SpinLock<VVec<u8>>,
+    medium: Medium,
+    /// Every write fails with `EIO` while set ([`RamMedia::fail_writes`]).
+    failing: core::sync::atomic::AtomicBool,
 }
 
 impl RamMedia {
     /// `size` zeroed bytes.
     pub(crate) fn new(size: usize) -> Result<Pin<KBox<Self>>> {
-        let mut v = KVec::new();
-        v.resize(size, 0, GFP_KERNEL)?;
-        KBox::pin_init(
-            pin_init!(Self { bytes <- kernel::new_spinlock!(v) }),
-            GFP_KERNEL,
-        )
+        KBox::pin_init(Self::init(size, Medium::Pmem)?, GFP_KERNEL)
     }
-}
 
-impl RamMedia {
     /// `size` zeroed bytes, shared: each clone of the `Arc` is the same
     /// media (a test's "same device" across a reopen).
     pub(crate) fn shared(size: usize) -> Result<Arc<Self>> {
-        let mut v = KVec::new();
+        Arc::pin_init(Self::init(size, Medium::Pmem)?, GFP_KERNEL)
+    }
+
+    /// A shared block device of `size` zeroed bytes and logical block size
+    /// `unit`.
+    pub(crate) fn shared_block(size: usize, unit: u32) -> Result<Arc<Self>> {
+        let medium = Medium::block(unit).ok_or(EINVAL)?;
+        Arc::pin_init(Self::init(size, medium)?, GFP_KERNEL)
+    }
+
+    fn init(size: usize, medium: Medium) -> Result<impl PinInit<Self, Error>> {
+        let mut v = VVec::new();
         v.resize(size, 0, GFP_KERNEL)?;
-        Arc::pin_init(
-            pin_init!(Self { bytes <- kernel::new_spinlock!(v) }),
-            GFP_KERNEL,
-        )
+        Ok(try_pin_init!(Self {
+            bytes <- kernel::new_spinlock!(v),
+            medium,
+            failing: core::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// Makes every write fail with `EIO` (`on`), or succeed again.
+    pub(crate) fn fail_writes(&self, on: bool) {
+        self.failing.store(on, core::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -357,6 +371,9 @@ impl Media for RamMedia {
     }
 
     fn write(&self, off: u64, data: &[u8]) -> Result {
+        if self.failing.load(core::sync::atomic::Ordering::Relaxed) {
+            return Err(EIO);
+        }
         let mut b = self.bytes.lock();
         let start = usize::try_from(off).map_err(|_| ERANGE)?;
         let dst = b.get_mut(start..start + data.len()).ok_or(ERANGE)?;
@@ -365,4 +382,8 @@ impl Media for RamMedia {
     }
 
     fn drain(&self) {}
+
+    fn medium(&self) -> Medium {
+        self.medium
+    }
 }

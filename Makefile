@@ -13,6 +13,11 @@
 #                 and [min-max] of 5 interleaved rounds (a benchmark: prints
 #                 and keeps a table, about 35 minutes;
 #                 BENCH="--runs 3 --runtime 10 ..." to change it)
+#   make bench-blocklog  the log on an SSD without volatile cache against
+#                 dm-writecache in SSD mode, md's raid5 write journal and
+#                 the raw raid5 array: QD1 O_DSYNC latency, QD32x4 IOPS;
+#                 medians of 5 interleaved rounds (a benchmark; prints and
+#                 keeps a table; BENCH_BLOCKLOG="--runs 3 ..." to change it)
 #   make bench-replay   replay time against swarm_width and the physical
 #                 limit (a benchmark: prints and keeps a table)
 #   make torture  power cuts at random moments, replay, every acknowledged
@@ -34,7 +39,7 @@
 #
 # Big artefacts live in $(SWARMLOG_CACHE) (default /var/cache/swarmlog).
 
-.PHONY: demo check bench bench-replay torture nvme-torture fuzz module kernel vm clean
+.PHONY: demo check bench bench-blocklog bench-replay torture nvme-torture fuzz module kernel vm clean
 
 demo:
 	scripts/demo
@@ -44,6 +49,9 @@ check:
 
 bench:
 	scripts/bench $(BENCH)
+
+bench-blocklog:
+	scripts/bench-blocklog $(BENCH_BLOCKLOG)
 
 bench-replay:
 	scripts/bench-replay

@@ -381,8 +381,17 @@ pub(crate) fn replay(
         r.corrupt_discarded = true;
     }
     let end = match end {
-        // A clean log: nothing to replay, nothing to report.
-        Ok(end) if first && corrupt.is_none() => return Ok(end),
+        // A clean log: nothing to replay, nothing to report. On a block
+        // log the window past its end is zeroed all the same: records of
+        // the crashed run may have landed there after a torn first one.
+        Ok(end) if first && corrupt.is_none() => {
+            core.erase_past(Position {
+                offset: end.offset,
+                seq: end.seq,
+            })
+            .map_err(Stop::Error)?;
+            return Ok(end);
+        }
         Ok(end) => Some(end),
         Err(()) => None,
     };

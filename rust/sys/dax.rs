@@ -319,7 +319,8 @@ impl RamMedia {
 
     /// Makes every write fail with `EIO` (`on`), or succeed again.
     pub(crate) fn fail_writes(&self, on: bool) {
-        self.failing.store(on, core::sync::atomic::Ordering::Relaxed);
+        self.failing
+            .store(on, core::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -67,11 +67,7 @@ all_tests() {
 		fi
 	} > /tmp/jobs.fio
 	echo "bench: run $r: $t (at $(($(uptime_ms) / 1000)) s)"
-	fio --output-format=terse --terse-version=3 /tmp/jobs.fio > /tmp/fio || fail "fio on $t"
-	grep '^3;' /tmp/fio | while IFS= read -r l; do
-		n=${l#3;*;}
-		echo "FIO $r $t ${n%%;*} $l"
-	done
+	fio_terse "$r" "$t"
 }
 
 # swarmlog_volume: a freshly formatted, enabled volume v0; its disk in $dev.

@@ -123,6 +123,16 @@ job() {
 	printf '%s\n' "$@"
 }
 
+# fio_terse RUN TARGET: the jobs of /tmp/jobs.fio run (one fio process),
+# each test's terse (version 3) line printed as "FIO RUN TARGET TEST LINE".
+fio_terse() {
+	fio --output-format=terse --terse-version=3 /tmp/jobs.fio > /tmp/fio || fail "fio on $2"
+	grep '^3;' /tmp/fio | while IFS= read -r l; do
+		n=${l#3;*;}
+		echo "FIO $1 $2 ${n%%;*} $l"
+	done
+}
+
 # Marker blocks: marker I is "block I" repeated over 4 KiB.
 marker() { yes "block $1" | head -c 4096; }
 # marker_ok DEV I: block I of DEV holds marker I.

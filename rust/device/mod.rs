@@ -72,6 +72,10 @@ pub(crate) use open::{format, open};
 /// device.
 pub(crate) type Volume = Core<LogDevice, BlockDevice>;
 
+/// Condition variables the writers of a block log wait on for their
+/// record's turn (`Core::turns`).
+const TURNS: usize = 64;
+
 /// How much a volume may hold in memory and how often it takes a CP (the
 /// module's parameters, read at `enable`).
 #[derive(Debug, Clone, Copy)]
@@ -157,6 +161,12 @@ pub(crate) struct Core<M: Media, A: Array> {
     /// wanted or the volume stops.
     #[pin]
     changed: CondVar,
+    /// Writers of a block log whose record is written, waiting for its
+    /// turn to be applied: the one whose record has sequence number `s`
+    /// waits on `turns[s % TURNS]` (`write.rs`), so that each record
+    /// applied wakes the writer of the next, not every writer in flight.
+    #[pin]
+    turns: [CondVar; TURNS],
     /// Serialises CPs.
     #[pin]
     cp_lock: Mutex<()>,
@@ -222,6 +232,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                     stop: false,
                 }),
                 changed <- new_condvar!(),
+                turns <- pin_init::pin_init_array_from_fn(|_| new_condvar!("swarmlog::turn")),
                 cp_lock <- new_mutex!(()),
                 stats: Stats::default(),
                 cp_work <- new_work!("swarmlog::cp"),
@@ -253,7 +264,22 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     /// Stops the volume: the CP loop ends, waiting writers fail.
     pub(crate) fn stop(&self) {
         self.state.lock().stop = true;
+        self.wake_all();
+    }
+
+    /// Wakes every waiter: the volume stops, or can take no more writes.
+    fn wake_all(&self) {
         self.changed.notify_all();
+        for t in self.turns.iter() {
+            t.notify_all();
+        }
+    }
+
+    /// Where the writer of the record with sequence number `seq` waits for
+    /// its turn.
+    fn turn(&self, seq: u64) -> &CondVar {
+        let i = (seq % TURNS as u64) as usize;
+        self.turns.get(i).unwrap_or(&self.changed)
     }
 
     /// The sector range `[sector, sector + bytes / 512)` in sectors, if it

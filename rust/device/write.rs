@@ -206,7 +206,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         st.in_flight -= 1;
         // In log order: every record before this one is applied first.
         while st.head != start && !st.broken && !st.stop {
-            self.changed.wait(&mut st);
+            self.turn(start.seq).wait(&mut st);
         }
         let data_at = match res {
             Ok(at) if st.head == start && !st.broken => at,
@@ -216,7 +216,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 // would hold a hole before it.
                 st.broken = true;
                 drop(st);
-                self.changed.notify_all();
+                self.wake_all();
                 pr_err!(
                     "{}: a log record could not be written ({:?}); the volume takes no more \
                      writes\n",
@@ -247,7 +247,9 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             st.kick = true;
         }
         drop(st);
-        // The writers waiting for their turn, and the CP loop.
+        // The writer of the next record, and those waiting for room (the
+        // window, the log, the cache), alone writes and the CP loop.
+        self.turn(r.next.seq).notify_all();
         self.changed.notify_all();
         res?;
         self.stats.writes.fetch_add(1, Relaxed);

@@ -4,7 +4,8 @@
 # md raid5 over the VM's four disks, and a fifth, the log disk (an SSD with
 # power-loss protection: scripts/vm --log-disk SIZE:plp). RUNS rounds; in
 # each, every target in turn (the order rotated by one each round), made
-# afresh, its tests run, torn down. Targets:
+# afresh, its tests run, torn down; then RUNS rounds of raid5-journal on
+# one array (see the end). Targets:
 #   md             the raid5 array itself
 #   swarmlog       swarmlog, its log on the log disk, over the array
 #   writecache     dm-writecache in SSD mode (writecache s), its cache on
@@ -100,22 +101,18 @@ run_target() {
 		tests "$r" writecache /dev/mapper/wcs
 		dmsetup remove wcs || fail "removing dm-writecache"
 		;;
-	raid5-journal)
-		array 1
-		tests "$r" raid5-journal /dev/md0
-		;;
 	esac
 	mdadm --stop /dev/md0 >/dev/null 2>&1 || fail "mdadm --stop"
 }
 
 echo "INFO members=$(echo $members | tr ' ' ,) log=$log log_write_cache=$(cat /sys/block/${log#/dev/}/queue/write_cache) log_mib=$(($(cat /sys/block/${log#/dev/}/size) / 2048))"
-targets="md swarmlog writecache raid5-journal"
+targets="md swarmlog writecache"
 r=1
 while [ $r -le "$runs" ]; do
 	# shellcheck disable=SC2086
 	set -- $targets
 	i=1
-	while [ $i -lt $(((r - 1) % 4 + 1)) ]; do
+	while [ $i -lt $(((r - 1) % 3 + 1)) ]; do
 		first=$1
 		shift
 		set -- "$@" "$first"
@@ -123,6 +120,16 @@ while [ $r -le "$runs" ]; do
 	done
 	echo "bench: run $r of $runs: $*"
 	for t in "$@"; do run_target "$r" "$t"; done
+	r=$((r + 1))
+done
+# md's write journal last, its RUNS rounds on one array that is never
+# stopped: stopping a raid5 array whose journal is in write-back mode hit
+# a BUG in md on the 7.3 kernel (drivers/md/raid5-cache.c:453,
+# r5c_make_stripe_write_out, from raid5_quiesce in do_md_stop).
+array 1
+r=1
+while [ $r -le "$runs" ]; do
+	tests "$r" raid5-journal /dev/md0
 	r=$((r + 1))
 done
 echo "bench: done"

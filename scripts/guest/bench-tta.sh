@@ -3,7 +3,8 @@
 #   bench-tta.sh write TARGET DELAY_MS WRITES
 #       md0 over the disks (behind dm-delay, reads and writes delayed by
 #       DELAY_MS, when that is not 0); TARGET (swarmlog or writecache) made
-#       on pmem0 and md0; WRITES random 4 KiB writes over the first half of
+#       on pmem0 (or the log disk, if the VM has one: dm-writecache in SSD
+#       mode then) and md0; WRITES random 4 KiB writes over the first half of
 #       its device, an fsync, one more 4 KiB write (a known pattern) at
 #       offset 0 with O_DSYNC; its state printed (every write must still be
 #       in the log or the cache: no CP, no writeback); then
@@ -35,7 +36,10 @@ pattern() { yes swarmlog-bench-tta | head -c 4096; }
 # The same table on both boots: pmem mode, 4 KiB blocks, and watermarks
 # that start no writeback for the pending writes (at most 80 % of the
 # cache; checked before the cut).
-wc_table() { echo "0 $(blockdev --getsz /dev/md0) writecache p /dev/md0 /dev/pmem0 4096 4 high_watermark 90 low_watermark 80"; }
+# With a log disk (scripts/bench-tta --log-disk), SSD mode on it instead.
+cache=$(log_device) mode=p
+[ "$cache" = /dev/pmem0 ] || mode=s
+wc_table() { echo "0 $(blockdev --getsz /dev/md0) writecache $mode /dev/md0 $cache 4096 4 high_watermark 90 low_watermark 80"; }
 # The module's parameters on both boots: no timed CP, room for the writes.
 swarmlog_insmod() {
 	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 cache_max_mb=512 || fail "insmod"
@@ -58,7 +62,7 @@ write)
 		dev=/dev/$(cat "$v/disk")
 		;;
 	writecache)
-		dd if=/dev/zero of=/dev/pmem0 bs=1M count=4 oflag=direct 2>/dev/null || fail "wiping pmem0"
+		dd if=/dev/zero of="$cache" bs=1M count=4 oflag=direct 2>/dev/null || fail "wiping $cache"
 		dmsetup create wc --table "$(wc_table)" || fail "dm-writecache"
 		dmsetup mknodes wc
 		dev=/dev/mapper/wc

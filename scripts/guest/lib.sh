@@ -41,11 +41,12 @@ assemble_array() {
 		mdadm --assemble --scan >/dev/null 2>&1 || fail "mdadm --assemble"
 }
 
-# delayed_members MS [WRITE_MS]: each of the VM's disks behind dm-delay,
+# delayed_members MS [WRITE_MS]: each of the VM's disks (but a log disk) behind dm-delay,
 # reads delayed by MS milliseconds, writes by WRITE_MS (default 0); prints
 # the new devices. MS 0 and no WRITE_MS: the disks themselves.
 delayed_members() {
 	for d in /dev/vd?; do
+		[ "$d" != "$(log_device)" ] || continue
 		if [ "$1" = 0 ] && [ "${2:-0}" = 0 ]; then
 			echo "$d"
 			continue

@@ -17,7 +17,7 @@ use crate::format::Invalid;
 use crate::sys::blockdev::BlockDevice;
 use crate::sys::blocklog::LogDevice;
 use crate::sys::bytes;
-use crate::sys::dax::Media;
+use crate::sys::dax::{DaxMapping, Media};
 
 /// Why a device cannot be used, for the kernel log.
 fn invalid_reason(i: Invalid) -> &'static str {
@@ -51,6 +51,16 @@ fn open_devices(log: &CStr, array: &CStr, holder: *mut c_void) -> Result<(LogDev
     })?;
     if log_dev.as_raw() == array_dev.as_raw() {
         pr_err!("the log and the array are the same device\n");
+        return Err(EINVAL);
+    }
+    // Since a log may be on any block device, log and array swapped would
+    // be taken (and formatting them would destroy both): pmem is never
+    // the array.
+    if DaxMapping::is_pmem(&array_dev, holder) {
+        pr_err!(
+            "the array device {} is pmem (DAX): are the log and the array swapped?\n",
+            array.to_str().unwrap_or("?")
+        );
         return Err(EINVAL);
     }
     if array_dev.logical_block_size() as usize > BLOCK_SIZE {

@@ -113,6 +113,21 @@ impl DaxMapping {
         Ok(Self::map(bdev, holder, dax, start))
     }
 
+    /// Whether `bdev` is DAX-capable pmem (whose DAX device no other
+    /// holder has); nothing is kept.
+    pub(crate) fn is_pmem(bdev: &BlockDevice, holder: *mut c_void) -> bool {
+        let mut start: u64 = 0;
+        // SAFETY: `bdev.as_raw()` is a valid open block device; `start` is a
+        // valid place for the start offset.
+        let dax = unsafe { ffi::swl_dax_get(bdev.as_raw(), &mut start, holder) };
+        if dax.is_null() {
+            return false;
+        }
+        // SAFETY: `dax` was just got for `holder`, and is put back once.
+        unsafe { ffi::swl_dax_put(dax, holder) };
+        true
+    }
+
     /// Maps all of `bdev`, whose DAX device `dax` (starting at byte
     /// `start` of it) `holder` holds; puts `dax` back on failure.
     fn map(

@@ -151,9 +151,12 @@ for p in /dev/null /proc/self/mem /tmp/regular /tmp/dir /dev/nonexistent /dev/pm
 	refuse $v/format $h/one
 	refuse $v/enable $h/one
 done
-accept $v/log /dev/md0 # swapped: the log is not DAX
+accept $v/log /dev/md0 # swapped: a log may be on any block device, but pmem is never the array
 accept $v/array /dev/pmem0
 refuse $v/format $h/one
+refuse $v/enable $h/one
+dmesg | grep -q "the array device /dev/pmem0 is pmem (DAX): are the log and the array swapped" ||
+	fail "swapped log and array not reported"
 dmesg | grep -q "cannot open log device /dev/nonexistent" || fail "no kernel log line for a missing log"
 dmesg | grep -q "the log and the array are the same device" || fail "log = array not reported"
 

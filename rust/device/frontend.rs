@@ -88,8 +88,8 @@ impl Handler for Frontend {
                 this.stats.flushes.fetch_add(1, Relaxed);
                 Ok(())
             }
-            BioOp::Read => this.read(&bio),
-            BioOp::Other => Err(EOPNOTSUPP),
+            // Reads were queued above and never reach here.
+            BioOp::Read | BioOp::Other => Err(EOPNOTSUPP),
         };
         if res.is_err() {
             this.stats.io_errors.fetch_add(1, Relaxed);

@@ -37,14 +37,11 @@ array() {
 	mdadm --zero-superblock $members "$log" >/dev/null 2>&1 || true
 	if [ "$1" = 1 ]; then
 		# shellcheck disable=SC2086
-		mdadm --create /dev/md0 --run --assume-clean --level=5 --raid-devices=4 --chunk=64 \
-			--metadata=1.2 --write-journal "$log" $members >/dev/null 2>&1 ||
-			fail "mdadm --create raid5 --write-journal"
+		JOURNAL=$log make_array 5 $members >/dev/null
 		echo write-back > /sys/block/md0/md/journal_mode || fail "journal_mode write-back"
 	else
 		# shellcheck disable=SC2086
-		mdadm --create /dev/md0 --run --assume-clean --level=5 --raid-devices=4 --chunk=64 \
-			--metadata=1.2 $members >/dev/null 2>&1 || fail "mdadm --create raid5"
+		make_array 5 $members >/dev/null
 	fi
 	# Room for the stripe cache a journal in write-back mode works in.
 	echo 4096 > /sys/block/md0/md/stripe_cache_size

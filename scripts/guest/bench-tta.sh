@@ -1,25 +1,29 @@
 # SPDX-License-Identifier: GPL-2.0
 # Time to available after a power cut, guest side (see scripts/bench-tta).
-#   bench-tta.sh write TARGET DELAY_MS WRITES
-#       md0 over the disks (behind dm-delay, reads and writes delayed by
-#       DELAY_MS, when that is not 0); TARGET (swarmlog or writecache) made
-#       on pmem0 (or the log disk, if the VM has one: dm-writecache in SSD
-#       mode then) and md0; WRITES random 4 KiB writes over the first half of
+#   bench-tta.sh write TARGET DELAY_MS LEVEL WRITES
+#       md0, raid LEVEL (0 or 5) over the disks (behind
+#       dm-delay, reads and writes delayed by DELAY_MS, when that is not
+#       0); TARGET (swarmlog or writecache) made on pmem0 (or the log disk,
+#       if the VM has one: dm-writecache in SSD mode then) and md0; or
+#       TARGET journal: md0 a raid5 with the log disk as its write journal,
+#       in write-back mode; WRITES random 4 KiB writes over the first half of
 #       its device, an fsync, one more 4 KiB write (a known pattern) at
 #       offset 0 with O_DSYNC; its state printed (every write must still be
-#       in the log or the cache: no CP, no writeback); then
+#       in the log or the cache: no CP, no writeback; md's journal
+#       writes back as it likes: what it still holds is printed); then
 #       BENCH-TTA-WRITTEN, and it waits for the power cut
-#   bench-tta.sh open TARGET DELAY_MS
+#   bench-tta.sh open TARGET DELAY_MS LEVEL
 #       the same devices assembled again, and timed: for swarmlog, from
 #       `echo 1 > enable` (the module loaded and the volume's log and array
 #       set before) to the first successful O_DIRECT 4 KiB read of its
 #       disk; for writecache, from `dmsetup create` to the same on its
-#       device. Prints
+#       device; for journal, from `mdadm --assemble` (md recovers its
+#       journal there) to the same on md0. Prints
 #   TTA target=T ms=MS open_ms=MS read_tries=N pattern=ok|BAD ...
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . /guest/lib.sh
 set -e
-mode=$1 target=$2 delay=$3
+mode=$1 target=$2 delay=$3 level=$4
 v=$c/v0
 # mark NAME: a line in the kernel log (a shell builtin, no process
 # started), whose timestamp stamp_us NAME reads later: the clock, to the
@@ -37,9 +41,9 @@ pattern() { yes swarmlog-bench-tta | head -c 4096; }
 # that start no writeback for the pending writes (at most 80 % of the
 # cache; checked before the cut).
 # With a log disk (scripts/bench-tta --log-disk), SSD mode on it instead.
-cache=$(log_device) mode=p
-[ "$cache" = /dev/pmem0 ] || mode=s
-wc_table() { echo "0 $(blockdev --getsz /dev/md0) writecache $mode /dev/md0 $cache 4096 4 high_watermark 90 low_watermark 80"; }
+cache=$(log_device) wc_mode=p
+[ "$cache" = /dev/pmem0 ] || wc_mode=s
+wc_table() { echo "0 $(blockdev --getsz /dev/md0) writecache $wc_mode /dev/md0 $cache 4096 4 high_watermark 90 low_watermark 80"; }
 # The module's parameters on both boots: no timed CP, room for the writes.
 swarmlog_insmod() {
 	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 cache_max_mb=512 || fail "insmod"
@@ -47,12 +51,27 @@ swarmlog_insmod() {
 
 members=$(delayed_members "$delay" "$delay")
 case "$members" in /dev/*) ;; *) fail "members: $members" ;; esac
+case "$target:$level" in
+journal:5) [ "$wc_mode" = s ] || fail "journal: no log disk (scripts/vm --log-disk)" ;;
+journal:*) fail "journal: raid5 only" ;;
+*:0 | *:5) ;;
+*) fail "level: 0 or 5" ;;
+esac
+# The pending writes (and a journal's stripes) in md's stripe cache.
+stripes() { [ "$level" != 5 ] || echo 4096 > /sys/block/md0/md/stripe_cache_size; }
 
 case "$mode" in
 write)
-	writes=$4
-	# shellcheck disable=SC2086
-	make_array 0 $members
+	writes=$5
+	if [ "$target" = journal ]; then
+		# shellcheck disable=SC2086
+		JOURNAL=$cache make_array 5 $members
+		echo write-back > /sys/block/md0/md/journal_mode || fail "journal_mode write-back"
+	else
+		# shellcheck disable=SC2086
+		make_array "$level" $members
+	fi
+	stripes
 	case "$target" in
 	swarmlog)
 		swarmlog_insmod
@@ -67,7 +86,8 @@ write)
 		dmsetup mknodes wc
 		dev=/dev/mapper/wc
 		;;
-	*) fail "target: swarmlog or writecache" ;;
+	journal) dev=/dev/md0 ;;
+	*) fail "target: swarmlog, writecache or journal" ;;
 	esac
 	half=$(($(blockdev --getsz /dev/md0) / 2 / 2048))
 	mark W0
@@ -95,14 +115,26 @@ write)
 		[ "$7" = 0 ] || fail "dm-writecache is writing back"
 		[ $(($5 - $6)) -ge "$writes" ] || fail "dm-writecache holds $(($5 - $6)) blocks, fewer than $writes"
 		;;
+	journal)
+		echo "TTA-STATE target=$target journal_mode=$(tr ' ' , < /sys/block/md0/md/journal_mode)" \
+			"stripe_cache_active=$(cat /sys/block/md0/md/stripe_cache_active)"
+		;;
 	esac
 	echo "BENCH-TTA-WRITTEN"
 	sleep 3600
 	;;
 open)
-	# shellcheck disable=SC2086
-	assemble_array $members
 	pattern > /tmp/pattern
+	if [ "$target" = journal ]; then
+		mark T0
+		# shellcheck disable=SC2086
+		assemble_array $members "$cache"
+		mark T1
+	else
+		# shellcheck disable=SC2086
+		assemble_array $members
+	fi
+	stripes
 	case "$target" in
 	swarmlog)
 		swarmlog_insmod
@@ -120,7 +152,8 @@ open)
 		mark T1
 		dev=/dev/mapper/wc
 		;;
-	*) fail "target: swarmlog or writecache" ;;
+	journal) dev=/dev/md0 ;;
+	*) fail "target: swarmlog, writecache or journal" ;;
 	esac
 	n=1
 	until dd if="$dev" of=/tmp/read bs=4k count=1 iflag=direct 2>/dev/null && [ "$(wc -c < /tmp/read)" = 4096 ]; do
@@ -141,6 +174,7 @@ open)
 		set -- $(dmsetup status wc)
 		line="$line errors=$4 blocks=$5 free_blocks=$6 used_blocks=$(($5 - $6))"
 		;;
+	journal) line="$line stripe_cache_active=$(cat /sys/block/md0/md/stripe_cache_active)" ;;
 	esac
 	echo "$line"
 	[ "$ok" = ok ] || fail "block 0 is not the pattern written last before the cut"

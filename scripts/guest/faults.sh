@@ -55,7 +55,6 @@ linear_members() {
 		dmsetup mknodes "m_$d"
 	done
 }
-pmem_head() { dd if=/dev/pmem0 bs=4096 count=1 2>/dev/null | md5sum; }
 # set_member TABLE: the second member's dm table now TABLE (its size
 # first), as a member that fails, or comes back, under the array would.
 set_member() {
@@ -71,7 +70,7 @@ member_back() {
 	[ "$(status f replay_state)" = done ] && [ "$(status f replay_skipped)" = 0 ] ||
 		fail "second replay: $(status f replay_state), $(status f replay_skipped) skipped"
 }
-log_header() { dd if=/dev/pmem0 bs=4096 count=1 iflag=direct 2>/dev/null | head -c 64 | md5sum; }
+log_header() { dd if="$(log_device)" bs=4096 count=1 iflag=direct 2>/dev/null | head -c 64 | md5sum; }
 PARTIAL=4000
 # partial DEV FIO-OPTION: the partial writes; the same seed writes, and
 # then verifies, the same sectors.
@@ -109,7 +108,7 @@ error-member)
 	# Then the second member fails every I/O, as a member gone bad would
 	# (before assembly, mdadm could not read its superblock).
 	set_member error
-	before=$(pmem_head)
+	before=$(log_head)
 	volume f
 	if echo 1 > $v/enable 2>/dev/null; then fail "enable succeeded with a failed member"; fi
 	dmesg | grep "skipped" | tail -2
@@ -117,7 +116,7 @@ error-member)
 	skipped=$(status f replay_skipped)
 	[ "$skipped" -gt 0 ] && [ "$skipped" -lt $N ] || fail "replay_skipped $skipped"
 	[ -z "$(cat $v/disk)" ] || fail "a disk was exposed"
-	[ "$(pmem_head)" = "$before" ] || fail "the log's CP marker moved"
+	[ "$(log_head)" = "$before" ] || fail "the log's CP marker moved"
 	echo "member failed: $skipped of $N records skipped and kept, no disk, log unchanged"
 	member_back
 	verify_all

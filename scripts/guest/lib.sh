@@ -13,7 +13,8 @@ status() { sed -n "s/^$2 //p" "$c/$1/status"; }
 # make_array LEVEL [MEMBER...]: md0 over the members (default: vda and vdb
 # for raid1, vda to vdd for raid0), no initial resync.
 make_array() {
-	# CHUNK_KB in the environment: raid0's chunk size (default 64).
+	# CHUNK_KB in the environment: raid0's and raid5's chunk size (default
+	# 64); JOURNAL: raid5's write journal device (none if unset).
 	level=$1
 	shift
 	if [ $# = 0 ]; then
@@ -27,6 +28,11 @@ make_array() {
 		--metadata=1.2 "$@" >/dev/null 2>&1 ;;
 	0) mdadm --create /dev/md0 --run --level=0 --raid-devices=$# --chunk="${CHUNK_KB:-64}" \
 		--metadata=1.2 "$@" >/dev/null 2>&1 ;;
+	# No initial resync: the members start zeroed, as parity over zeros.
+	5) mdadm --create /dev/md0 --run --assume-clean --level=5 --raid-devices=$# \
+		--chunk="${CHUNK_KB:-64}" --metadata=1.2 ${JOURNAL:+--write-journal "$JOURNAL"} \
+		"$@" >/dev/null 2>&1 ;;
+	*) false ;;
 	esac || fail "mdadm --create level $level"
 	echo "md0: raid$level over $*, $(($(cat /sys/block/md0/size) / 2048)) MiB"
 }
@@ -81,6 +87,10 @@ log_device() {
 	done
 	echo /dev/pmem0
 }
+
+# log_head: the log's header, CP slots and intent (the first 16 KiB of
+# the log device covers them on either medium), as a sum.
+log_head() { dd if="$(log_device)" bs=4096 count=4 iflag=direct 2>/dev/null | md5sum; }
 
 # volume NAME: a configured volume on the log device (log_device) and md0.
 volume() {

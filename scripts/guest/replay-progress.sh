@@ -30,7 +30,6 @@ N=600
 blk() { echo $(($1 * 7 + 3)); }
 sector() { echo $(($(blk "$1") * 8 + $1 % 8)); }
 content() { awk -v t="w$1" 'BEGIN { printf "%-511s\n", t }'; }
-pmem_head() { dd if=/dev/pmem0 bs=4096 count=1 2>/dev/null | md5sum; }
 st() { timeout 3 cat "$v/status" || fail "status did not answer within 3 s"; }
 stv() { st | sed -n "s/^$1 //p"; }
 
@@ -59,7 +58,7 @@ replay)
 	assemble_array $(delayed_members 1)
 	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 || fail insmod
 	volume p
-	before=$(pmem_head)
+	before=$(log_head)
 	knob=/sys/kernel/debug/swarmlog/p/replay_fault
 
 	# 1. The panic state, which only an injected fault reaches.
@@ -71,7 +70,7 @@ replay)
 	[ -n "$(stv replay_panic_seq)" ] || fail "no replay_panic_seq"
 	dmesg | grep -q "replay PANIC" || fail "no kernel message for the panic state"
 	[ -z "$(cat $v/disk)" ] || fail "a disk was exposed in the panic state"
-	[ "$(pmem_head)" = "$before" ] || fail "the panic state changed the log"
+	[ "$(log_head)" = "$before" ] || fail "the panic state changed the log"
 	echo 0 > $knob
 	echo "panic state: EIO, replay_state panic, message seq $(stv replay_panic_seq), no disk, log unchanged"
 
@@ -106,7 +105,7 @@ replay)
 	[ "$(stv replay_state)" = aborted ] || fail "replay_state $(stv replay_state), not aborted"
 	[ "$(stv state)" = configured ] || fail "state $(stv state) after the abort"
 	[ -z "$(cat $v/disk)" ] || fail "a disk was exposed after the abort"
-	[ "$(pmem_head)" = "$before" ] || fail "the aborted replay changed the log"
+	[ "$(log_head)" = "$before" ] || fail "the aborted replay changed the log"
 	dmesg | grep "replay aborted" | tail -1
 	echo "aborted: ECANCELED, replay_state aborted after $(stv replay_messages) messages, no disk, log unchanged"
 

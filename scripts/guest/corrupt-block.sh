@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: GPL-2.0
+# A damaged block log, guest side (scenarios/block-log-faults): the log on
+# the VM's log disk (scripts/vm --log-disk), 512-byte units, so that record
+# k (from 1) of 4 KiB is a header unit and 8 data units at 4096 + (k - 1) *
+# 4608. A block log's records carry a CRC-32C of their data, and several
+# may be in flight at a power cut: an invalid record is corruption only
+# when a valid later one begins at least the in-flight window (2 MiB)
+# after it; closer to the end it is the log's torn end (format.rst, "The
+# block log").
+#   corrupt-block.sh write       raid1, format, enable, 600 writes of 4 KiB
+#                                (block i: the numbers 512i to 512i+511 of
+#                                `seq -w`), each one record; then waits for
+#                                the power cut
+#   corrupt-block.sh flip-header a bit of record 5's header flipped: enable
+#                                refuses (EUCLEAN) naming it, exposes
+#                                nothing, changes nothing; discard_corrupt
+#                                then replays records 1-4
+#   corrupt-block.sh flip-data   a bit of record 5's data flipped (on pmem
+#                                not seen; here the data sum catches it):
+#                                as flip-header
+#   corrupt-block.sh torn-window a bit of record 595's header flipped, less
+#                                than the window before the log's end:
+#                                taken for the torn end, records 1-594
+#                                replayed, the rest not
+#   corrupt-block.sh torn        the last sector of record 600's data zeroed,
+#                                as a power cut in its write leaves it:
+#                                records 1-599 replayed
+. /guest/lib.sh
+set -e
+N=600
+insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000
+v=$c/x
+log=$(log_device)
+case "$log" in /dev/vd*) ;; *) fail "no log disk (scripts/vm --log-disk)" ;; esac
+[ "$(cat "/sys/block/${log#/dev/}/queue/logical_block_size")" = 512 ] || fail "the log disk's unit is not 512"
+rec() { echo $((4096 + ($1 - 1) * 4608)); }
+seq -w 0 1279999 | head -c $((N * 4096)) > /tmp/long
+# blocks_are FIRST COUNT: blocks FIRST.. of the volume hold what write wrote.
+blocks_are() {
+	dd if="$dev" bs=4096 skip="$1" count="$2" iflag=direct 2>/dev/null > /tmp/got
+	dd if=/tmp/long bs=4096 skip="$1" count="$2" 2>/dev/null | cmp -s - /tmp/got
+}
+# zero_from FIRST: blocks FIRST..N-1 read as zeroes (never written).
+zero_from() {
+	dd if="$dev" bs=4096 skip="$1" count=$((N - $1)) iflag=direct 2>/dev/null > /tmp/got
+	cmp -s -n $(((N - $1) * 4096)) /tmp/got /dev/zero
+}
+log_sum() { dd if="$log" bs=1M count=4 iflag=direct 2>/dev/null | md5sum; }
+# flip_bit OFFSET: one bit of the log disk's byte at OFFSET flipped, its
+# sector read and written back direct (no page cache between the two).
+flip_bit() {
+	s=$(($1 / 512)) o=$(($1 % 512))
+	dd if="$log" of=/tmp/sector bs=512 skip=$s count=1 iflag=direct 2>/dev/null
+	b=$(dd if=/tmp/sector bs=1 skip=$o count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
+	printf "\\$(printf %03o $((b ^ 4)))" | dd of=/tmp/sector bs=1 seek=$o conv=notrunc 2>/dev/null
+	dd if=/tmp/sector of="$log" bs=512 seek=$s count=1 oflag=direct,dsync 2>/dev/null
+}
+# enable_replays COUNT: enable succeeds, replays COUNT records, and the
+# volume holds blocks 0..COUNT-1 as written and zeroes after them.
+enable_replays() {
+	echo 1 > $v/enable || fail "enable"
+	dev=/dev/$(cat $v/disk)
+	[ "$(status x replay_messages)" = "$1" ] || fail "replayed $(status x replay_messages) records, not $1"
+	blocks_are 0 "$1" || fail "blocks 0-$(($1 - 1)) are not as written"
+	zero_from "$1" || fail "a record after $1 was applied"
+}
+# refused SEQ: enable must fail with EUCLEAN naming record SEQ, expose
+# nothing and leave the log unchanged; then discard_corrupt replays the
+# records before it.
+refused() {
+	before=$(log_sum)
+	volume x
+	if echo 1 > $v/enable 2>/tmp/err; then fail "enable accepted a corrupt log"; fi
+	grep -q "Structure needs cleaning" /tmp/err || fail "enable failed, but not with EUCLEAN: $(cat /tmp/err)"
+	dmesg | grep "log corrupt" | tail -1
+	dmesg | grep -q "log corrupt: the record at log offset $(rec "$1") (seq $1)" ||
+		fail "the kernel log does not name record $1"
+	[ "$(status x replay_state)" = corrupt ] || fail "replay_state $(status x replay_state)"
+	[ "$(status x replay_corrupt_seq)" = "$1" ] || fail "replay_corrupt_seq $(status x replay_corrupt_seq)"
+	[ -z "$(cat $v/disk)" ] && [ ! -e /sys/block/swarmlog0 ] || fail "a disk was exposed"
+	[ "$(log_sum)" = "$before" ] || fail "the log changed"
+	echo "refused: EUCLEAN, record $1 named, no disk, log unchanged"
+	echo 1 > $v/discard_corrupt
+	enable_replays $(($1 - 1))
+	echo "recovered: records 1-$(($1 - 1)) replayed, the rest dropped as asked"
+	echo 0 > $v/enable
+}
+
+case "$1" in
+write)
+	make_array 1
+	volume x
+	echo 1 > $v/format
+	echo 1 > $v/enable
+	[ "$(status x log_medium)" = block ] || fail "log_medium $(status x log_medium)"
+	[ "$(status x log_unit_bytes)" = 512 ] || fail "log_unit_bytes $(status x log_unit_bytes)"
+	dev=/dev/$(cat $v/disk)
+	dd if=/tmp/long of="$dev" bs=4096 count=$N oflag=direct,dsync 2>/dev/null || fail "the writes"
+	[ "$(status x writes)" = $N ] && [ "$(status x cp_count)" = 0 ] || fail "not $N records in the log"
+	echo "CORRUPT-WRITTEN"
+	sleep 3600
+	;;
+flip-header)
+	assemble_array
+	flip_bit $(($(rec 5) + 25))
+	refused 5
+	;;
+flip-data)
+	assemble_array
+	flip_bit $(($(rec 5) + 512 + 1000))
+	refused 5
+	;;
+torn-window)
+	assemble_array
+	flip_bit $(($(rec 595) + 25))
+	volume x
+	enable_replays 594
+	echo "record 595 bad within the window before the end: the torn end, records 1-594 replayed"
+	;;
+torn)
+	assemble_array
+	dd if=/dev/zero of="$log" bs=512 seek=$((($(rec N) + 4608) / 512 - 1)) count=1 oflag=direct,dsync 2>/dev/null
+	volume x
+	enable_replays $((N - 1))
+	echo "the last record torn: records 1-$((N - 1)) replayed"
+	;;
+*)
+	fail "usage: corrupt-block.sh write|flip-header|flip-data|torn-window|torn"
+	;;
+esac

@@ -149,8 +149,9 @@ perf_tarball() {
 	tar -C "$root" -czhf "$1" usr/bin/perf $(sed 's,^/,,' <<<"$libs")
 }
 
-# root_cargo: Debian's cargo in the build root, installed there on first use
-# for the userspace tests of tools/ (scripts/check). Not in ROOT_PACKAGES:
+# root_cargo: Debian's cargo in the build root, installed there on first use,
+# and the crates of tools/, for the userspace tests and tools of tools/
+# (scripts/check, scenarios). Not in ROOT_PACKAGES:
 # a change there makes a new build root and so a new kernel. cargo requires
 # its own version of rustc; it is pinned to the rustc the root holds, so
 # that installing it can never change the compiler the kernel was built
@@ -166,4 +167,18 @@ root_cargo() {
 			apt-get install -y -q "cargo=$v"
 		' >/dev/null
 	fi
+	# The crates tools/Cargo.lock names (swarmctl's clap and serde_json),
+	# from crates.io into the root's cargo home, where the offline builds
+	# find them; nothing to download once they are there. TLS to crates.io
+	# is checked against the host's certificate authorities (the host may
+	# sit behind a proxy of its own that the root's bundle does not know).
+	local ca=""
+	if [ -s /etc/ssl/certs/ca-certificates.crt ]; then
+		cp /etc/ssl/certs/ca-certificates.crt "$(root_dir)/etc/swarmlog-host-ca.crt"
+		ca=/etc/swarmlog-host-ca.crt
+	else
+		root_install /etc/ssl/certs/ca-certificates.crt ca-certificates
+	fi
+	inroot env CARGO_HOME=/root/cargo-home ${ca:+CARGO_HTTP_CAINFO=$ca} \
+		cargo fetch --locked --manifest-path /src/tools/Cargo.toml >&2
 }

@@ -13,7 +13,9 @@
 //!
 //! The format's items are `pub(crate)` (they are the module's), so they
 //! cannot be re-exported; the `pub` items below are thin wrappers for what
-//! a tool is likely to need. The tests (`cargo test`, in `tests.rs`) port
+//! a tool is likely to need: `inspect` and `inspect_array` (what `enable`
+//! would find on a log or an array, for `swarmctl inspect`), `image` (logs
+//! and arrays crafted in memory for the tools' tests). The tests (`cargo test`, in `tests.rs`) port
 //! the KUnit tests of `rust/format/` and scan crafted log images.
 
 /// The module's format code: `rust/format/mod.rs` and, as it is a `mod.rs`
@@ -37,6 +39,12 @@ pub const BLOCK_SIZE: usize = format::array::BLOCK_SIZE;
 
 pub mod check;
 pub mod craft;
+pub mod image;
+pub mod inspect;
+pub mod inspect_array;
+pub mod source;
+
+pub use source::ReadAt;
 
 #[cfg(test)]
 mod block_tests;

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! swarmctl, the operator's command line for swarmlog: inspect a log or an
+//! array offline with the module's own format code (`swarmlog-format`), and
+//! make, enable, disable, remove and watch volumes through configfs. The
+//! command line itself is in `main.rs`; each command here returns what it
+//! prints, or the message of its failure.
+
+pub mod configfs;
+pub mod human;
+pub mod inspect;
+pub mod status;
+
+use std::path::Path;
+
+use configfs::Configfs;
+use serde_json::{Map, Value};
+
+/// `swarmctl inspect`: the log on `path`.
+pub fn inspect_log(path: &Path, records: bool, json: bool) -> Result<String, String> {
+    let (f, size) = inspect::open(path)?;
+    inspect::log(&f, size, records, json).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `swarmctl inspect-array`: the array on `path`.
+pub fn inspect_array(
+    path: &Path,
+    committed: Option<u64>,
+    all_tables: bool,
+    json: bool,
+) -> Result<String, String> {
+    let (f, size) = inspect::open(path)?;
+    inspect::array(&f, size, (committed, all_tables), json)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `swarmctl status`: volume `name`, or every volume.
+pub fn status(c: &Configfs, name: Option<&str>, json: bool) -> Result<String, String> {
+    let names = match name {
+        Some(n) => vec![n.to_string()],
+        None => c.volumes()?,
+    };
+    let mut text = String::new();
+    let mut all = Map::new();
+    for n in &names {
+        let s = status::Status::parse(&c.read(n, "status")?).map_err(|e| format!("{n}: {e}"))?;
+        if json {
+            all.insert(n.clone(), s.to_json());
+        } else {
+            // `disk` is empty unless enabled; an old module may lack it.
+            let disk = c.read(n, "disk").unwrap_or_default();
+            text += &status::human(n, &s, &disk);
+        }
+    }
+    if json {
+        return Ok(format!("{:#}\n", Value::Object(all)));
+    }
+    if names.is_empty() {
+        text = "no volumes\n".into();
+    }
+    Ok(text)
+}

@@ -111,7 +111,7 @@ impl Configfs {
     }
 
     /// Writes `value` to attribute `attr` of volume `name`, as `echo` does.
-    fn write(&self, name: &str, attr: &str, value: &str) -> Result<(), String> {
+    pub(crate) fn write(&self, name: &str, attr: &str, value: &str) -> Result<(), String> {
         let dir = self.existing(name)?;
         fs::write(dir.join(attr), format!("{value}\n")).map_err(|e| refused(name, attr, value, &e))
     }
@@ -121,6 +121,12 @@ impl Configfs {
         let p = self.existing(name)?.join(attr);
         let s = fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         Ok(s.trim_end_matches('\n').to_string())
+    }
+
+    /// Whether volume `name` exists.
+    #[must_use]
+    pub fn exists(&self, name: &str) -> bool {
+        self.volume(name).is_ok_and(|d| d.is_dir())
     }
 
     /// The volumes, by name.

@@ -2,14 +2,20 @@
 
 //! swarmctl, the operator's command line for swarmlog: inspect a log or an
 //! array offline with the module's own format code (`swarmlog-format`), and
-//! make, enable, disable, remove and watch volumes through configfs. The
-//! command line itself is in `main.rs`; each command here returns what it
-//! prints, or the message of its failure.
+//! make, enable, disable, remove and watch volumes through configfs,
+//! assemble them at boot from `/etc/swarmlog.conf`, and draw a replay
+//! trace. The command line itself is in `main.rs`; each command here
+//! returns what it prints, or the message of its failure.
 
+pub mod assemble;
+pub mod conf;
 pub mod configfs;
 pub mod human;
 pub mod inspect;
 pub mod status;
+pub mod timeline;
+pub mod watch;
+pub mod watch_loop;
 
 use std::path::Path;
 
@@ -59,4 +65,29 @@ pub fn status(c: &Configfs, name: Option<&str>, json: bool) -> Result<String, St
         text = "no volumes\n".into();
     }
     Ok(text)
+}
+
+/// `swarmctl timeline`: draws trace file `trace` (its first `limit`
+/// messages) into `out`, by default `TRACE.svg`.
+pub fn timeline(trace: &Path, out: Option<&Path>, limit: usize) -> Result<String, String> {
+    let text = std::fs::read_to_string(trace).map_err(|e| format!("{}: {e}", trace.display()))?;
+    let t = timeline::parse(&text, limit).map_err(|e| format!("{}: {e}", trace.display()))?;
+    if t.events.is_empty() {
+        return Err(format!("{}: no events", trace.display()));
+    }
+    let out = out.map_or_else(
+        || {
+            let mut p = trace.as_os_str().to_owned();
+            p.push(".svg");
+            std::path::PathBuf::from(p)
+        },
+        Path::to_path_buf,
+    );
+    std::fs::write(&out, t.svg()).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(format!(
+        "{}: {} messages over {:.1} ms\n",
+        out.display(),
+        t.events.len(),
+        t.end_ns() as f64 / 1e6
+    ))
 }

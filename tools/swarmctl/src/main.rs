@@ -6,9 +6,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 use swarmctl::configfs::Configfs;
+use swarmctl::{assemble, conf, watch_loop};
 
 /// Operate swarmlog volumes: a write-ahead log (pmem or a block device) in
 /// front of an md array, exposed as one block device.
@@ -23,6 +25,15 @@ struct Cli {
         default_value = "/sys/kernel/config/swarmlog"
     )]
     configfs: PathBuf,
+    /// The volumes to assemble (`swarmctl assemble`): lines `VOLUME NAME
+    /// log=DEV array=DEV [swarm_width=N]`, `#` comments.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "/etc/swarmlog.conf"
+    )]
+    config: PathBuf,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -92,10 +103,16 @@ enum Cmd {
         /// The volume's name.
         name: String,
     },
-    /// Disable a volume: a final consistency point, then the disk goes.
+    /// Disable a volume (or every one): a final consistency point, then the
+    /// disk goes.
+    #[command(group(ArgGroup::new("which").required(true).args(["name", "all"])))]
     Disable {
         /// The volume's name.
-        name: String,
+        name: Option<String>,
+        /// Every enabled volume (at shutdown), each told; exits 1 if one
+        /// failed.
+        #[arg(long)]
+        all: bool,
     },
     /// Remove a volume (disabling it first if enabled). The devices keep
     /// the log and the data.
@@ -111,6 +128,97 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Follow a volume's replay until the volume is enabled or the replay
+    /// fails.
+    ///
+    /// Run it while `swarmctl enable NAME` replays: it shows the messages
+    /// applied, scanned so far, swarms, LOADs, skipped messages and the
+    /// rate. The log's total is not known before the scan
+    /// ends, so no time left is shown. On a terminal a spinner, otherwise
+    /// one line per interval. Exits 0 with a summary once the volume is
+    /// enabled, 1 with the reason if the replay ends corrupt, in a panic,
+    /// aborted, with records skipped, or the enable fails.
+    Watch {
+        /// The volume's name.
+        name: String,
+        /// Time between two reads of `status`, in milliseconds.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        interval_ms: u64,
+        /// Wait for the replay to begin, instead of failing at once when
+        /// the volume is not enabling; the previous replay's result is
+        /// ignored meanwhile.
+        #[arg(long)]
+        wait: bool,
+        /// Plain lines even on a terminal.
+        #[arg(long)]
+        plain: bool,
+    },
+    /// Draw a replay trace as an SVG timeline.
+    ///
+    /// The trace is a copy of /sys/kernel/debug/swarmlog/NAME/replay_trace
+    /// (lines `time_ns swarm seq STATE`). The timeline has a row per message, blue while its LOAD is in flight, grey while it
+    /// waits to MODIFY, red while suspended, a black tick when MODIFIED.
+    Timeline {
+        /// The trace file.
+        trace: PathBuf,
+        /// The SVG file to write; TRACE.svg by default.
+        #[arg(short, long, value_name = "OUT.svg")]
+        output: Option<PathBuf>,
+        /// Draw the first N messages (in log order).
+        #[arg(long, value_name = "N", default_value_t = 400)]
+        messages: usize,
+    },
+    /// Make and enable the volumes of the configuration file, as at boot.
+    ///
+    /// The file is /etc/swarmlog.conf or --config FILE. A volume already enabled is left as it is, one made
+    /// already with the same devices is enabled, nothing is ever
+    /// formatted. Each volume's result is told; the others go on after a
+    /// failure, and the exit status is 1 if any failed.
+    #[command(group(ArgGroup::new("which").required(true).args(["name", "scan"])))]
+    Assemble {
+        /// Only this volume of the file.
+        name: Option<String>,
+        /// Every volume of the file.
+        #[arg(long)]
+        scan: bool,
+    },
+    /// Print the configuration file line of a volume, or of every volume.
+    ///
+    /// The line is made from configfs (`swarmctl config-line NAME >>
+    /// /etc/swarmlog.conf`), as `mdadm --detail --scan` does; swarm_width is given when it is not the default 64.
+    ConfigLine {
+        /// The volume's name; every volume without it.
+        name: Option<String>,
+    },
+    /// Print the name of the volume whose disk is DISK (e.g. swarmlog0).
+    ///
+    /// For udev's /dev/disk/by-swarmlog/NAME symlink
+    /// (samples/boot/60-swarmlog.rules); exits 1 if no volume has it.
+    UdevName {
+        /// The kernel's name of the disk (udev's %k).
+        disk: String,
+    },
+}
+
+/// Prints the result of each volume, successes on stdout and failures on
+/// stderr; a failure if any failed.
+fn each(results: Vec<Result<String, String>>, none: &str) -> Result<String, String> {
+    let total = results.len();
+    let mut failed = 0;
+    for r in results {
+        match r {
+            Ok(l) => println!("{l}"),
+            Err(e) => {
+                failed += 1;
+                eprintln!("swarmctl: {e}");
+            }
+        }
+    }
+    match (total, failed) {
+        (0, _) => Ok(format!("{none}\n")),
+        (_, 0) => Ok(String::new()),
+        _ => Err(format!("{failed} of {total} volumes failed")),
+    }
 }
 
 fn run(cli: Cli) -> Result<String, String> {
@@ -141,9 +249,31 @@ fn run(cli: Cli) -> Result<String, String> {
             ),
         ),
         Cmd::Enable { name } => done(c.enable(&name), &format!("{name}: enabled")),
-        Cmd::Disable { name } => done(c.disable(&name), &format!("{name}: disabled")),
+        Cmd::Disable {
+            name: Some(name),
+            all: false,
+        } => done(c.disable(&name), &format!("{name}: disabled")),
+        Cmd::Disable { .. } => each(assemble::disable_all(&c)?, "no volume enabled"),
         Cmd::Remove { name } => done(c.remove(&name), &format!("{name}: removed")),
         Cmd::Status { name, json } => swarmctl::status(&c, name.as_deref(), json),
+        Cmd::Watch {
+            name,
+            interval_ms,
+            wait,
+            plain,
+        } => watch_loop::run(&c, &name, Duration::from_millis(interval_ms), (wait, plain)),
+        Cmd::Timeline {
+            trace,
+            output,
+            messages,
+        } => swarmctl::timeline(&trace, output.as_deref(), messages),
+        Cmd::Assemble { name, .. } => {
+            let vols = conf::load(&cli.config)?;
+            let none = format!("no volumes in {}", cli.config.display());
+            each(assemble::assemble(&c, &vols, name.as_deref())?, &none)
+        }
+        Cmd::ConfigLine { name } => assemble::config_lines(&c, name.as_deref()),
+        Cmd::UdevName { disk } => assemble::udev_name(&c, &disk, 20, Duration::from_millis(50)),
     }
 }
 

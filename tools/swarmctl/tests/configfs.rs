@@ -6,23 +6,14 @@
 //! `status` file, human and JSON.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use swarmctl::configfs::Configfs;
 
 const SAMPLE: &str = include_str!("fixtures/status-enabled");
 
-/// A fresh, empty directory for test `name`.
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("swarmctl-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn read(p: &Path) -> String {
-    fs::read_to_string(p).unwrap()
-}
+mod common;
+use common::{read, tmp};
 
 #[test]
 fn create_writes_log_array_and_format() {

@@ -17,6 +17,10 @@ use crate::watch::{line, Counts, Step, Watch};
 
 /// One poll of volume `name`: its `status` parsed, and what it says.
 pub fn poll(c: &Configfs, name: &str, w: &mut Watch) -> Result<Step, String> {
+    // Waiting, the volume may not exist yet: `assemble` makes it.
+    if w.wait && !c.exists(name) {
+        return Ok(Step::Waiting);
+    }
     let s = Status::parse(&c.read(name, "status")?).map_err(|e| format!("{name}: {e}"))?;
     // `disk` is empty unless enabled; an old module may lack it.
     let disk = c.read(name, "disk").unwrap_or_default();

@@ -176,3 +176,22 @@ fn the_binary_prints_a_line_per_interval_then_the_summary() {
     );
     fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn waiting_for_a_volume_that_assemble_has_not_made_yet() {
+    let root = std::env::temp_dir().join(format!("swarmctl-{}-absent", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root).unwrap();
+    let c = Configfs::new(&root);
+    // Without --wait a missing volume is an error; with it, a wait.
+    assert!(poll(&c, "vol0", &mut Watch::new(false)).is_err());
+    let mut w = Watch::new(true);
+    assert!(matches!(poll(&c, "vol0", &mut w), Ok(Step::Waiting)));
+    // Once made and replaying, the watch follows it.
+    fs::create_dir_all(root.join("vol0")).unwrap();
+    let s = fs::read_to_string(format!("{FIXTURES}/watch-ok/2")).unwrap();
+    fs::write(root.join("vol0/status"), s).unwrap();
+    fs::write(root.join("vol0/disk"), "\n").unwrap();
+    assert!(matches!(poll(&c, "vol0", &mut w), Ok(Step::Running(_))));
+    fs::remove_dir_all(root).unwrap();
+}

@@ -131,7 +131,7 @@ pub fn config_lines(c: &Configfs, name: Option<&str>) -> Result<String, String> 
 pub fn disable_all(c: &Configfs) -> Result<Vec<Result<String, String>>, String> {
     Ok(c.volumes()?
         .iter()
-        .filter(|n| c.read(n, "enable").is_ok_and(|e| e == "1"))
+        .filter(|n| c.active(n))
         .map(|n| c.disable(n).map(|()| format!("{n}: disabled")))
         .collect())
 }

@@ -187,10 +187,21 @@ impl Configfs {
         self.write(name, "enable", "0")
     }
 
-    /// Disables volume `name` if it is enabled, then removes it.
+    /// Whether volume `name` is enabled or replaying: `enable` reads 0
+    /// during a replay, which writing 0 aborts; `status` says `state
+    /// replaying` then.
+    pub fn active(&self, name: &str) -> bool {
+        self.read(name, "enable").is_ok_and(|e| e != "0")
+            || self
+                .read(name, "status")
+                .is_ok_and(|s| s.lines().any(|l| l.trim() == "state replaying"))
+    }
+
+    /// Disables volume `name` if it is enabled (or aborts its replay), then
+    /// removes it.
     pub fn remove(&self, name: &str) -> Result<(), String> {
         let dir = self.existing(name)?;
-        if self.read(name, "enable")? != "0" {
+        if self.active(name) {
             self.disable(name)?;
         }
         fs::remove_dir(&dir).map_err(|e| match e.raw_os_error() {

@@ -155,3 +155,27 @@ fn status_of_a_malformed_file_is_refused() {
     assert!(e.contains("vol0: status line 2"), "{e}");
     fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn remove_aborts_a_replay_first() {
+    let root = tmp("remove-replaying");
+    let dir = root.join("vol0");
+    fs::create_dir_all(&dir).unwrap();
+    // During a replay `enable` reads 0; `status` says so. (No newline
+    // here: the tool's write of 0 adds one.)
+    fs::write(dir.join("enable"), "0").unwrap();
+    fs::write(
+        dir.join("status"),
+        "state replaying\nreplay_state running\n",
+    )
+    .unwrap();
+    let c = Configfs::new(&root);
+    assert!(c.active("vol0"));
+    let e = c.remove("vol0").unwrap_err();
+    assert!(e.contains("vol0: cannot remove"), "{e}");
+    // The 0 that aborts the replay was written.
+    assert_eq!(read(&dir.join("enable")), "0\n");
+    fs::write(dir.join("status"), "state disabled\n").unwrap();
+    assert!(!c.active("vol0"));
+    fs::remove_dir_all(root).unwrap();
+}

@@ -37,9 +37,11 @@ use kernel::prelude::*;
 
 use core::cell::RefCell;
 
+use crate::format::checksum::{crc32c, SEED};
+
 use crate::format::log::{
-    data_sum, scan, valid_record_after, CpMarker, Found, Geometry, LogHeader, LogRead, Op,
-    RecordHeader, ScanEnd, RECORD_HEADER_SIZE,
+    data_sum, scan, sum_by_reads, valid_record_after, CpMarker, Found, Geometry, LogHeader,
+    LogRead, Op, RecordHeader, ScanEnd, RECORD_HEADER_SIZE,
 };
 use crate::format::Invalid;
 use crate::sys::bio::Chunk;
@@ -117,23 +119,23 @@ fn media_invalid(e: Error) -> Invalid {
     }
 }
 
-impl<M: Media> LogRead for MediaReader<'_, M> {
-    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), Invalid> {
-        let Some(ahead) = &self.ahead else {
-            return self.media.read(off, buf).map_err(media_invalid);
-        };
-        let mut a = ahead.try_borrow_mut().map_err(|_| Invalid::Range)?;
-        let end = off.checked_add(buf.len() as u64).ok_or(Invalid::Range)?;
+impl<M: Media> MediaReader<'_, M> {
+    /// Makes `a` hold the `len` bytes at `off` (`len` at most
+    /// [`READ_AHEAD`]): as they are, or read afresh from the unit's start
+    /// at `off`, as much of the log as the media holds and [`READ_AHEAD`]
+    /// allows. Returns where they begin in `a.buf`.
+    fn cover(&self, a: &mut Ahead, off: u64, len: usize) -> Result<usize, Invalid> {
+        let end = off.checked_add(len as u64).ok_or(Invalid::Range)?;
         if off < a.off || end > a.off + a.buf.len() as u64 {
-            if buf.len() > READ_AHEAD {
-                return self.media.read(off, buf).map_err(media_invalid);
-            }
-            // From the unit's start at `off` (the media's own alignment is
-            // 4 KiB at most), as much as the media holds.
+            // The media's own alignment is 4 KiB at most.
             let from = off & !4095;
             let n = (self.media.size().saturating_sub(from)).min(READ_AHEAD as u64) as usize;
-            a.buf.clear();
-            a.buf.resize(n, 0, GFP_KERNEL).map_err(|_| Invalid::Range)?;
+            // Resized only when the length changes: the read fills it all,
+            // and zeroing a buffer per read costs as much as a copy of it.
+            if a.buf.len() != n {
+                a.buf.clear();
+                a.buf.resize(n, 0, GFP_KERNEL).map_err(|_| Invalid::Range)?;
+            }
             a.off = from;
             let Ahead { off: at, buf: b } = &mut *a;
             if let Err(e) = self.media.read(*at, b) {
@@ -144,10 +146,41 @@ impl<M: Media> LogRead for MediaReader<'_, M> {
                 return Err(Invalid::Range);
             }
         }
-        let at = (off - a.off) as usize;
+        Ok((off - a.off) as usize)
+    }
+}
+
+impl<M: Media> LogRead for MediaReader<'_, M> {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), Invalid> {
+        let Some(ahead) = &self.ahead else {
+            return self.media.read(off, buf).map_err(media_invalid);
+        };
+        if buf.len() > READ_AHEAD {
+            return self.media.read(off, buf).map_err(media_invalid);
+        }
+        let mut a = ahead.try_borrow_mut().map_err(|_| Invalid::Range)?;
+        let at = self.cover(&mut a, off, buf.len())?;
         let src = a.buf.get(at..at + buf.len()).ok_or(Invalid::Range)?;
         buf.copy_from_slice(src);
         Ok(())
+    }
+
+    /// As the default, but over the read-ahead buffer itself: no copy of
+    /// the data (a block log's scan sums every record's data).
+    fn sum(&self, off: u64, len: u64) -> Result<u32, Invalid> {
+        let Some(ahead) = &self.ahead else {
+            return sum_by_reads(self, off, len);
+        };
+        let mut a = ahead.try_borrow_mut().map_err(|_| Invalid::Range)?;
+        let mut crc = SEED;
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(READ_AHEAD as u64 / 2) as usize;
+            let at = self.cover(&mut a, off + done, n)?;
+            crc = crc32c(crc, a.buf.get(at..at + n).ok_or(Invalid::Range)?);
+            done += n as u64;
+        }
+        Ok(crc)
     }
 
     fn bad(&self, off: u64, len: u64) -> bool {

@@ -650,18 +650,27 @@ pub(crate) trait LogRead {
     /// The CRC-32C ([`data_sum`]) of the `len` bytes at `off`: a block-log
     /// record's data, which the scan checks against its header.
     fn sum(&self, off: u64, len: u64) -> Result<u32, Invalid> {
-        let mut buf = [0u8; 512];
-        let mut crc = SEED;
-        let mut done = 0u64;
-        while done < len {
-            let n = (len - done).min(buf.len() as u64);
-            let part = buf.get_mut(..n as usize).ok_or(Invalid::Range)?;
-            self.read_at(off + done, part)?;
-            crc = crc32c(crc, part);
-            done += n;
-        }
-        Ok(crc)
+        sum_by_reads(self, off, len)
     }
+}
+
+/// [`LogRead::sum`] through [`LogRead::read_at`], 512 bytes at a time.
+pub(crate) fn sum_by_reads<L: LogRead + ?Sized>(
+    log: &L,
+    off: u64,
+    len: u64,
+) -> Result<u32, Invalid> {
+    let mut buf = [0u8; 512];
+    let mut crc = SEED;
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64);
+        let part = buf.get_mut(..n as usize).ok_or(Invalid::Range)?;
+        log.read_at(off + done, part)?;
+        crc = crc32c(crc, part);
+        done += n;
+    }
+    Ok(crc)
 }
 
 impl LogRead for [u8] {

@@ -139,9 +139,18 @@ open)
 	swarmlog)
 		swarmlog_insmod
 		volume v0
+		# With /guest/perf.tgz (scripts/bench-tta --perf), a profile of
+		# the whole VM during the enable.
+		perf_begin
 		mark T0
 		echo 1 > "$v/enable" || fail "enable"
 		mark T1
+		if [ -n "$perf" ]; then
+			perf_end
+			echo PERF-BEGIN
+			perf report -i /tmp/perf.data --stdio --no-children --sort comm,sym -g none --percent-limit 0.5 2>/dev/null | grep -v '^[#]*$' | head -60
+			echo PERF-END
+		fi
 		dev=/dev/$(cat "$v/disk")
 		;;
 	writecache)

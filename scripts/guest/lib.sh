@@ -92,6 +92,25 @@ log_device() {
 # the log device covers them on either medium), as a sum.
 log_head() { dd if="$(log_device)" bs=4096 count=4 iflag=direct 2>/dev/null | md5sum; }
 
+# perf_begin: with /guest/perf.tgz (the host's lib.sh perf_tarball), perf
+# unpacked and recording the whole VM (cpu-clock, call graphs) into
+# /tmp/perf.data, its pid in $perf; nothing without it. perf_end stops it.
+perf_begin() {
+	perf=""
+	[ -e /guest/perf.tgz ] || return 0
+	tar -xzf /guest/perf.tgz -C /
+	echo 0 > /proc/sys/kernel/kptr_restrict
+	echo -1 > /proc/sys/kernel/perf_event_paranoid
+	perf record -q -a -g -e cpu-clock -F 2000 -o /tmp/perf.data &
+	perf=$!
+	sleep 2
+}
+perf_end() {
+	[ -n "${perf:-}" ] || return 0
+	kill -INT "$perf"
+	wait "$perf" || true
+}
+
 # volume NAME: a configured volume on the log device (log_device) and md0.
 volume() {
 	mkdir -p "$c/$1"

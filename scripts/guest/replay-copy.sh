@@ -76,22 +76,14 @@ replay)
 	cpu_snapshot > /tmp/cpu0
 	# With /guest/perf.tgz (scripts/profile-replay), a perf profile of the
 	# whole VM during the enable.
-	if [ -e /guest/perf.tgz ]; then
-		tar -xzf /guest/perf.tgz -C /
-		echo 0 > /proc/sys/kernel/kptr_restrict
-		echo -1 > /proc/sys/kernel/perf_event_paranoid
-		perf record -q -a -g -e cpu-clock -F 2000 -o /tmp/perf.data &
-		perf=$!
-		sleep 2
-	fi
+	perf_begin
 	t0=$(uptime_ms)
 	echo 1 > $v/enable || { dmesg | grep swarmlog | tail -5; fail "enable (replay)"; }
 	t1=$(uptime_ms)
 	cpu_snapshot > /tmp/cpu1
 	cpu_top
-	if [ -n "${perf:-}" ]; then
-		kill -INT "$perf"
-		wait "$perf" || true
+	if [ -n "$perf" ]; then
+		perf_end
 		echo PERF-BEGIN
 		perf report -i /tmp/perf.data --stdio --no-children --sort comm -g none --percent-limit 1 2>/dev/null | grep -v '^[#]*$'
 		perf report -i /tmp/perf.data --stdio --no-children --sort comm,sym -g none --percent-limit 0.4 2>/dev/null | grep -v '^[#]*$'

@@ -242,7 +242,9 @@ fn run(cli: Cli) -> Result<String, String> {
             array,
             format,
         } => done(
-            c.create(&name, &log, &array, format),
+            block_device(&log)
+                .and_then(|()| block_device(&array))
+                .and_then(|()| c.create(&name, &log, &array, format)),
             &format!(
                 "{name}: created{}",
                 if format { " and formatted" } else { "" }
@@ -287,5 +289,16 @@ fn main() -> ExitCode {
             eprintln!("swarmctl: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `Ok` if `path` is a block device. The module takes any path in `log`
+/// and `array` and finds out only at `enable`; `create` says at once.
+fn block_device(path: &str) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.file_type().is_block_device() => Ok(()),
+        Ok(_) => Err(format!("{path}: not a block device")),
+        Err(e) => Err(format!("{path}: {e}")),
     }
 }

@@ -42,6 +42,16 @@ fn bad_input_exits_non_zero_with_a_message() {
     assert!(err.contains("cannot read 64 bytes at offset 0"), "{err}");
     let (code, _, _) = swarmctl(&["inspect-array", "/dev/null", "--cp-generation", "x"]);
     assert_eq!(code, 2);
+    // create checks its devices before it makes anything.
+    for (log, why) in [
+        ("/dev/nosuch", "/dev/nosuch: No such file"),
+        ("/dev/null", "/dev/null: not a block device"),
+    ] {
+        let args = ["--configfs", "/nonexistent", "create", "v0", "--log", log];
+        let (code, _, err) = swarmctl(&[&args[..], &["--array", "/dev/null"]].concat());
+        assert_eq!(code, 1);
+        assert!(err.contains(why), "{err}");
+    }
     let (code, _, err) = swarmctl(&["--configfs", "/nonexistent", "status"]);
     assert_eq!(code, 1);
     assert!(err.contains("is swarmlog loaded"), "{err}");

@@ -169,9 +169,13 @@ root_cargo() {
 	fi
 	# The crates tools/Cargo.lock names (swarmctl's clap and serde_json),
 	# from crates.io into the root's cargo home, where the offline builds
-	# find them; nothing to download once they are there. TLS to crates.io
-	# is checked against the host's certificate authorities (the host may
-	# sit behind a proxy of its own that the root's bundle does not know).
+	# find them; once per Cargo.lock (a stamp keyed by its sum), so that
+	# later calls need no network. TLS to crates.io is checked against the
+	# host's certificate authorities (the host may sit behind a proxy of
+	# its own that the root's bundle does not know).
+	local stamp
+	stamp="$(root_dir)/root/cargo-home/fetched-$(hash_of "$(cat "$SWARMLOG_TOP/tools/Cargo.lock")")"
+	[ -e "$stamp" ] && return 0
 	local ca=""
 	if [ -s /etc/ssl/certs/ca-certificates.crt ]; then
 		cp /etc/ssl/certs/ca-certificates.crt "$(root_dir)/etc/swarmlog-host-ca.crt"
@@ -180,5 +184,6 @@ root_cargo() {
 		root_install /etc/ssl/certs/ca-certificates.crt ca-certificates
 	fi
 	inroot env CARGO_HOME=/root/cargo-home ${ca:+CARGO_HTTP_CAINFO=$ca} \
-		cargo fetch --locked --manifest-path /src/tools/Cargo.toml >&2
+		cargo fetch --locked --manifest-path /src/tools/Cargo.toml >&2 &&
+		touch "$stamp"
 }

@@ -68,18 +68,7 @@ enable_replays() {
 # nothing and leave the log unchanged; then discard_corrupt replays the
 # records before it.
 refused() {
-	before=$(log_sum)
-	volume x
-	if echo 1 > $v/enable 2>/tmp/err; then fail "enable accepted a corrupt log"; fi
-	grep -q "Structure needs cleaning" /tmp/err || fail "enable failed, but not with EUCLEAN: $(cat /tmp/err)"
-	dmesg | grep "log corrupt" | tail -1
-	dmesg | grep -q "log corrupt: the record at log offset $(rec "$1") (seq $1)" ||
-		fail "the kernel log does not name record $1"
-	[ "$(status x replay_state)" = corrupt ] || fail "replay_state $(status x replay_state)"
-	[ "$(status x replay_corrupt_seq)" = "$1" ] || fail "replay_corrupt_seq $(status x replay_corrupt_seq)"
-	[ -z "$(cat $v/disk)" ] && [ ! -e /sys/block/swarmlog0 ] || fail "a disk was exposed"
-	[ "$(log_sum)" = "$before" ] || fail "the log changed"
-	echo "refused: EUCLEAN, record $1 named, no disk, log unchanged"
+	refused_corrupt "$1" "$(rec "$1")" log_sum
 	echo 1 > $v/discard_corrupt
 	enable_replays $(($1 - 1))
 	echo "recovered: records 1-$(($1 - 1)) replayed, the rest dropped as asked"

@@ -55,20 +55,7 @@ flip_bit() {
 }
 # refused SEQ: enable must fail with EUCLEAN naming record SEQ, expose
 # nothing and leave the log unchanged.
-refused() {
-	before=$(pmem_sum)
-	volume x
-	[ -z "${WIDTH:-}" ] || echo "$WIDTH" > $v/swarm_width
-	if echo 1 > $v/enable 2>/tmp/err; then fail "enable accepted a corrupt log"; fi
-	grep -q "Structure needs cleaning" /tmp/err || fail "enable failed, but not with EUCLEAN: $(cat /tmp/err)"
-	dmesg | grep "log corrupt" | tail -1
-	dmesg | grep -q "log corrupt: the record at log offset $(rec $1) (seq $1)" || fail "the kernel log does not name record $1"
-	[ "$(status x replay_state)" = corrupt ] || fail "replay_state $(status x replay_state)"
-	[ "$(status x replay_corrupt_seq)" = $1 ] || fail "replay_corrupt_seq $(status x replay_corrupt_seq)"
-	[ -z "$(cat $v/disk)" ] && [ ! -e /sys/block/swarmlog0 ] || fail "a disk was exposed"
-	[ "$(pmem_sum)" = "$before" ] || fail "the log changed"
-	echo "refused: EUCLEAN, record $1 named, no disk, log unchanged"
-}
+refused() { refused_corrupt "$1" "$(rec "$1")" pmem_sum; }
 
 case "$1" in
 write)

@@ -111,6 +111,26 @@ perf_end() {
 	wait "$perf" || true
 }
 
+# refused_corrupt SEQ OFFSET SUMCMD: enable of a volume x on the log
+# device must be refused as corrupt (EUCLEAN) naming record SEQ at log
+# offset OFFSET, with no disk exposed and the log as SUMCMD summed it
+# before (WIDTH in the environment: its swarm_width).
+refused_corrupt() {
+	before=$($3)
+	volume x
+	[ -z "${WIDTH:-}" ] || echo "$WIDTH" > $c/x/swarm_width
+	if echo 1 > $c/x/enable 2>/tmp/err; then fail "enable accepted a corrupt log"; fi
+	grep -q "Structure needs cleaning" /tmp/err || fail "enable failed, but not with EUCLEAN: $(cat /tmp/err)"
+	dmesg | grep "log corrupt" | tail -1
+	dmesg | grep -q "log corrupt: the record at log offset $2 (seq $1)" ||
+		fail "the kernel log does not name record $1"
+	[ "$(status x replay_state)" = corrupt ] || fail "replay_state $(status x replay_state)"
+	[ "$(status x replay_corrupt_seq)" = "$1" ] || fail "replay_corrupt_seq $(status x replay_corrupt_seq)"
+	[ -z "$(cat $c/x/disk)" ] && [ ! -e /sys/block/swarmlog0 ] || fail "a disk was exposed"
+	[ "$($3)" = "$before" ] || fail "the log changed"
+	echo "refused: EUCLEAN, record $1 named, no disk, log unchanged"
+}
+
 # volume NAME: a configured volume on the log device (log_device) and md0.
 volume() {
 	mkdir -p "$c/$1"

@@ -219,7 +219,9 @@ impl FileSystem for VolumeFs<'_> {
         self.trace.record(m.seq, to);
         let p = self.progress;
         match to {
-            State::Loading => p.loads.fetch_add(1, Relaxed),
+            // A LOAD issued; one that joined another in flight is not a
+            // LOAD of its own (the final `replay_loads` counts the same).
+            State::Loading if !m.joined => p.loads.fetch_add(1, Relaxed),
             State::Skipped => {
                 p.skipped.fetch_add(1, Relaxed);
                 p.messages.fetch_add(1, Relaxed)

@@ -69,6 +69,11 @@ replay)
 	grep -q "replay done: 20000 messages" /tmp/watch ||
 		fail "watch did not report the replay of the writes"
 	[ "$(grep -c replaying /tmp/watch)" -ge 1 ] || fail "watch never saw the replay running"
+	# The running count of LOADs never exceeds the final one (it once
+	# counted the LOADs that joined another in flight as LOADs too).
+	most=$(sed -n 's/.* swarms, \([0-9]*\) loads,.*/\1/p' /tmp/watch | sort -n | tail -1)
+	[ "$most" -le "$(status v0 replay_loads)" ] ||
+		fail "watch showed $most LOADs running, the replay issued $(status v0 replay_loads)"
 	run status v0 || fail "status"
 	dev=/dev/$(cat "$c/v0/disk")
 	echo "AFTER $(region "$dev")"

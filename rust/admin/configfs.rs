@@ -6,7 +6,10 @@
 //! `Documentation/swarmlog/admin-guide.rst`.
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicU32,
+    Ordering::{Acquire, Relaxed},
+};
 use kernel::{
     configfs::{self, AttributeOperations},
     configfs_attrs,
@@ -344,6 +347,8 @@ impl AttributeOperations<3> for Volume {
         if cfg.enabling {
             // The replay running now, its counts as its messages move.
             let p = &this.progress;
+            // Read first: once it is set, `scanned` below is the total.
+            let scan_done = p.scan_done.load(Acquire);
             w.write_str("replay_state running\n")?;
             for (key, v) in [
                 ("messages", &p.messages),
@@ -354,6 +359,7 @@ impl AttributeOperations<3> for Volume {
             ] {
                 w.write_fmt(fmt!("replay_{key} {}\n", v.load(Relaxed)))?;
             }
+            w.write_fmt(fmt!("replay_scan_done {}\n", u8::from(scan_done)))?;
             let us = cfg
                 .started
                 .map_or(0, |t| t.elapsed().as_micros_ceil().max(0));

@@ -28,7 +28,10 @@ mod loads;
 mod message;
 pub(crate) mod trace;
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicBool, AtomicU64,
+    Ordering::{Relaxed, Release},
+};
 use kernel::{new_condvar, new_mutex, prelude::*, sync::Arc, types::ScopeGuard};
 
 use crate::device::log::Position;
@@ -131,6 +134,9 @@ pub(crate) struct Progress {
     /// Messages the scan has delivered so far (a swarm or two ahead of
     /// MODIFY): the total known so far.
     pub(crate) scanned: AtomicU64,
+    /// Whether the scan has reached the log's valid end: `scanned` is then
+    /// the replay's total, and the time left can be estimated.
+    pub(crate) scan_done: AtomicBool,
     /// Swarms begun.
     pub(crate) swarms: AtomicU64,
     /// LOADs issued.
@@ -154,6 +160,7 @@ impl Progress {
         ] {
             v.store(0, Relaxed);
         }
+        self.scan_done.store(false, Relaxed);
         self.abort.store(false, Relaxed);
     }
 }
@@ -345,6 +352,7 @@ pub(crate) fn replay(
         // The last swarm comes with the scan's end. A valid record behind
         // the end: the record there is corrupt, not torn, and the last
         // swarm is replayed only if it and what follows are to be dropped.
+        let last = scanned.next.is_none() && matches!(end, Some(Ok(_)));
         if let (None, Some(Ok((e, next)))) = (scanned.next, end) {
             corrupt = as_corrupt(&e, next);
             if corrupt.is_some() && !p.discard_corrupt {
@@ -363,6 +371,11 @@ pub(crate) fn replay(
         p.progress
             .scanned
             .fetch_add(scanned.msgs.len() as u64, Relaxed);
+        if last {
+            // `scanned` is the total now; released with it (`status`
+            // reads `scan_done` first, with acquire).
+            p.progress.scan_done.store(true, Release);
+        }
         if let Err(s) = run(&mut scanned.msgs, scanned.next, &mut counters) {
             stop = Some(s);
             initiator.stop();

@@ -69,6 +69,8 @@ replay)
 	grep -q "replay done: 20000 messages" /tmp/watch ||
 		fail "watch did not report the replay of the writes"
 	[ "$(grep -c replaying /tmp/watch)" -ge 1 ] || fail "watch never saw the replay running"
+	grep -q "replaying: [0-9]* of 20000 messages.*, about .* left" /tmp/watch ||
+		fail "watch never showed the total and the time left"
 	# The running count of LOADs never exceeds the final one (it once
 	# counted the LOADs that joined another in flight as LOADs too).
 	most=$(sed -n 's/.* swarms, \([0-9]*\) loads,.*/\1/p' /tmp/watch | sort -n | tail -1)

@@ -133,9 +133,9 @@ enum Cmd {
     ///
     /// Run it while `swarmctl enable NAME` replays: it shows the messages
     /// applied, scanned so far, swarms, LOADs, skipped messages and the
-    /// rate. The log's total is not known before the scan
-    /// ends, so no time left is shown. On a terminal a spinner, otherwise
-    /// one line per interval. Exits 0 with a summary once the volume is
+    /// rate; once the scan has reached the log's valid end, the total and
+    /// the time left at that rate. On a terminal a spinner (and a bar once
+    /// the total is known), otherwise one line per interval. Exits 0 with a summary once the volume is
     /// enabled, 1 with the reason if the replay ends corrupt, in a panic,
     /// aborted, with records skipped, or the enable fails.
     Watch {

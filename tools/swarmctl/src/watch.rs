@@ -7,10 +7,13 @@
 //! that reads and sleeps is in `watch_loop.rs`.
 //!
 //! A running replay shows `replay_messages`, `replay_scanned`,
-//! `replay_swarms`, `replay_loads`, `replay_skipped` and
-//! `replay_duration_us`. There is no total: `replay_scanned` is only what
-//! the scan has delivered so far (a swarm or two ahead), so no time left
-//! can be estimated; the rate is over the kernel's own replay duration.
+//! `replay_swarms`, `replay_loads`, `replay_skipped`,
+//! `replay_scan_done` and `replay_duration_us`. Until the scan has reached
+//! the log's valid end (`replay_scan_done` 1), `replay_scanned` is only what
+//! it has delivered so far (a swarm or two ahead) and there is no total;
+//! after, it is the total, and the time left is the messages still to
+//! apply at the rate so far. The rate is over the kernel's own replay
+//! duration.
 
 use crate::human::micros;
 use crate::status::Status;
@@ -22,6 +25,9 @@ pub struct Counts {
     pub messages: u64,
     /// Messages the scan has delivered so far (0 once the replay ended).
     pub scanned: u64,
+    /// Whether the scan has reached the log's valid end: `scanned` is the
+    /// replay's total.
+    pub scan_done: bool,
     /// Swarms begun.
     pub swarms: u64,
     /// LOADs issued.
@@ -40,6 +46,7 @@ impl Counts {
         Self {
             messages: n("messages"),
             scanned: n("scanned"),
+            scan_done: n("scan_done") == 1,
             swarms: n("swarms"),
             loads: n("loads"),
             skipped: n("skipped"),
@@ -53,20 +60,43 @@ impl Counts {
         (self.duration_us > 0).then(|| self.messages as f64 * 1e6 / self.duration_us as f64)
     }
 
-    /// `12000 messages (14000 scanned so far), 120 swarms, ...`.
+    /// The replay's total of messages, once the scan has found it.
+    #[must_use]
+    pub fn total(&self) -> Option<u64> {
+        (self.scan_done && self.scanned > 0).then_some(self.scanned)
+    }
+
+    /// Microseconds left: the messages still to apply at the rate so far;
+    /// `None` before the total is known or while nothing is applied.
+    #[must_use]
+    pub fn left_us(&self) -> Option<u64> {
+        let total = self.total()?;
+        let rate = self.rate().filter(|r| *r > 0.0)?;
+        Some((total.saturating_sub(self.messages) as f64 / rate * 1e6) as u64)
+    }
+
+    /// `12000 messages (14000 scanned so far), 120 swarms, ...`, or once
+    /// the total is known `12000 of 20000 messages, ..., about 1.20 s left`.
     #[must_use]
     pub fn describe(&self) -> String {
-        let scanned = if self.scanned > 0 {
-            format!(" ({} scanned so far)", self.scanned)
-        } else {
-            String::new()
+        let messages = match self.total() {
+            Some(t) => format!("{} of {t} messages", self.messages),
+            None if self.scanned > 0 => {
+                format!(
+                    "{} messages ({} scanned so far)",
+                    self.messages, self.scanned
+                )
+            }
+            None => format!("{} messages", self.messages),
         };
         let rate = self
             .rate()
             .map_or(String::new(), |r| format!(", {r:.0} msg/s"));
+        let left = self
+            .left_us()
+            .map_or(String::new(), |us| format!(", about {} left", micros(us)));
         format!(
-            "{} messages{scanned}, {} swarms, {} loads, {} skipped, {}{rate}",
-            self.messages,
+            "{messages}, {} swarms, {} loads, {} skipped, {}{rate}{left}",
             self.swarms,
             self.loads,
             self.skipped,

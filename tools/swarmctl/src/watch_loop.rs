@@ -51,7 +51,20 @@ impl Show {
     fn show(&mut self, name: &str, counts: Option<&Counts>) {
         match self {
             Self::Spinner(bar) => {
-                // The spinner says it is running: the counts only.
+                // The spinner says it is running: the counts only; once the
+                // scan knows the total, a bar of the messages applied too.
+                if let Some(total) = counts.and_then(Counts::total) {
+                    if bar.length() != Some(total) {
+                        // The template is a constant: it parses.
+                        if let Ok(style) = ProgressStyle::with_template(
+                            "{spinner} {prefix}: [{bar:30}] {wide_msg}",
+                        ) {
+                            bar.set_style(style.progress_chars("=> "));
+                        }
+                        bar.set_length(total);
+                    }
+                    bar.set_position(counts.map_or(0, |c| c.messages));
+                }
                 bar.set_prefix(name.to_string());
                 bar.set_message(counts.map_or("waiting for enable".into(), Counts::describe));
             }

@@ -71,8 +71,9 @@ fn a_replay_that_enables_the_volume() {
             "vol0: replaying: 0 messages, 0 swarms, 0 loads, 0 skipped, 800 µs, 0 msg/s",
             "vol0: replaying: 2000 messages (4096 scanned so far), 1 swarms, 120 loads, \
              0 skipped, 500.0 ms, 4000 msg/s",
-            "vol0: replaying: 4200 messages (5120 scanned so far), 2 swarms, 260 loads, \
-             0 skipped, 1.00 s, 4200 msg/s",
+            // The scan is done: the total is known, and the time left.
+            "vol0: replaying: 4200 of 5120 messages, 2 swarms, 260 loads, 0 skipped, \
+             1.00 s, 4200 msg/s, about 219.0 ms left",
         ]
     );
     assert_eq!(

@@ -19,6 +19,17 @@ ROOT_PACKAGES=(
 ROOT_SUITES=("deb http://deb.debian.org/debian trixie main"
 	"deb http://deb.debian.org/debian trixie-backports main")
 
+# The test profile: make check runs every scenario's short fixed-seed
+# profile; make check-full (SWARMLOG_PROFILE=full) their long ones.
+# profile SHORT FULL: prints the value for the profile in force.
+profile() {
+	case "${SWARMLOG_PROFILE:-short}" in
+	short) echo "$1" ;;
+	full) echo "$2" ;;
+	*) die "SWARMLOG_PROFILE is short or full, not '$SWARMLOG_PROFILE'" ;;
+	esac
+}
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

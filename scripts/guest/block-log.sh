@@ -3,7 +3,8 @@
 # log disk, scripts/vm --log-disk): format and enable a volume whose log is
 # the log disk, then
 #  - status says which medium and unit the log uses;
-#  - random 4 KiB writes at queue depth 32 (fio, libaio, O_DIRECT), then
+#  - random 4 KiB writes at queue depth 32 (fio, libaio, O_DIRECT) over
+#    the first MIB MiB (the argument, 24 by default), three passes, then
 #    writes of part of a block and discards among them, more than the log
 #    holds (it wraps several times under CPs), every byte verified;
 #  - the records of whole-block writes were in flight several at once
@@ -17,6 +18,7 @@ case "$log" in
 /dev/vd*) ;;
 *) fail "no log disk (scripts/vm --log-disk)" ;;
 esac
+mib=${1:-24}
 load_module
 make_array 1
 volume v0
@@ -29,26 +31,29 @@ unit=$(status v0 log_unit_bytes)
 	fail "log_unit_bytes $unit is not the disk's logical block size"
 echo "log on $log: medium block, unit $unit bytes, $(($(status v0 log_capacity_bytes) / 1048576)) MiB of records"
 
-# fio JOB RW EXTRA...: 4 KiB at queue depth 32 over the first 24 MiB, a
+# fio JOB RW EXTRA...: 4 KiB at queue depth 32 over the first $mib MiB, a
 # crc32c verify header in every block.
 job() {
 	name=$1 rw=$2
 	shift 2
 	fio --name="$name" --filename="$dev" --rw="$rw" --bs=4k --iodepth=32 --ioengine=libaio \
-		--direct=1 --size=24M --verify=crc32c --randseed=7 --output-format=terse \
+		--direct=1 --size=${mib}M --verify=crc32c --randseed=7 --output-format=terse \
 		--minimal "$@" > /tmp/fio.out 2>&1 || { cat /tmp/fio.out; fail "fio $name"; }
 }
-# Three passes of random writes: 18432 records, 75 MiB through a 64 MiB log.
+# Three passes of random writes (24 MiB: 18432 records, 75 MiB through a
+# 64 MiB log; 10 MiB: 31 MiB through a 24 MiB log).
+cap=$(status v0 log_capacity_bytes)
+[ $((3 * mib * 1048576)) -gt "$cap" ] || fail "3 x $mib MiB of writes would not wrap a log of $cap bytes"
 for pass in 1 2 3; do job "write$pass" randwrite --do_verify=0; done
 job verify randwrite --verify_only
-echo "fio: 3 x 24 MiB of random 4 KiB writes at QD32, verified"
+echo "fio: 3 x $mib MiB of random 4 KiB writes at QD32, verified"
 peak=$(status v0 log_in_flight_peak)
 [ "$peak" -gt 1 ] || fail "log_in_flight_peak $peak: the records were written one at a time"
 echo "records in flight at once: up to $peak"
 
 # Writes of part of a block and discards (they wait for the records in
 # flight and go alone), past the fio region.
-base=$((24 * 2048))
+base=$((mib * 2048))
 i=0
 while [ $i -lt 64 ]; do
 	awk -v t="part-$i" 'BEGIN { printf "%-511s\n", t }' > /tmp/s

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # The operator's tool in use, guest side (scenarios/operator-tools); the
-# tool is /guest/swarmctl (scripts/build-swarmctl).
+# tool is the VM image's swarmctl, on PATH (scripts/vm installs it).
 #   operator.sh write   raid1; swarmctl create --format, enable, status
 #                       (human and --json), config-line; its refusals (a
 #                       volume that exists, a missing one, a bad device);
@@ -14,7 +14,7 @@
 #                       the region's sum; disable --all, remove
 . /guest/lib.sh
 set -e
-sc=/guest/swarmctl
+sc=$(command -v swarmctl) || fail "no swarmctl on PATH"
 insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 || fail "insmod"
 # run CMD...: CMD shown, run, and its output shown.
 run() {

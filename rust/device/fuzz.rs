@@ -348,7 +348,7 @@ mod tests {
         // Of the records' headers, those whose neighbours differ: the
         // first, the last, and the two on either side of the wrap (where
         // an offset falls below its predecessor's). The others repeat the
-        // first's cases (each record took 50 s of the suite under TCG).
+        // first's cases (about 17 s of the suite each under TCG).
         let recs = &img.records;
         let last = recs.len().saturating_sub(1);
         for (i, &off) in recs.iter().enumerate() {

@@ -3,7 +3,8 @@
 # (scenarios/log-full-slow-array): a 32 MiB log, raid0 members behind
 # dm-delay (5 ms reads, 20 ms writes), 4 fio writers of 4 to 64 KiB random
 # writes of MIB MiB each (the argument; 48 by default: 192 MiB in all, six
-# times the log; the short profile 24) with crc32c verification headers; writers must wait for CPs (log_full_waits), nothing may fail,
+# times the log; the short profile 24) with crc32c verification headers;
+# writers must wait for CPs (log_full_waits), nothing may fail,
 # and everything reads back right, then again after disable and enable.
 . /guest/lib.sh
 set -e

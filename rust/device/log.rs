@@ -45,6 +45,7 @@ use crate::format::log::{
 };
 use crate::format::Invalid;
 use crate::sys::bio::Chunk;
+use crate::sys::blocklog::Prefetch;
 use crate::sys::dax::Media;
 
 /// A place in the log: where the next record goes and the sequence number
@@ -83,20 +84,24 @@ fn other_slot(slot: usize) -> usize {
 }
 
 /// The scan's view of the media. On a block device it reads ahead
-/// [`READ_AHEAD`] bytes at a time: the scan reads each record's header line
-/// and, on a block log, its data, and a bio for every line would be slow.
+/// [`READ_AHEAD`] bytes at a time, the next piece in flight while the scan
+/// works on the last ([`Prefetch`]): the scan reads each record's header
+/// line and, on a block log, sums its data, and a bio for every line would
+/// be slow.
 struct MediaReader<'a, M: Media> {
     media: &'a M,
-    ahead: Option<RefCell<Ahead>>,
+    ahead: Option<RefCell<Ahead<'a>>>,
 }
 
 /// Bytes of a block log the scan reads at once.
 const READ_AHEAD: usize = 1 << 20;
 
-/// What the scan has read ahead: `buf` holds the log at `off`.
-struct Ahead {
+/// What the scan has read ahead: `buf` holds the log at `off`; `next`, if
+/// the media can, reads the piece after it meanwhile.
+struct Ahead<'a> {
     off: u64,
     buf: KVVec<u8>,
+    next: Option<Prefetch<'a>>,
 }
 
 impl<'a, M: Media> MediaReader<'a, M> {
@@ -105,6 +110,7 @@ impl<'a, M: Media> MediaReader<'a, M> {
             RefCell::new(Ahead {
                 off: 0,
                 buf: KVVec::new(),
+                next: media.prefetch(),
             })
         });
         Self { media, ahead }
@@ -119,28 +125,54 @@ fn media_invalid(e: Error) -> Invalid {
     }
 }
 
-impl<M: Media> MediaReader<'_, M> {
+impl<'a, M: Media> MediaReader<'a, M> {
+    /// The piece of the log a read-ahead at `from` holds: as much of the
+    /// media as is left, [`READ_AHEAD`] at most.
+    fn piece(&self, from: u64) -> usize {
+        (self.media.size().saturating_sub(from)).min(READ_AHEAD as u64) as usize
+    }
+
     /// Makes `a` hold the `len` bytes at `off` (`len` at most
     /// [`READ_AHEAD`]): as they are, or read afresh from the unit's start
-    /// at `off`, as much of the log as the media holds and [`READ_AHEAD`]
-    /// allows. Returns where they begin in `a.buf`.
-    fn cover(&self, a: &mut Ahead, off: u64, len: usize) -> Result<usize, Invalid> {
+    /// at `off` (the piece read ahead, if it begins there), as much of the
+    /// log as the media holds and [`READ_AHEAD`] allows; then starts
+    /// reading the piece after it. Returns where they begin in `a.buf`.
+    fn cover(&self, a: &mut Ahead<'a>, off: u64, len: usize) -> Result<usize, Invalid> {
         let end = off.checked_add(len as u64).ok_or(Invalid::Range)?;
         if off < a.off || end > a.off + a.buf.len() as u64 {
             // The media's own alignment is 4 KiB at most.
             let from = off & !4095;
-            let n = (self.media.size().saturating_sub(from)).min(READ_AHEAD as u64) as usize;
-            // Resized only when the length changes: the read fills it all,
-            // and zeroing a buffer per read costs as much as a copy of it.
-            if a.buf.len() != n {
-                a.buf.clear();
-                a.buf.resize(n, 0, GFP_KERNEL).map_err(|_| Invalid::Range)?;
+            let n = self.piece(from);
+            let Ahead {
+                off: at,
+                buf: b,
+                next,
+            } = &mut *a;
+            // A failed read ahead is read again below, which reports it.
+            let ready = next
+                .as_mut()
+                .is_some_and(|p| p.take(from, n, b).unwrap_or(false));
+            if !ready {
+                // Resized only when the length changes: the read fills it
+                // all, and zeroing a buffer per read costs as much as a
+                // copy of it.
+                if b.len() != n {
+                    b.clear();
+                    b.resize(n, 0, GFP_KERNEL).map_err(|_| Invalid::Range)?;
+                }
+                if let Err(e) = self.media.read_buf(from, b) {
+                    b.clear();
+                    return Err(media_invalid(e));
+                }
             }
-            a.off = from;
-            let Ahead { off: at, buf: b } = &mut *a;
-            if let Err(e) = self.media.read(*at, b) {
-                a.buf.clear();
-                return Err(media_invalid(e));
+            *at = from;
+            let after = from + n as u64;
+            if let Some(p) = next.as_mut() {
+                if after < self.media.size() {
+                    // Best effort: if it cannot start, the next piece is read
+                    // when it is needed.
+                    let _ = p.start(after, self.piece(after));
+                }
             }
             if end > a.off + a.buf.len() as u64 {
                 return Err(Invalid::Range);
@@ -175,8 +207,10 @@ impl<M: Media> LogRead for MediaReader<'_, M> {
         let mut crc = SEED;
         let mut done = 0u64;
         while done < len {
-            let n = (len - done).min(READ_AHEAD as u64 / 2) as usize;
-            let at = self.cover(&mut a, off + done, n)?;
+            // As much as the piece in hand holds, so that the next piece
+            // is read from where this one ends, the read ahead's offset.
+            let at = self.cover(&mut a, off + done, 1)?;
+            let n = (len - done).min(a.buf.len().saturating_sub(at) as u64) as usize;
             crc = crc32c(crc, a.buf.get(at..at + n).ok_or(Invalid::Range)?);
             done += n as u64;
         }

@@ -596,7 +596,7 @@ impl Geometry {
 
     /// Whether `off` can be where a record begins: a unit inside the area.
     pub(crate) fn is_place(&self, off: u64) -> bool {
-        off >= self.start && off < self.end && off % self.unit == 0
+        off >= self.start && off < self.end && off.checked_rem(self.unit) == Some(0)
     }
 
     /// Where the record after one of `len` bytes at `off` begins.

@@ -142,7 +142,8 @@ impl Drop for BlockDevice {
 /// Writes to one device in flight together, each from its caller's memory
 /// in place, until [`IoBatch::wait`] has seen every write end. A CP writes
 /// the committing blocks so, straight from the cache, instead of copying
-/// them into a buffer of each run and writing one run at a time.
+/// them into a buffer of each run and writing one run at a time. A batch
+/// also carries reads ([`IoBatch::read`]: a block log's read-ahead).
 ///
 /// # Invariants
 ///
@@ -193,6 +194,32 @@ impl<'a> IoBatch<'a> {
         kernel::error::to_result(ret)?;
         self.bytes += segs.iter().map(|s| s.len()).sum::<usize>();
         Ok(())
+    }
+
+    /// Starts reading `len` bytes at `sector` into the kmalloc or vmalloc
+    /// memory at `buf`; [`Self::wait`] waits for it. `EINVAL` (nothing
+    /// read) unless `len` is a multiple of 512.
+    ///
+    /// # Safety
+    ///
+    /// `buf` must point to `len` bytes of kmalloc or vmalloc memory that
+    /// stay allocated, and that nothing else reads or writes, until
+    /// [`Self::wait`] returned or the batch is dropped.
+    pub(crate) unsafe fn read(&mut self, sector: u64, buf: *mut u8, len: usize) -> Result {
+        let n = c_uint::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: `batch` is live by the type invariant, `bdev` is valid as
+        // long as `self.dev`; `buf` is `len` bytes of kernel memory that only
+        // the device touches until the read ends (the caller's contract).
+        let ret = unsafe {
+            ffi::swl_batch_read(
+                self.batch.as_ptr(),
+                self.dev.as_raw(),
+                sector,
+                buf.cast(),
+                n,
+            )
+        };
+        kernel::error::to_result(ret)
     }
 
     /// Bytes written since the last [`Self::wait`].

@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use kernel::prelude::*;
 
 use super::bio::Chunk;
-use super::blockdev::BlockDevice;
+use super::blockdev::{BlockDevice, IoBatch};
 use super::dax::{DaxMapping, Media};
 use crate::format::log::Medium;
 
@@ -48,8 +48,11 @@ impl BlockLog {
         })
     }
 
+    /// Whether `v` is a multiple of the unit. (`checked_rem`: the unit is
+    /// never 0, but a division the compiler cannot prove safe would link a
+    /// panic path into the I/O path.)
     fn aligned(&self, v: u64) -> bool {
-        v % u64::from(self.unit) == 0
+        v.checked_rem(u64::from(self.unit)) == Some(0)
     }
 
     /// Reads the units holding `[off, off + len)` into a new buffer;
@@ -82,6 +85,91 @@ impl BlockLog {
         }
         self.bdev
             .write_kv(off >> 9, buf, !self.no_fua.load(Relaxed))
+    }
+}
+
+/// The next read of a block log's scan, in flight while the scan works on
+/// the bytes of the read before: the device's transfer and the scan's
+/// checksums overlap instead of taking turns.
+///
+/// # Invariants
+///
+/// While `pending` is `Some`, a read into `buf` is in flight in `batch`:
+/// nothing else touches `buf` nor changes its length until `batch.wait`.
+pub(crate) struct Prefetch<'a> {
+    log: &'a BlockLog,
+    batch: IoBatch<'a>,
+    buf: KVVec<u8>,
+    /// Offset and length of the read in flight.
+    pending: Option<(u64, usize)>,
+}
+
+impl<'a> Prefetch<'a> {
+    fn new(log: &'a BlockLog) -> Result<Self> {
+        Ok(Self {
+            log,
+            batch: IoBatch::new(&log.bdev)?,
+            buf: KVVec::new(),
+            pending: None,
+        })
+    }
+
+    /// Starts reading the `len` bytes at `off` (whole units); a read still
+    /// in flight is waited for and dropped first.
+    pub(crate) fn start(&mut self, off: u64, len: usize) -> Result {
+        self.cancel();
+        let log = self.log;
+        if !log.aligned(off) || !log.aligned(len as u64) {
+            return Err(EINVAL);
+        }
+        match off.checked_add(len as u64) {
+            Some(end) if end <= log.size => {}
+            _ => return Err(ERANGE),
+        }
+        // Zeroed only when the length changes: the reads fill it all.
+        if self.buf.len() != len {
+            self.buf.clear();
+            self.buf.resize(len, 0, GFP_KERNEL)?;
+        }
+        // INVARIANT: `pending` is set before the read starts, and `cancel`
+        // or `take` waits for it before `buf` is touched again.
+        self.pending = Some((off, len));
+        // SAFETY: `buf` is `len` bytes of kmalloc or vmalloc memory (a
+        // `KVVec`) that stays allocated and untouched until `batch.wait`
+        // (type invariant; `drop` waits too).
+        if let Err(e) = unsafe { self.batch.read(off >> 9, self.buf.as_mut_ptr(), len) } {
+            self.cancel();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// If the read in flight is of the `len` bytes at `off`: waits for it
+    /// and swaps its buffer with `into`, `Ok(true)`. `Ok(false)` (and the
+    /// read in flight, if any, goes on) if not; the read's error if it
+    /// failed (`into` unchanged).
+    pub(crate) fn take(&mut self, off: u64, len: usize, into: &mut KVVec<u8>) -> Result<bool> {
+        if self.pending != Some((off, len)) {
+            return Ok(false);
+        }
+        self.pending = None;
+        self.batch.wait()?;
+        core::mem::swap(&mut self.buf, into);
+        Ok(true)
+    }
+
+    /// Waits for the read in flight, if any, and forgets it.
+    fn cancel(&mut self) {
+        if self.pending.take().is_some() {
+            let _ = self.batch.wait();
+        }
+    }
+}
+
+impl Drop for Prefetch<'_> {
+    fn drop(&mut self) {
+        // `buf` is freed after this: no read may still be filling it.
+        self.cancel();
     }
 }
 
@@ -118,6 +206,23 @@ impl Media for BlockLog {
 
     fn set_no_fua(&self, on: bool) {
         self.no_fua.store(on, Relaxed);
+    }
+
+    fn prefetch(&self) -> Option<Prefetch<'_>> {
+        Prefetch::new(self).ok()
+    }
+
+    /// Whole units at a unit's offset go straight into `buf`; anything
+    /// else as [`Media::read`].
+    fn read_buf(&self, off: u64, buf: &mut KVVec<u8>) -> Result {
+        let len = buf.len() as u64;
+        if !self.aligned(off) || !self.aligned(len) {
+            return self.read(off, buf);
+        }
+        match off.checked_add(len) {
+            Some(end) if end <= self.size => self.bdev.read_kv(off >> 9, buf),
+            _ => Err(ERANGE),
+        }
     }
 }
 
@@ -200,6 +305,19 @@ impl Media for LogDevice {
         match self {
             Self::Pmem(m) => m.set_no_fua(on),
             Self::Block(b) => b.set_no_fua(on),
+        }
+    }
+    fn read_buf(&self, off: u64, buf: &mut KVVec<u8>) -> Result {
+        match self {
+            Self::Pmem(m) => m.read_buf(off, buf),
+            Self::Block(b) => b.read_buf(off, buf),
+        }
+    }
+
+    fn prefetch(&self) -> Option<Prefetch<'_>> {
+        match self {
+            Self::Pmem(m) => m.prefetch(),
+            Self::Block(b) => b.prefetch(),
         }
     }
 }

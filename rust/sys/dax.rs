@@ -14,6 +14,7 @@ use kernel::{prelude::*, sync::Arc};
 
 use super::bio::Chunk;
 use super::blockdev::BlockDevice;
+use super::blocklog::Prefetch;
 use super::ffi;
 use crate::format::log::Medium;
 
@@ -58,6 +59,17 @@ pub(crate) trait Media: Send + Sync {
     /// Test fault: write without FUA from now on (`on`) or not; only a
     /// block log has FUA to leave out.
     fn set_no_fua(&self, _on: bool) {}
+    /// As [`Media::read`], into a buffer of kmalloc or vmalloc memory: a
+    /// block log reads whole units straight into it, with no buffer of its
+    /// own and no copy (the scan's read-ahead).
+    fn read_buf(&self, off: u64, buf: &mut KVVec<u8>) -> Result {
+        self.read(off, buf)
+    }
+    /// A reader that reads ahead in the background, for a scan that reads
+    /// the media in order: a block log's ([`Prefetch`]); none elsewhere.
+    fn prefetch(&self) -> Option<Prefetch<'_>> {
+        None
+    }
 }
 
 const PAGE_SIZE: u64 = kernel::page::PAGE_SIZE as u64;

@@ -96,6 +96,13 @@ extern "C" {
         segs: *const Segment,
         n: c_uint,
     ) -> c_int;
+    pub(crate) fn swl_batch_read(
+        b: *mut Batch,
+        bdev: *mut block_device,
+        sector: u64,
+        buf: *mut c_void,
+        len: c_uint,
+    ) -> c_int;
     pub(crate) fn swl_batch_wait(b: *mut Batch) -> c_int;
     pub(crate) fn swl_batch_free(b: *mut Batch);
     pub(crate) fn swl_read_then_queue(

@@ -219,6 +219,38 @@ int swl_batch_write_segs(struct swl_batch *b, struct block_device *bdev, u64 sec
 	return 0;
 }
 
+/*
+ * Starts reading len bytes at sector into buf (kmalloc or vmalloc memory,
+ * len a multiple of 512), in bios of at most BIO_MAX_VECS - 1 pages, all in
+ * the batch: swl_batch_wait waits for them. The bios started before an
+ * error stay in the batch.
+ */
+int swl_batch_read(struct swl_batch *b, struct block_device *bdev, u64 sector, void *buf,
+		   unsigned int len)
+{
+	const unsigned int most = (BIO_MAX_VECS - 1) * PAGE_SIZE;
+	unsigned int done = 0;
+	struct blk_plug plug;
+
+	if (len % SECTOR_SIZE)
+		return -EINVAL;
+	blk_start_plug(&plug);
+	while (done < len) {
+		unsigned int n = min(len - done, most);
+		struct bio *bio = swl_buf_bio(bdev, sector + (done >> SECTOR_SHIFT), buf + done, n,
+					      REQ_OP_READ);
+
+		if (IS_ERR(bio)) {
+			blk_finish_plug(&plug);
+			return PTR_ERR(bio);
+		}
+		swl_batch_submit(b, bio);
+		done += n;
+	}
+	blk_finish_plug(&plug);
+	return 0;
+}
+
 int swl_batch_wait(struct swl_batch *b)
 {
 	int err;

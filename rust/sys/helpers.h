@@ -32,6 +32,8 @@ struct swl_seg {
 };
 int swl_batch_write_segs(struct swl_batch *b, struct block_device *bdev, u64 sector,
 			 const struct swl_seg *segs, unsigned int n);
+int swl_batch_read(struct swl_batch *b, struct block_device *bdev, u64 sector, void *buf,
+		   unsigned int len);
 int swl_batch_wait(struct swl_batch *b);
 void swl_batch_free(struct swl_batch *b);
 int swl_read_then_queue(struct swl_batch *b, struct block_device *bdev, u64 sector, void *buf,

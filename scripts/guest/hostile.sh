@@ -7,6 +7,8 @@
 # others write to the disk and read status; rmdir of an enabled volume (with
 # a writer on its disk); two volumes on the same devices; rmmod while busy;
 # rmmod and insmod again. The kernel must report nothing (scripts/vm checks).
+# The argument: rounds of random bytes (default 25).
+rounds=${1:-25}
 . /guest/lib.sh
 make_array 1
 # Leaks reported from before the test (boot) are not the module's: scan and
@@ -188,9 +190,10 @@ same $v/array /dev/md0
 accept $v/enable 0
 
 # Random bytes (1 to 64, and about 4000) at every writable attribute of an
-# unconfigured volume: whatever is accepted must leave sane values.
+# unconfigured volume, in $rounds rounds: whatever is accepted must leave
+# sane values.
 mkdir $c/r
-for i in $(seq 1 25); do
+for i in $(seq 1 "$rounds"); do
 	for a in log array swarm_width format enable discard_skipped; do
 		n=$(( $(od -An -tu2 -N2 /dev/urandom) % 64 + 1 ))
 		[ $((i % 8)) = 0 ] && n=$((n + 4000))

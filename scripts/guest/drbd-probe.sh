@@ -14,8 +14,10 @@ case "$me" in
 *) fail "not machine 1 or 2 of the link" ;;
 esac
 hostname "$name"
+# drbdadm runs drbdadm-84 (the in-kernel DRBD is 8.4), found by PATH.
+export PATH=$PATH:/usr/lib/drbd
 log=$(log_device)
-mkdir -p /etc/drbd.d /var/lib/drbd /var/run/drbd /run/lock
+mkdir -p /etc/drbd.d /var/lib/drbd /var/run/drbd /run/lock /var/lock
 cat > /etc/drbd.conf <<EOF
 global { usage-count no; }
 resource r0 {

@@ -33,6 +33,12 @@
 #                 the network (NVME_TORTURE="--cycles 20 --seed 5
 #                 --clean-every 4 ..." to change the profile; see
 #                 scripts/nvme-torture)
+#   make ha       the HA pair: two server VMs (the log mirrored by DRBD
+#                 protocol C, the array on shared disks) and a client
+#                 over NVMe multipath; the active node killed at random,
+#                 the standby takes over (replay), every acknowledged write
+#                 checked, the roles alternating (HA="--cycles 10 --seed 5
+#                 ..." to change the profile; see scripts/ha-torture)
 #   make fuzz     the coverage-guided fuzz target of the format code
 #                 (tools/fuzz, libFuzzer) for 10 minutes, its corpus kept
 #                 (FUZZ="--time 3600" to change it; see scripts/fuzz)
@@ -43,7 +49,7 @@
 #
 # Big artefacts live in $(SWARMLOG_CACHE) (default /var/cache/swarmlog).
 
-.PHONY: demo check check-full check-blocklog bench bench-blocklog bench-replay torture nvme-torture fuzz module kernel vm clean
+.PHONY: demo check check-full check-blocklog bench bench-blocklog bench-replay torture nvme-torture ha fuzz module kernel vm clean
 
 demo:
 	scripts/demo
@@ -73,6 +79,9 @@ torture:
 
 nvme-torture:
 	scripts/nvme-torture $(NVME_TORTURE)
+
+ha:
+	scripts/ha-torture $(HA)
 
 fuzz:
 	scripts/fuzz $(or $(FUZZ),--time 600 --keep-corpus)

@@ -244,6 +244,10 @@ NQN=nqn.2026-11.org.swarmlog:v0
 NS_UUID=5a4d1c3e-7b2f-4e1a-9c6d-2b8f0e4a7d13
 NS_NGUID=5a4d1c3e7b2f4e1a9c6d2b8f0e4a7d13
 SERIAL=swarmlog-v0
+# The client's host ID: nvme-fabrics refuses a second controller of the
+# same host NQN with another host ID (nvme connect makes a new one each
+# time otherwise), as with NVMe multipath's second path.
+HOSTID=0f2c6a1e-3d4b-4c5a-8e7f-9a1b2c3d4e5f
 NVMET=/sys/kernel/config/nvmet
 
 # nvmet_export DEV [ADDR]: DEV as namespace 1 of subsystem $NQN (any host),
@@ -276,27 +280,120 @@ nvmet_unexport() {
 	rmdir "$NVMET/subsystems/$NQN/namespaces/1" "$NVMET/subsystems/$NQN"
 }
 
-# nvme_attach [SECONDS]: connects to $NQN at 10.77.0.1:4420, trying for up
-# to SECONDS (default 300: the server may still be booting or replaying);
-# the namespace's block device in $ndev.
+# nvme_attach [SECONDS [ADDR...]]: connects to $NQN on port 4420 at
+# 10.77.0.1, trying for up to SECONDS (default 300: the server may still be
+# booting or replaying); the namespace's block device in $ndev. With
+# several ADDRs (an HA pair: only the active node exports), a keeper per
+# address (nvme_path) connects to it whenever it has no controller there,
+# each controller reconnecting for ever, until /tmp/stop exists: the
+# paths of NVMe multipath, whose I/O waits while one of them reconnects.
 nvme_attach() {
-	i=0
-	until nvme connect -t tcp -a 10.77.0.1 -s 4420 -n "$NQN" \
-		--hostnqn=nqn.2026-11.org.swarmlog:client --reconnect-delay=1 \
-		--ctrl-loss-tmo=600 > /tmp/connect.out 2>&1; do
-		i=$((i + 1))
-		[ $i -lt "${1:-300}" ] || fail "nvme connect: $(cat /tmp/connect.out)"
-		sleep 1
-	done
+	t=${1:-300}
+	[ $# = 0 ] || shift
+	if [ $# -le 1 ]; then
+		i=0
+		until nvme connect -t tcp -a "${1:-10.77.0.1}" -s 4420 -n "$NQN" \
+			--hostnqn=nqn.2026-11.org.swarmlog:client --hostid="$HOSTID" --reconnect-delay=1 \
+			--ctrl-loss-tmo=600 > /tmp/connect.out 2>&1; do
+			i=$((i + 1))
+			[ $i -lt "$t" ] || fail "nvme connect: $(cat /tmp/connect.out)"
+			sleep 1
+		done
+	else
+		for a in "$@"; do nvme_path "$a" & done
+	fi
 	ndev=""
 	i=0
 	while [ -z "$ndev" ]; do
+		# The namespace head (nvme0n1), not its hidden paths (nvme0c0n1).
 		for d in /sys/block/nvme*n*; do
-			[ -e "$d" ] || continue
-			grep -q "$NS_UUID" "$d/uuid" 2>/dev/null && ndev=/dev/${d##*/}
+			case "${d##*/}" in *c*) continue ;; esac
+			grep -qs "$NS_UUID" "$d/uuid" && ndev=/dev/${d##*/}
 		done
 		i=$((i + 1))
-		[ -n "$ndev" ] || [ $i -lt 100 ] || fail "no namespace with uuid $NS_UUID: $(ls /sys/block)"
+		[ -n "$ndev" ] || [ $i -lt $((t * 10)) ] || fail "no namespace with uuid $NS_UUID: $(ls /sys/block)"
 		[ -n "$ndev" ] || sleep 0.1
+	done
+}
+
+# nvme_path ADDR: nvme_attach's keeper of the path to ADDR (a failed
+# connect is tried again a second later, under set -e too).
+nvme_path() {
+	while [ ! -e /tmp/stop ]; do
+		grep -qs "traddr=$1," /sys/class/nvme/nvme*/address ||
+			nvme connect -t tcp -a "$1" -s 4420 -n "$NQN" \
+				--hostnqn=nqn.2026-11.org.swarmlog:client --hostid="$HOSTID" --reconnect-delay=1 \
+				--ctrl-loss-tmo=-1 > /dev/null 2>&1 || true
+		sleep 1
+	done
+}
+
+# drbd_conf DISK: DRBD resource r0 (/dev/drbd0, protocol C, internal
+# metadata) over DISK between node a (10.77.0.1, scripts/vm --net
+# LINK:1) and node b (10.77.0.2), for the in-kernel DRBD 8.4 with
+# Debian's drbd-utils (drbdadm runs /usr/lib/drbd/drbdadm-84, found by
+# PATH; drbdmeta locks in /var/lock). Timeouts for TCG, where a busy guest
+# may not answer for a second or two: a peer is declared lost after
+# ping-timeout (5 s) without an answer to a ping (every 2 s), or a request
+# unanswered for 'timeout' (10 s).
+drbd_conf() {
+	export PATH=$PATH:/usr/lib/drbd
+	mkdir -p /etc/drbd.d /var/lib/drbd /var/run/drbd /run/lock /var/lock
+	cat > /etc/drbd.conf <<EOF
+global { usage-count no; }
+resource r0 {
+	protocol C;
+	net {
+		timeout 100;
+		connect-int 2;
+		ping-int 2;
+		ping-timeout 50;
+	}
+	on a {
+		device /dev/drbd0;
+		disk $1;
+		address 10.77.0.1:7789;
+		meta-disk internal;
+	}
+	on b {
+		device /dev/drbd0;
+		disk $1;
+		address 10.77.0.2:7789;
+		meta-disk internal;
+	}
+}
+EOF
+}
+
+# wait_drbd WHAT SECONDS: until /proc/drbd shows WHAT (cs:Connected,
+# ds:UpToDate/UpToDate, ...).
+wait_drbd() {
+	i=0
+	until grep -q "$1" /proc/drbd; do
+		i=$((i + 1))
+		[ $i -lt $(($2 * 5)) ] || { cat /proc/drbd; fail "DRBD: no $1 in $2 s"; }
+		sleep 0.2
+	done
+}
+
+# wait_writes NAME: until volume NAME counts more writes than now (a
+# client's writes arrive), for up to 10 minutes.
+wait_writes() {
+	w=$(status "$1" writes) i=0
+	until [ "$(status "$1" writes)" -gt "$w" ]; do
+		i=$((i + 1))
+		[ $i -lt 6000 ] || fail "no write from the client in 10 minutes"
+		sleep 0.1
+	done
+}
+
+# wait_marker DEV I WHAT: until block I of DEV holds marker I (WHAT, the
+# marker's name in the failure), for up to 10 minutes.
+wait_marker() {
+	i=0
+	until marker_ok "$1" "$2"; do
+		i=$((i + 1))
+		[ $i -lt 3000 ] || fail "no $3 in 10 minutes"
+		sleep 0.2
 	done
 }

@@ -4,8 +4,10 @@
 # and exports it with nvmet, the client (10.77.0.2) stays connected with
 # nvme-tcp through the server's power cuts and reboots.
 #
-#   nvme.sh client WRITERS SEED
-#       connect (FUA and a write-back cache must reach the initiator), then
+#   nvme.sh client WRITERS SEED [ADDR...]
+#       connect (to 10.77.0.1, or by NVMe multipath to each ADDR: an HA
+#       pair, scripts/ha-torture; FUA and a write-back cache must reach
+#       the initiator), then
 #       WRITERS concurrent writers of random 1 to 16 sector O_DIRECT|O_DSYNC
 #       writes, each in its own region of REGION sectors, printing START and
 #       ACK lines for the host to keep (as the torture's; on the record
@@ -36,9 +38,10 @@ REGION=8192
 case "$1" in
 client)
 	writers=$2 seed=$3
+	shift 3
 	# The markers: the blocks after the writers' regions.
 	stop=$((writers * REGION / 8)) done=$((writers * REGION / 8 + 1))
-	nvme_attach 900
+	nvme_attach 900 "$@"
 	q=/sys/block/${ndev#/dev/}/queue
 	echo "client: $ndev: fua $(cat $q/fua), write_cache $(cat $q/write_cache)"
 	[ "$(cat $q/fua)" = 1 ] || fail "FUA does not reach the initiator"
@@ -82,12 +85,7 @@ server)
 	nvmet_export "$dev"
 	echo "server: $dev exported as $NQN (namespace uuid $NS_UUID) on 10.77.0.1:4420"
 	if [ "$mode" != final ]; then
-		w=$(status v0 writes) i=0
-		until [ "$(status v0 writes)" -gt "$w" ]; do
-			i=$((i + 1))
-			[ $i -lt 6000 ] || fail "no write from the client in 10 minutes"
-			sleep 0.1
-		done
+		wait_writes v0
 		echo "SERVER-SEES-WRITES"
 	fi
 	case "$mode" in
@@ -101,12 +99,7 @@ server)
 		echo "server: clean stop under the client's writes (unexported, disabled)"
 		;;
 	final)
-		i=0
-		until marker_ok "$dev" $done; do
-			i=$((i + 1))
-			[ $i -lt 3000 ] || fail "no done marker from the client in 10 minutes"
-			sleep 0.2
-		done
+		wait_marker "$dev" $done "done marker from the client"
 		echo "server: writes $(status v0 writes), flushes $(status v0 flushes)"
 		[ "$(status v0 flushes)" -gt 0 ] || fail "the client's flush did not reach swarmlog"
 		nvmet_unexport

@@ -22,6 +22,10 @@
 #                 the raw raid5 array: QD1 O_DSYNC latency, QD32x4 IOPS;
 #                 medians of 5 interleaved rounds (a benchmark; prints and
 #                 keeps a table; BENCH_BLOCKLOG="--runs 3 ..." to change it)
+#   make bench-ha  what the HA pair's mirrored log (DRBD protocol C)
+#                 costs a QD1 O_DSYNC write against the single node's block
+#                 log on the same SSD (a benchmark: prints and keeps a
+#                 table; BENCH_HA="--rounds 3 ..." to change it)
 #   make bench-replay   replay time against swarm_width and the physical
 #                 limit (a benchmark: prints and keeps a table)
 #   make torture  power cuts at random moments, replay, every acknowledged
@@ -49,7 +53,7 @@
 #
 # Big artefacts live in $(SWARMLOG_CACHE) (default /var/cache/swarmlog).
 
-.PHONY: demo check check-full check-blocklog bench bench-blocklog bench-replay torture nvme-torture ha fuzz module kernel vm clean
+.PHONY: demo check check-full check-blocklog bench bench-blocklog bench-ha bench-replay torture nvme-torture ha fuzz module kernel vm clean
 
 demo:
 	scripts/demo
@@ -70,6 +74,9 @@ bench:
 
 bench-blocklog:
 	scripts/bench-blocklog $(BENCH_BLOCKLOG)
+
+bench-ha:
+	scripts/bench-ha $(BENCH_HA)
 
 bench-replay:
 	scripts/bench-replay

@@ -87,6 +87,9 @@ else
 		[ ! -d "$v" ] || fail "volume made after the refusal ($1)"
 		echo "server: takeover refused ($1): $(sed -n 's/^swarmlog-takeover: refused: //p' /tmp/refusal)"
 	}
+	# (Once the peer is Primary: UpToDate comes first on node a's first
+	# activation.)
+	wait_drbd ro:Secondary/Primary 900
 	refused "the peer is Primary"
 	drbdadm disconnect r0 || fail "drbdadm disconnect"
 	wait_drbd cs:StandAlone 60

@@ -113,6 +113,10 @@ connect)
 	i=0
 	while :; do
 		for d in /sys/block/nvme*n*; do
+			# With NVMe multipath (CONFIG_NVME_MULTIPATH) the namespace
+			# is the head, nvmeXnY; nvmeXcZnY are its hidden paths,
+			# with no device node.
+			case "${d##*/}" in *c*) continue ;; esac
 			[ "$(cat "$d/uuid" 2>/dev/null)" = "$uuid" ] && { echo "/dev/${d##*/}"; exit 0; }
 		done
 		i=$((i + 1))

@@ -100,10 +100,23 @@ else
 	# before the host may cut it): one connection on port 7790.
 	nc -l -p 7790 < /dev/null > /dev/null &
 	echo "STANDBY-READY $k"
-	# Detection: DRBD loses the peer (its QEMU killed).
-	while grep -q cs:Connected /proc/drbd; do sleep 0.1; done
-	echo "takeover: detect $(grep -o 'cs:[A-Za-z]*' /proc/drbd)"
-	takeover --before-export "sh /tmp/before-export" || fail "swarmlog-takeover"
+	# Detection: DRBD loses the peer (its QEMU killed). A loss the
+	# takeover refuses (the peer still answers: a connection that timed
+	# out under load) sends the node back to waiting, once connected
+	# and UpToDate again; a takeover that fails otherwise fails the run.
+	tries=0
+	while :; do
+		while grep -q cs:Connected /proc/drbd; do sleep 0.1; done
+		echo "takeover: detect $(grep -o 'cs:[A-Za-z]*' /proc/drbd)"
+		rc=0
+		takeover --before-export "sh /tmp/before-export" || rc=$?
+		[ "$rc" = 1 ] || break
+		tries=$((tries + 1))
+		[ $tries -lt 5 ] || fail "takeover refused 5 times"
+		echo "server: takeover refused, back to standby"
+		wait_drbd ds:UpToDate/UpToDate 900
+	done
+	[ "$rc" = 0 ] || fail "swarmlog-takeover failed ($rc)"
 	echo "server: node $node active after takeover $k"
 fi
 dev=/dev/$(cat "$v/disk")

@@ -28,6 +28,10 @@
 #                 table; BENCH_HA="--rounds 3 ..." to change it)
 #   make bench-replay   replay time against swarm_width and the physical
 #                 limit (a benchmark: prints and keeps a table)
+#   make bench-pace  QD1 O_DSYNC latency with the CP paced at several
+#                 cp_share values against dm-writecache (a benchmark:
+#                 prints and keeps a table; BENCH_PACE="--runtime 15
+#                 --shares '100 50' ..." to change it)
 #   make torture  power cuts at random moments, replay, every acknowledged
 #                 write checked (TORTURE="--cycles 200 --seed 5 ..." to
 #                 change the profile; see scripts/torture)
@@ -53,7 +57,7 @@
 #
 # Big artefacts live in $(SWARMLOG_CACHE) (default /var/cache/swarmlog).
 
-.PHONY: demo check check-full check-blocklog bench bench-blocklog bench-ha bench-replay torture nvme-torture ha fuzz module kernel vm clean
+.PHONY: demo check check-full check-blocklog bench bench-blocklog bench-ha bench-replay bench-pace torture nvme-torture ha fuzz module kernel vm clean
 
 demo:
 	scripts/demo
@@ -80,6 +84,9 @@ bench-ha:
 
 bench-replay:
 	scripts/bench-replay
+
+bench-pace:
+	scripts/bench-pace $(BENCH_PACE)
 
 torture:
 	scripts/torture $(TORTURE)

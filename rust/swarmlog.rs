@@ -31,12 +31,22 @@ module! {
             default: 64,
             description: "MiB of blocks a volume holds in memory before writers wait for a CP (at least 4)",
         },
+        cp_share: u32 {
+            default: 50,
+            description: "Percent of the time a CP works while writers are active and the log has room; it sleeps the rest (10 to 100; 100: never paced)",
+        },
     },
 }
 
 /// The time between timed CPs, from the module parameter (at least 10 ms).
 pub(crate) fn cp_interval_ms() -> u32 {
     module_parameters::cp_interval_ms.value().max(10)
+}
+
+/// The share of the time a CP works while it is paced, in percent, from
+/// the module parameter (10 to 100).
+pub(crate) fn cp_share() -> u32 {
+    module_parameters::cp_share.value().clamp(10, 100)
 }
 
 /// Most blocks a volume holds in memory (dirty and committing) before

@@ -37,6 +37,7 @@ impl Active {
         let limits = Limits {
             cache_blocks: crate::max_cache_blocks(),
             cp_interval_ms: crate::cp_interval_ms(),
+            cp_share: crate::cp_share(),
             cp_fault: params.cp_fault,
         };
         let (core, cp) = device::open(name, devices, holder, limits)?;

@@ -179,7 +179,9 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         let mut entries = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
         let mut logged = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
         let mut next = 0u64;
+        let mut pacer = self.pacer();
         loop {
+            self.pace(&mut pacer);
             // Under one lock: the next run, where its blocks are, which are
             // partly written, and the checksums made ahead.
             let mut missing = [0u8; RUN_BLOCKS];
@@ -261,6 +263,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         let mut logged = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
         let mut next = 0u64;
         let mut blocks = 0u64;
+        let mut pacer = self.pacer();
         loop {
             segs.clear();
             logged.clear();
@@ -316,6 +319,8 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 other_stage.clear();
                 core::mem::swap(&mut batch, &mut other);
                 core::mem::swap(&mut stage, &mut other_stage);
+                // The other batch's writes in flight meanwhile.
+                self.pace(&mut pacer);
             }
             blocks += n as u64;
             next = first + n as u64;
@@ -401,7 +406,9 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     pub(super) fn cp_loop(&self) {
         let interval = u64::from(self.limits.cp_interval_ms);
         let mut last = kernel::time::Instant::<kernel::time::Monotonic>::now();
+        let mut pacer = self.pacer();
         loop {
+            let mut idle = false;
             let cp = {
                 let mut st = self.state.lock();
                 loop {
@@ -417,19 +424,28 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                         break false;
                     }
                     let left = u32::try_from(interval - since).unwrap_or(u32::MAX);
+                    // Idle: the next stretch of work begins after this.
+                    idle = true;
                     let _ = self
                         .changed
                         .wait_interruptible_timeout(&mut st, kernel::time::msecs_to_jiffies(left));
                 }
             };
+            if idle {
+                pacer = self.pacer();
+            }
             if !cp {
                 // A failure leaves the blocks to the CP, which checksums
                 // what has no checksum.
                 let _ = self.sum_logged();
+                self.pace(&mut pacer);
                 continue;
             }
             last = kernel::time::Instant::<kernel::time::Monotonic>::now();
-            if let Err(e) = self.checkpoint() {
+            let res = self.checkpoint();
+            // The CP paced itself: the checksums ahead begin afresh.
+            pacer = self.pacer();
+            if let Err(e) = res {
                 self.stats.cp_errors.fetch_add(1, Relaxed);
                 pr_err!(
                     "{}: consistency point failed ({:?}); the log keeps the data, retrying\n",

@@ -13,6 +13,7 @@
 //!   verified against its checksum);
 //! - `cp.rs`: consistency points and the loop that takes them;
 //! - `sums.rs`: the checksums the CP loop computes ahead of the CP;
+//! - `pace.rs`: the CP loop's pacing while writers are active;
 //! - `tables.rs`: the table-block cache;
 //! - `cache.rs`: the cache of written blocks (in memory, or pointers into
 //!   the log); `log.rs`: the log at run time;
@@ -34,6 +35,7 @@ mod frontend;
 mod fuzz;
 pub(crate) mod log;
 mod open;
+mod pace;
 #[cfg(CONFIG_KUNIT = "y")]
 mod persist;
 mod read;
@@ -85,6 +87,9 @@ pub(crate) struct Limits {
     pub(crate) cache_blocks: usize,
     /// Milliseconds between timed CPs.
     pub(crate) cp_interval_ms: u32,
+    /// Percent of the time the CP loop works while it is paced
+    /// (`pace.rs`); 100: never paced.
+    pub(crate) cp_share: u32,
     /// A test fault of every CP; only test kernels set one.
     pub(crate) cp_fault: CpFault,
 }

@@ -32,6 +32,9 @@ pub(super) struct Stats {
     /// copy of a CP the crash cut short (`read.rs`).
     pub(super) replay_pending_verified: AtomicU64,
     pub(super) checksums_ahead: AtomicU64,
+    /// Time the CP loop slept to leave writers the CPU (`pace.rs`), in
+    /// microseconds.
+    pub(super) cp_paced_us: AtomicU64,
     /// Most records of a block log in flight at once (`write.rs`).
     pub(super) in_flight_peak: AtomicU64,
 }
@@ -72,6 +75,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         w.write_fmt(fmt!("cp_blocks {}\n", s.cp_blocks.load(Relaxed)))?;
         w.write_fmt(fmt!("cp_duration_us {}\n", s.cp_duration_us.load(Relaxed)))?;
         w.write_fmt(fmt!("cp_free_us {}\n", s.cp_free_us.load(Relaxed)))?;
+        w.write_fmt(fmt!("cp_paced_us {}\n", s.cp_paced_us.load(Relaxed)))?;
         w.write_fmt(fmt!("cp_errors {}\n", s.cp_errors.load(Relaxed)))?;
         w.write_fmt(fmt!("cache_blocks {blocks}\n"))?;
         w.write_fmt(fmt!("cache_ram_blocks {ram}\n"))?;

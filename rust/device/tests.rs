@@ -30,6 +30,7 @@ pub(super) const ARRAY_SECTORS: u64 = 2048;
 const LIMITS: Limits = Limits {
     cache_blocks: 64,
     cp_interval_ms: 5000,
+    cp_share: 100,
     cp_fault: super::CpFault::None,
 };
 
@@ -383,6 +384,44 @@ mod paths {
         assert!(same(&read(&core, 16, 2 * BLOCK_SIZE)?, pattern(2)));
         let end = core.log.scan(&cp, |_| Ok::<(), Error>(()))?;
         assert_eq!(end.records, 4);
+        Ok(())
+    }
+
+    #[test]
+    fn a_cp_is_paced_only_while_the_log_has_room() -> Result {
+        let (core, _media, _array) = fresh()?;
+        assert!(core.has_room());
+        // A CP asked for: never paced.
+        core.state.lock().kick = true;
+        assert!(!core.has_room());
+        core.state.lock().kick = false;
+        // Written past half the log: the writers ask for a CP, and even
+        // without their asking the log is past the pacing limit.
+        let cap = core.log.geometry().capacity();
+        let mut n = 0u64;
+        loop {
+            let used = {
+                let st = core.state.lock();
+                core.log.used(&st.head, &st.tail)
+            };
+            if used > cap / 2 {
+                break;
+            }
+            assert!(core.has_room());
+            core.write(
+                &Buf::new((n % 64) * SECTORS, BLOCK_SIZE, pattern(n as u8))?,
+                Op::Write,
+            )?;
+            n += 1;
+            assert!(n < 10_000);
+        }
+        assert!(core.state.lock().kick);
+        assert!(!core.has_room());
+        core.state.lock().kick = false;
+        assert!(!core.has_room());
+        // A CP frees the log: room again.
+        core.checkpoint()?;
+        assert!(core.has_room());
         Ok(())
     }
 

@@ -18,20 +18,9 @@ shift 4
 v=$c/v0
 make_array 0 /dev/vda /dev/vdb
 targets="$* wc"
-n=$(($# + 1))
 for r in $(seq 1 "$runs"); do
-	# The order rotated by one each round.
 	# shellcheck disable=SC2086
-	set -- $targets
-	k=$(((r - 1) % n))
-	i=0
-	while [ "$i" -lt "$k" ]; do
-		x=$1
-		shift
-		set -- "$@" "$x"
-		i=$((i + 1))
-	done
-	for t in "$@"; do
+	for t in $(rotated "$r" $targets); do
 		if [ "$t" = wc ]; then
 			wc_up wc /dev/md0
 		else

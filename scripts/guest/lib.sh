@@ -183,6 +183,20 @@ fio_terse() {
 	done
 }
 
+# rotated RUN WORD...: the words, rotated left by RUN - 1 (the benchmarks'
+# targets, their order changed each round).
+rotated() {
+	k=$((($1 - 1) % ($# - 1)))
+	shift
+	while [ "$k" -gt 0 ]; do
+		x=$1
+		shift
+		set -- "$@" "$x"
+		k=$((k - 1))
+	done
+	echo "$@"
+}
+
 # Marker blocks: marker I is "block I" repeated over 4 KiB.
 marker() { yes "block $1" | head -c 4096; }
 # marker_ok DEV I: block I of DEV holds marker I.

@@ -93,8 +93,13 @@ impl Active {
                     } else {
                         "its header"
                     };
+                    let place = if core.log_on_block() {
+                        "a part of the log device that fails to read"
+                    } else {
+                        "a bad line of the pmem"
+                    };
                     pr_err!(
-                        "{vname}: log damaged: the record at log offset {} (seq {}) lies on a bad line of the pmem ({}): it cannot be read. Nothing replayed past it, nothing written to the log; save what the log device still gives, then write 1 to discard_corrupt and enable to replay up to it and drop it and every record after it\n",
+                        "{vname}: log damaged: the record at log offset {} (seq {}) lies on {place} ({}): it cannot be read. Nothing replayed past it, nothing written to the log; save what the log device still gives, then write 1 to discard_corrupt and enable to replay up to it and drop it and every record after it\n",
                         c.offset,
                         c.seq,
                         what

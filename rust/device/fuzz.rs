@@ -110,7 +110,9 @@ impl Images {
         let l = Log::open(media.clone()).map_err(|_| EINVAL)?;
         let (_, cp) = l.cp_marker()?;
         let mut records = KVec::new();
-        let end = l.scan(&cp, |f: &Found| records.push(f.offset, GFP_KERNEL))?;
+        let end = l.scan(&cp, |f: &Found| {
+            records.push(f.offset, GFP_KERNEL).map_err(Error::from)
+        })?;
         // The crash left the records past the CP, a wrap record among them.
         assert_eq!(end.records, 9);
         Ok(Self {
@@ -199,7 +201,7 @@ fn one_case(img: &Images, t: &mut Tally, write: bool) -> Result {
     })?;
     assert!(end.offset >= AREA_START && end.offset < geo.end && end.offset % LINE == 0);
     assert!(end.seq == seq && end.seq <= MAX_SEQ + end.records);
-    if let Some(o) = log.valid_record_after(&end) {
+    if let Some(o) = log.valid_record_after(&end)? {
         assert!(o >= AREA_START && o < geo.end && o % LINE == 0);
     }
     // A read of a block the table describes: data or an error.

@@ -35,7 +35,7 @@
 
 use kernel::prelude::*;
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 
 use crate::format::checksum::{crc32c, SEED};
 
@@ -88,20 +88,32 @@ fn other_slot(slot: usize) -> usize {
 /// works on the last ([`Prefetch`]): the scan reads each record's header
 /// line and, on a block log, sums its data, and a bio for every line would
 /// be slow.
+///
+/// A read error of the media (`EIO`) is a bad line of the log
+/// ([`Invalid::Unreadable`]: damage where the scan stopped, never its end).
+/// Any other error (an allocation failure, say) says nothing about the
+/// log: the scan stops there as at the device's end, and the reader keeps
+/// the error (`failed`), which [`Log::scan`] and
+/// [`Log::valid_record_after`] return instead of what they found.
 struct MediaReader<'a, M: Media> {
     media: &'a M,
     ahead: Option<RefCell<Ahead<'a>>>,
+    /// The log's unit (a block log's logical block size, a power of two).
+    unit: u64,
+    failed: Cell<Option<Error>>,
 }
 
 /// Bytes of a block log the scan reads at once.
 const READ_AHEAD: usize = 1 << 20;
 
 /// What the scan has read ahead: `buf` holds the log at `off`; `next`, if
-/// the media can, reads the piece after it meanwhile.
+/// the media can, reads the piece after it meanwhile. `bad`: a piece whose
+/// read failed, where the scan reads only the units it asks for.
 struct Ahead<'a> {
     off: u64,
     buf: KVVec<u8>,
     next: Option<Prefetch<'a>>,
+    bad: Option<(u64, u64)>,
 }
 
 impl<'a, M: Media> MediaReader<'a, M> {
@@ -111,17 +123,34 @@ impl<'a, M: Media> MediaReader<'a, M> {
                 off: 0,
                 buf: KVVec::new(),
                 next: media.prefetch(),
+                bad: None,
             })
         });
-        Self { media, ahead }
+        Self {
+            media,
+            ahead,
+            unit: geo.unit.max(1),
+            failed: Cell::new(None),
+        }
     }
-}
 
-fn media_invalid(e: Error) -> Invalid {
-    if e == EIO {
-        Invalid::Unreadable
-    } else {
+    /// What the scan is told of the read error `e` (see the type's doc):
+    /// a bad line for `EIO`; for anything else the end of the device, and
+    /// `e` kept for the caller.
+    fn invalid(&self, e: Error) -> Invalid {
+        if e == EIO {
+            return Invalid::Unreadable;
+        }
+        if self.failed.get().is_none() {
+            self.failed.set(Some(e));
+        }
         Invalid::Range
+    }
+
+    /// The error that stopped the scan's reads other than a bad line, if
+    /// any: the caller's result instead of where the scan stopped.
+    fn result(&self) -> Result {
+        self.failed.get().map_or(Ok(()), Err)
     }
 }
 
@@ -132,43 +161,78 @@ impl<'a, M: Media> MediaReader<'a, M> {
         (self.media.size().saturating_sub(from)).min(READ_AHEAD as u64) as usize
     }
 
+    /// The units that hold the bytes from `off` to `end`, as far as the
+    /// media goes: where they begin and their length. (A block log's unit
+    /// is a power of two.)
+    fn units(&self, off: u64, end: u64) -> (u64, usize) {
+        let mask = self.unit.saturating_sub(1);
+        let from = off & !mask;
+        let to = end.saturating_add(mask) & !mask;
+        let n = to.min(self.media.size()).saturating_sub(from);
+        (from, n.min(READ_AHEAD as u64) as usize)
+    }
+
+    /// Reads the `n` bytes at `from` into `b` (emptied if the read fails).
+    fn fill(&self, b: &mut KVVec<u8>, from: u64, n: usize) -> Result {
+        // Resized only when the length changes: the read fills it all, and
+        // zeroing a buffer per read costs as much as a copy of it.
+        if b.len() != n {
+            b.clear();
+            b.resize(n, 0, GFP_KERNEL)?;
+        }
+        self.media.read_buf(from, b).inspect_err(|_| b.clear())
+    }
+
     /// Makes `a` hold the `len` bytes at `off` (`len` at most
     /// [`READ_AHEAD`]): as they are, or read afresh from the unit's start
     /// at `off` (the piece read ahead, if it begins there), as much of the
     /// log as the media holds and [`READ_AHEAD`] allows; then starts
     /// reading the piece after it. Returns where they begin in `a.buf`.
+    ///
+    /// If a piece cannot be read (`EIO`), only the units holding the bytes
+    /// asked for are read, there and in the rest of that piece: a bad
+    /// sector elsewhere in it (past the log's end, in an older lap's
+    /// records) is not one of these bytes, and the scan must not stop at a
+    /// record that reads well.
     fn cover(&self, a: &mut Ahead<'a>, off: u64, len: usize) -> Result<usize, Invalid> {
         let end = off.checked_add(len as u64).ok_or(Invalid::Range)?;
         if off < a.off || end > a.off + a.buf.len() as u64 {
-            // The media's own alignment is 4 KiB at most.
-            let from = off & !4095;
-            let n = self.piece(from);
+            let in_bad =
+                |bad: Option<(u64, u64)>, at: u64| bad.is_some_and(|(s, e)| s <= at && at < e);
+            let near_bad = in_bad(a.bad, off);
+            let (mut from, mut n) = if near_bad {
+                self.units(off, end)
+            } else {
+                // The media's own alignment is 4 KiB at most.
+                let from = off & !4095;
+                (from, self.piece(from))
+            };
             let Ahead {
                 off: at,
                 buf: b,
                 next,
+                bad,
             } = &mut *a;
             // A failed read ahead is read again below, which reports it.
-            let ready = next
-                .as_mut()
-                .is_some_and(|p| p.take(from, n, b).unwrap_or(false));
+            let ready = !near_bad
+                && next
+                    .as_mut()
+                    .is_some_and(|p| p.take(from, n, b).unwrap_or(false));
             if !ready {
-                // Resized only when the length changes: the read fills it
-                // all, and zeroing a buffer per read costs as much as a
-                // copy of it.
-                if b.len() != n {
-                    b.clear();
-                    b.resize(n, 0, GFP_KERNEL).map_err(|_| Invalid::Range)?;
-                }
-                if let Err(e) = self.media.read_buf(from, b) {
-                    b.clear();
-                    return Err(media_invalid(e));
+                match self.fill(b, from, n) {
+                    Ok(()) => {}
+                    Err(e) if e == EIO && !near_bad => {
+                        *bad = Some((from, from + n as u64));
+                        (from, n) = self.units(off, end);
+                        self.fill(b, from, n).map_err(|e| self.invalid(e))?;
+                    }
+                    Err(e) => return Err(self.invalid(e)),
                 }
             }
             *at = from;
             let after = from + n as u64;
             if let Some(p) = next.as_mut() {
-                if after < self.media.size() {
+                if after < self.media.size() && !in_bad(*bad, after) {
                     // Best effort: if it cannot start, the next piece is read
                     // when it is needed.
                     let _ = p.start(after, self.piece(after));
@@ -185,12 +249,12 @@ impl<'a, M: Media> MediaReader<'a, M> {
 impl<M: Media> LogRead for MediaReader<'_, M> {
     fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), Invalid> {
         let Some(ahead) = &self.ahead else {
-            return self.media.read(off, buf).map_err(media_invalid);
+            return self.media.read(off, buf).map_err(|e| self.invalid(e));
         };
         if buf.len() > READ_AHEAD {
-            return self.media.read(off, buf).map_err(media_invalid);
+            return self.media.read(off, buf).map_err(|e| self.invalid(e));
         }
-        let mut a = ahead.try_borrow_mut().map_err(|_| Invalid::Range)?;
+        let mut a = ahead.try_borrow_mut().map_err(|_| self.invalid(EBUSY))?;
         let at = self.cover(&mut a, off, buf.len())?;
         let src = a.buf.get(at..at + buf.len()).ok_or(Invalid::Range)?;
         buf.copy_from_slice(src);
@@ -203,7 +267,7 @@ impl<M: Media> LogRead for MediaReader<'_, M> {
         let Some(ahead) = &self.ahead else {
             return sum_by_reads(self, off, len);
         };
-        let mut a = ahead.try_borrow_mut().map_err(|_| Invalid::Range)?;
+        let mut a = ahead.try_borrow_mut().map_err(|_| self.invalid(EBUSY))?;
         let mut crc = SEED;
         let mut done = 0u64;
         while done < len {
@@ -662,36 +726,37 @@ impl<M: Media> Log<M> {
 
     /// After a scan that ended at `end`: where a valid record follows the
     /// invalid one, which means that one is corrupt (see
-    /// [`valid_record_after`]).
-    pub(crate) fn valid_record_after(&self, end: &ScanEnd) -> Option<u64> {
-        valid_record_after(
-            &MediaReader::new(&self.media, &self.geo),
-            self.geo,
-            self.header.log_id,
-            end,
-        )
+    /// [`valid_record_after`]). The error of a read that failed for another
+    /// cause than a bad line (an allocation, say): what was read then
+    /// proves nothing either way.
+    pub(crate) fn valid_record_after(&self, end: &ScanEnd) -> Result<Option<u64>> {
+        let reader = MediaReader::new(&self.media, &self.geo);
+        let at = valid_record_after(&reader, self.geo, self.header.log_id, end);
+        reader.result()?;
+        Ok(at)
     }
 
     /// Scans from `from` to the valid end, calling `each` for every record
-    /// (wrap records included).
+    /// (wrap records included). The error of a read that failed for another
+    /// cause than a bad line (an allocation, say) instead of the end where
+    /// the scan stopped: it is not the log's end, and taking it for one
+    /// would drop the records after it.
     pub(crate) fn scan<F, E>(&self, from: &CpMarker, each: F) -> Result<ScanEnd, E>
     where
         F: FnMut(&Found) -> Result<(), E>,
+        E: From<Error>,
     {
-        scan(
-            &MediaReader::new(&self.media, &self.geo),
-            self.geo,
-            self.header.log_id,
-            from,
-            each,
-        )
+        let reader = MediaReader::new(&self.media, &self.geo);
+        let end = scan(&reader, self.geo, self.header.log_id, from, each)?;
+        reader.result()?;
+        Ok(end)
     }
 }
 
 #[kernel::prelude::kunit_tests(swarmlog_log)]
 mod tests {
     use super::*;
-    use crate::format::log::{AREA_START, CP_SLOTS, MAX_RECORD_DATA};
+    use crate::format::log::{Medium, AREA_START, CP_SLOTS, MAX_RECORD_DATA};
     use crate::sys::dax::RamMedia;
 
     // Room for three largest records and 4 KiB more, so the fourth wraps.
@@ -709,6 +774,88 @@ mod tests {
             self.0.write(off, data)
         }
         fn drain(&self) {}
+    }
+
+    /// A log device whose reads of any byte in `bad` fail with `err`: `EIO`
+    /// as a bad sector does, or another error (an allocation).
+    struct Failing<'a> {
+        media: &'a RamMedia,
+        bad: core::ops::Range<u64>,
+        err: Error,
+    }
+    impl Media for Failing<'_> {
+        fn size(&self) -> u64 {
+            self.media.size()
+        }
+        fn read(&self, off: u64, buf: &mut [u8]) -> Result {
+            if off < self.bad.end && self.bad.start < off + buf.len() as u64 {
+                return Err(self.err);
+            }
+            self.media.read(off, buf)
+        }
+        fn write(&self, off: u64, data: &[u8]) -> Result {
+            self.media.write(off, data)
+        }
+        fn drain(&self) {}
+        fn medium(&self) -> Medium {
+            self.media.medium()
+        }
+    }
+
+    #[test]
+    fn a_block_log_scan_tells_read_errors_from_the_end() -> Result {
+        // A block log of 512-byte units with 20 records of 4 KiB (92160
+        // bytes from the CP's offset), all within the scan's first 1 MiB
+        // read.
+        let ram = RamMedia::shared_block(4096 + (4 << 20) + 4096, 512)?;
+        let ok = |bad: core::ops::Range<u64>, err: Error| Failing {
+            media: &ram,
+            bad,
+            err,
+        };
+        let log = Log::format(ok(0..0, EIO), [1; 16], 5)?;
+        let (_, cp) = log.cp_marker()?;
+        let mut head = Position {
+            offset: cp.offset,
+            seq: cp.seq,
+        };
+        let mut offs = KVec::new();
+        let mut data = scratch()?;
+        data.truncate(4096);
+        for i in 0..20u64 {
+            offs.push(head.offset, GFP_KERNEL)?;
+            log.append(&mut head, Op::Write, 8 * i, 8, |sink| {
+                sink(&Chunk::of(&mut data))
+            })?;
+        }
+        let open =
+            |bad: core::ops::Range<u64>, err: Error| Log::open(ok(bad, err)).map_err(|_| EINVAL);
+        // A bad sector past the log's end, in the scan's first read: the
+        // scan reads the units it needs instead and finds all 20 records.
+        // Before, the failed 1 MiB read stopped the scan at record 1, and
+        // with nothing valid a window further on, the log ended there: 20
+        // acknowledged records dropped.
+        let past = head.offset + 64 * 1024;
+        let log = open(past..past + 512, EIO)?;
+        let end = log.scan(&cp, |_| Ok::<(), Error>(()))?;
+        assert_eq!((end.records, end.offset), (20, head.offset));
+        assert_eq!(log.valid_record_after(&end)?, None);
+        // The last record's header unit unreadable: damage there, never the
+        // end (record 20 was acknowledged).
+        let last = offs.last().copied().ok_or(EINVAL)?;
+        let log = open(last..last + 512, EIO)?;
+        let end = log.scan(&cp, |_| Ok::<(), Error>(()))?;
+        assert_eq!(
+            (end.records, end.offset, end.stop),
+            (19, last, Invalid::Unreadable)
+        );
+        assert_eq!(log.valid_record_after(&end)?, Some(last));
+        // A read that fails for another cause (no memory): the scan's
+        // error, not an end where it stopped.
+        let log = open(past..past + 512, ENOMEM)?;
+        let r = log.scan(&cp, |_| Ok::<(), Error>(()));
+        assert!(matches!(r, Err(e) if e == ENOMEM));
+        Ok(())
     }
 
     fn scratch() -> Result<KVec<u8>> {

@@ -256,12 +256,12 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         self.layout.data_blocks * SECTORS
     }
 
-    /// The CP generation in force.
     /// Whether the log is on a block device (not pmem).
     pub(crate) fn log_on_block(&self) -> bool {
         self.log.geometry().is_block()
     }
 
+    /// The CP generation in force.
     pub(crate) fn cp_generation(&self) -> u64 {
         self.state.lock().cp_gen
     }

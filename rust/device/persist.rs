@@ -692,7 +692,7 @@ mod tests {
         }
         // A crash leaves a torn end, never what the scan takes for a
         // corrupt record (replay would refuse the log).
-        if let Some(at) = log.valid_record_after(&end) {
+        if let Some(at) = log.valid_record_after(&end)? {
             return Err(violated!(
                 "the end at {} ({:?}) taken for corruption: a valid record at {}",
                 end.offset,

@@ -788,7 +788,11 @@ where
 /// proves the invalid one at `end` was complete once, so that the log is
 /// corrupt there, not torn; `None` if there is none. If the scan stopped at
 /// a record whose data is unreadable ([`Invalid::DataUnreadable`]), that
-/// record's own offset: its valid header proves it complete.
+/// record's own offset: its valid header proves it complete. If it stopped
+/// at a header line that cannot be read ([`Invalid::Unreadable`]: a bad
+/// line of the pmem, a read error of the log device), that line's offset:
+/// a read error is damage, and the line may hold an acknowledged record,
+/// the last one as much as any (a torn write reads, it does not fail).
 ///
 /// On pmem, appends are serial, and each (a wrap record included) is
 /// durable before the next begins: a torn last record never has a valid
@@ -812,7 +816,7 @@ where
 {
     match end.stop {
         Invalid::Range => return None,
-        Invalid::DataUnreadable => return Some(end.offset),
+        Invalid::DataUnreadable | Invalid::Unreadable => return Some(end.offset),
         _ => {}
     }
     if geo.is_block() {
@@ -1211,14 +1215,23 @@ mod tests {
         let (end, after) = walk(offs[3] + 64..offs[3] + 128)?;
         assert_eq!((end.records, end.stop), (3, Invalid::DataUnreadable));
         assert_eq!(after, Some(offs[3]));
-        // Record 2's header line: unreadable, and record 3 follows it, so it
-        // was complete once.
+        // Record 2's header line: unreadable: damage at that line.
         let (end, after) = walk(offs[1]..offs[1] + 64)?;
         assert_eq!(
             (end.records, end.offset, end.stop),
             (1, offs[1], Invalid::Unreadable)
         );
-        assert_eq!(after, Some(offs[2]));
+        assert_eq!(after, Some(offs[1]));
+        // The last record's header line: no record follows it, but a read
+        // error is not a torn record (one reads, as zeroes or old bytes):
+        // damage too, never the end. Before, this was taken for the log's
+        // torn end and record 4, acknowledged, dropped.
+        let (end, after) = walk(offs[3]..offs[3] + 64)?;
+        assert_eq!(
+            (end.records, end.offset, end.stop),
+            (3, offs[3], Invalid::Unreadable)
+        );
+        assert_eq!(after, Some(offs[3]));
         // A bad line past the log's end is not in the log.
         let (end, after) = walk(off + 4096..off + 4160)?;
         assert_eq!((end.records, end.stop, after), (4, Invalid::Magic, None));

@@ -167,7 +167,7 @@ impl Initiator {
             swarm.push(m, GFP_KERNEL)?;
             Ok::<(), Error>(())
         })?;
-        let behind = self.core.log().valid_record_after(&end);
+        let behind = self.core.log().valid_record_after(&end)?;
         self.hand_over(swarm, None, Some(Ok((end, behind))))
     }
 }

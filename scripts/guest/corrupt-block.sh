@@ -25,6 +25,16 @@
 #   corrupt-block.sh torn        the last sector of record 600's data zeroed,
 #                                as a power cut in its write leaves it:
 #                                records 1-599 replayed
+#   corrupt-block.sh bad-past    the log disk (through dm, as "bad") fails
+#                                to read one sector past the log's end,
+#                                inside the scan's last 1 MiB read: all 600
+#                                records replayed (the scan reads the units
+#                                it needs around a read error)
+#   corrupt-block.sh bad-last    the log disk fails to read record 600's
+#                                header unit: a read error is damage, not a
+#                                torn end: enable refuses (EIO) naming
+#                                record 600, changes nothing;
+#                                discard_corrupt then replays records 1-599
 . /guest/lib.sh
 set -e
 N=600
@@ -75,6 +85,26 @@ refused() {
 	echo 0 > $v/enable
 }
 
+# bad_sector SECTOR: the volume's log becomes /dev/mapper/bad, the log
+# disk with its sector SECTOR failing every read (dm-flakey error_reads;
+# writes go through, as a disk remaps a bad sector when it is written).
+bad_sector() {
+	size=$(blockdev --getsz "$log")
+	dmsetup create bad <<-EOF || fail "dm table for a bad sector at $1"
+	0 $1 linear $log 0
+	$1 1 flakey $log $1 0 3600 1 error_reads
+	$(($1 + 1)) $((size - $1 - 1)) linear $log $(($1 + 1))
+	EOF
+	dmsetup mknodes bad
+	[ -b /dev/mapper/bad ] || fail "no /dev/mapper/bad"
+	dd if=/dev/mapper/bad bs=512 skip=$(($1 - 1)) count=1 iflag=direct of=/dev/null 2>/dev/null ||
+		fail "sector $(($1 - 1)) of the log does not read"
+	dd if=/dev/mapper/bad bs=512 skip="$1" count=1 iflag=direct of=/dev/null 2>/dev/null &&
+		fail "sector $1 of the log reads"
+	volume x
+	echo /dev/mapper/bad > $v/log
+}
+
 case "$1" in
 write)
 	make_array 1
@@ -113,7 +143,24 @@ torn)
 	enable_replays $((N - 1))
 	echo "the last record torn: records 1-$((N - 1)) replayed"
 	;;
+bad-past)
+	assemble_array
+	# 8 KiB past the end of record 600, the last record.
+	bad_sector $((($(rec N) + 4608 + 8192) / 512))
+	enable_replays $N
+	echo "a bad sector past the log's end, in the scan's last read: all $N records replayed"
+	echo 0 > $v/enable
+	;;
+bad-last)
+	assemble_array
+	bad_sector $(($(rec N) / 512))
+	refused_damaged $N "$(rec N)" "a part of the log device that fails to read (its header)" log_sum
+	echo 1 > $v/discard_corrupt
+	enable_replays $((N - 1))
+	echo "recovered: records 1-$((N - 1)) replayed, record $N dropped as asked"
+	echo 0 > $v/enable
+	;;
 *)
-	fail "usage: corrupt-block.sh write|flip-header|flip-data|torn-window|torn"
+	fail "usage: corrupt-block.sh write|flip-header|flip-data|torn-window|torn|bad-past|bad-last"
 	;;
 esac

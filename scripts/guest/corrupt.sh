@@ -120,18 +120,8 @@ poison)
 	grep -q "^$bad 1" /sys/block/pmem0/badblocks || fail "pmem0 badblocks: $(cat /sys/block/pmem0/badblocks)"
 	dd if=/dev/pmem0 bs=512 skip=$bad count=1 iflag=direct of=/dev/null 2>/dev/null &&
 		fail "pmem0 reads its bad sector $bad"
-	before=$(pmem_around)
 	volume x
-	if echo 1 > $v/enable 2>/tmp/err; then fail "enable accepted a log with a record on a bad line"; fi
-	grep -q "Input/output error" /tmp/err || fail "enable failed, but not with EIO: $(cat /tmp/err)"
-	dmesg | grep "log damaged" | tail -1
-	dmesg | grep -q "log damaged: the record at log offset $(rec 5) (seq 5) lies on a bad line of the pmem (its data)" ||
-		fail "the kernel log does not name record 5 and its bad line"
-	[ "$(status x replay_state)" = corrupt ] || fail "replay_state $(status x replay_state)"
-	[ "$(status x replay_corrupt_seq)" = 5 ] || fail "replay_corrupt_seq $(status x replay_corrupt_seq)"
-	[ -z "$(cat $v/disk)" ] && [ ! -e /sys/block/swarmlog0 ] || fail "a disk was exposed"
-	[ "$(pmem_around)" = "$before" ] || fail "the log changed"
-	echo "refused: EIO, record 5 and its bad line named, no disk, log unchanged"
+	refused_damaged 5 "$(rec 5)" "a bad line of the pmem (its data)" pmem_around
 	echo 1 > $v/discard_corrupt
 	echo 1 > $v/enable || fail "enable with discard_corrupt"
 	dev=/dev/$(cat $v/disk)

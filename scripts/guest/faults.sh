@@ -166,7 +166,15 @@ read-errors)
 	[ "$(status f replay_state)" = skipped-kept ] || fail "replay_state $(status f replay_state)"
 	skipped=$(status f replay_skipped) peak=$(status f replay_peak_bytes)
 	[ "$skipped" -gt 0 ] && [ "$skipped" -lt $PARTIAL ] || fail "replay_skipped $skipped"
-	[ "$(status f replay_messages)" = $PARTIAL ] || fail "replayed $(status f replay_messages)"
+	# On a small block log (SWARMLOG_LOG_DISK=16M) the writes may wrap the
+	# ring (the 60 MiB fill leaves the head anywhere in it), and a wrap
+	# record is a message too.
+	msgs=$PARTIAL
+	[ "$(log_device)" = /dev/pmem0 ] || msgs="$PARTIAL $((PARTIAL + 1))"
+	case " $msgs " in
+	*" $(status f replay_messages) "*) ;;
+	*) fail "replayed $(status f replay_messages) messages, not $msgs" ;;
+	esac
 	[ -z "$(cat $v/disk)" ] || fail "a disk was exposed"
 	[ "$(log_header)" = "$before" ] || fail "the log header changed"
 	[ "$peak" -lt $((6 << 20)) ] || fail "replay held $peak bytes with records skipped"

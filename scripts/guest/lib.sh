@@ -111,24 +111,40 @@ perf_end() {
 	wait "$perf" || true
 }
 
+# refused_with ERROR MESSAGE SEQ SUMCMD: enable of the configured volume x
+# must fail with ERROR (strerror's text), the kernel log saying MESSAGE,
+# replay_state corrupt naming record SEQ, no disk exposed, and the log as
+# SUMCMD summed it before.
+refused_with() {
+	before=$($4)
+	if echo 1 > $c/x/enable 2>/tmp/err; then fail "enable accepted a log it must refuse ($2)"; fi
+	grep -q "$1" /tmp/err || fail "enable failed, but not with '$1': $(cat /tmp/err)"
+	dmesg | grep -F "${2%%:*}" | tail -1
+	dmesg | grep -qF "$2" || fail "the kernel log does not say: $2"
+	[ "$(status x replay_state)" = corrupt ] || fail "replay_state $(status x replay_state)"
+	[ "$(status x replay_corrupt_seq)" = "$3" ] || fail "replay_corrupt_seq $(status x replay_corrupt_seq)"
+	[ -z "$(cat $c/x/disk)" ] && [ ! -e /sys/block/swarmlog0 ] || fail "a disk was exposed"
+	[ "$($4)" = "$before" ] || fail "the log changed"
+}
+
 # refused_corrupt SEQ OFFSET SUMCMD: enable of a volume x on the log
 # device must be refused as corrupt (EUCLEAN) naming record SEQ at log
 # offset OFFSET, with no disk exposed and the log as SUMCMD summed it
 # before (WIDTH in the environment: its swarm_width).
 refused_corrupt() {
-	before=$($3)
 	volume x
 	[ -z "${WIDTH:-}" ] || echo "$WIDTH" > $c/x/swarm_width
-	if echo 1 > $c/x/enable 2>/tmp/err; then fail "enable accepted a corrupt log"; fi
-	grep -q "Structure needs cleaning" /tmp/err || fail "enable failed, but not with EUCLEAN: $(cat /tmp/err)"
-	dmesg | grep "log corrupt" | tail -1
-	dmesg | grep -q "log corrupt: the record at log offset $2 (seq $1)" ||
-		fail "the kernel log does not name record $1"
-	[ "$(status x replay_state)" = corrupt ] || fail "replay_state $(status x replay_state)"
-	[ "$(status x replay_corrupt_seq)" = "$1" ] || fail "replay_corrupt_seq $(status x replay_corrupt_seq)"
-	[ -z "$(cat $c/x/disk)" ] && [ ! -e /sys/block/swarmlog0 ] || fail "a disk was exposed"
-	[ "$($3)" = "$before" ] || fail "the log changed"
+	refused_with "Structure needs cleaning" "log corrupt: the record at log offset $2 (seq $1)" "$1" "$3"
 	echo "refused: EUCLEAN, record $1 named, no disk, log unchanged"
+}
+
+# refused_damaged SEQ OFFSET WHERE SUMCMD: enable of the configured volume
+# x must fail with EIO, the kernel log saying "log damaged" for record SEQ
+# at log offset OFFSET that "lies on WHERE", with no disk exposed and the
+# log as SUMCMD summed it before.
+refused_damaged() {
+	refused_with "Input/output error" "log damaged: the record at log offset $2 (seq $1) lies on $3" "$1" "$4"
+	echo "refused: EIO, record $1 named, on $3, no disk, log unchanged"
 }
 
 # volume NAME: a configured volume on the log device (log_device) and md0.

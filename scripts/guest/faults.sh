@@ -169,12 +169,9 @@ read-errors)
 	# On a small block log (SWARMLOG_LOG_DISK=16M) the writes may wrap the
 	# ring (the 60 MiB fill leaves the head anywhere in it), and a wrap
 	# record is a message too.
-	msgs=$PARTIAL
-	[ "$(log_device)" = /dev/pmem0 ] || msgs="$PARTIAL $((PARTIAL + 1))"
-	case " $msgs " in
-	*" $(status f replay_messages) "*) ;;
-	*) fail "replayed $(status f replay_messages) messages, not $msgs" ;;
-	esac
+	m=$(status f replay_messages)
+	[ "$m" = $PARTIAL ] || { [ "$(log_device)" != /dev/pmem0 ] && [ "$m" = $((PARTIAL + 1)) ]; } ||
+		fail "replayed $m messages, not $PARTIAL"
 	[ -z "$(cat $v/disk)" ] || fail "a disk was exposed"
 	[ "$(log_header)" = "$before" ] || fail "the log header changed"
 	[ "$peak" -lt $((6 << 20)) ] || fail "replay held $peak bytes with records skipped"

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-# Hostile input on the configfs interface (md raid1 on 2 disks, pmem log):
+# Hostile input on the configfs interface (md raid1 on 2 disks; the log on
+# the VM's log device, log_device: pmem0, or a log disk on a block log):
 # bad values of every writable attribute (empty, oversized, negative,
 # non-numeric, not UTF-8, NUL bytes, bad paths, random bytes), refused with
 # the old value kept; paths that parse but name no usable device, refused
@@ -11,6 +12,7 @@
 rounds=${1:-25}
 . /guest/lib.sh
 make_array 1
+L=$(log_device)
 # Leaks reported from before the test (boot) are not the module's: scan and
 # clear them, so the final scan reports only what the test left.
 if [ -w /sys/kernel/debug/kmemleak ]; then
@@ -64,9 +66,9 @@ printf '\377\376' > $h/bin
 printf '/dev/\377\376' > $h/binpath
 { printf 1; head -c 1 /dev/zero; } > $h/nul1
 { head -c 1 /dev/zero; printf 1; } > $h/nul0
-{ printf /dev/pmem0; head -c 1 /dev/zero; printf /x; } > $h/nulpath
-printf 'dev/pmem0\n' > $h/rel
-printf './pmem0\n' > $h/dotrel
+{ printf %s "$L"; head -c 1 /dev/zero; printf /x; } > $h/nulpath
+printf '%s\n' "${L#/}" > $h/rel
+printf './%s\n' "${L##*/}" > $h/dotrel
 printf '/dev/pm em0\n' > $h/space
 [ "$(wc -c < $h/huge5000)" = 5000 ] && [ "$(wc -c < $h/nul1)" = 2 ] &&
 	[ "$(wc -c < $h/bin)" = 2 ] && [ "$(wc -c < $h/path257)" = 257 ] ||
@@ -124,14 +126,14 @@ refuse $v/format $h/one
 
 # Paths: refused when they are not one absolute path of at most 256 bytes.
 for a in log array; do
-	accept $v/$a /dev/pmem0
+	accept $v/$a "$L"
 	for f in nl huge5000 huge4096 path5000 path4096 path257 neg1 abc bin binpath nul1 \
 		nulpath rel dotrel space lead twonl; do
 		refuse $v/$a $h/$f
-		same $v/$a /dev/pmem0
+		same $v/$a "$L"
 	done
 	: > $v/$a
-	same $v/$a /dev/pmem0
+	same $v/$a "$L"
 done
 accept $v/log "/$(head -c 255 /dev/zero | tr '\0' a)" # 256 bytes: parses
 [ "$(cat $v/log | wc -c)" = 257 ] || fail "256-byte path reads back wrong"
@@ -141,14 +143,14 @@ echo data > /tmp/regular
 mkdir -p /tmp/dir
 accept $v/array /dev/md0
 for p in /dev/null /proc/self/mem /tmp/regular /tmp/dir /dev/nonexistent /dev/md0 \
-	/dev/vda "/$(head -c 255 /dev/zero | tr '\0' a)" /dev/pmem0/x /dev/../dev/null; do
+	/dev/vda "/$(head -c 255 /dev/zero | tr '\0' a)" "$L/x" /dev/../dev/null; do
 	accept $v/log "$p"
 	refuse $v/format $h/one
 	refuse $v/enable $h/one
 	same $v/enable 0
 done
-accept $v/log /dev/pmem0
-for p in /dev/null /proc/self/mem /tmp/regular /tmp/dir /dev/nonexistent /dev/pmem0 /dev/vdb; do
+accept $v/log "$L"
+for p in /dev/null /proc/self/mem /tmp/regular /tmp/dir /dev/nonexistent "$L" /dev/vdb; do
 	accept $v/array "$p"
 	refuse $v/format $h/one
 	refuse $v/enable $h/one
@@ -160,11 +162,23 @@ refuse $v/enable $h/one
 dmesg | grep -q "the array device /dev/pmem0 is pmem (DAX): are the log and the array swapped" ||
 	fail "swapped log and array not reported"
 dmesg | grep -q "cannot open log device /dev/nonexistent" || fail "no kernel log line for a missing log"
+# A log device too small for a log of its medium (1 MiB of the log device
+# through dm-linear): format refuses it, saying so, and writes nothing.
+dmsetup create tiny --table "0 2048 linear $L 0" && dmsetup mknodes tiny ||
+	fail "dm-linear of 1 MiB over $L"
+tiny=$(log_head)
+accept $v/log /dev/mapper/tiny
+accept $v/array /dev/md0
+refuse $v/format $h/one
+refuse $v/enable $h/one
+dmesg | tail -5 | grep -q "the log device is too small" || fail "a 1 MiB log not reported as too small"
+[ "$(log_head)" = "$tiny" ] || fail "the refused format of a 1 MiB log wrote to $L"
+dmsetup remove tiny || fail "dmsetup remove tiny"
 dmesg | grep -q "the log and the array are the same device" || fail "log = array not reported"
 
 # None of those refusals left a device held: the right pair formats, enables.
 # format takes exactly 1: not "01" or "+1" (a number parse's 1).
-accept $v/log /dev/pmem0
+accept $v/log "$L"
 accept $v/array /dev/md0
 for f in plus1 zeroone hex exp two twonl lead nul1; do
 	refuse $v/format $h/$f
@@ -182,10 +196,10 @@ for f in hex zeroone zerospace neg0 nul0 off exp two twonl lead abc bin huge4096
 	same $v/enable 1
 done
 for a in log array; do
-	printf '/dev/pmem0\n' > $h/good
+	printf '%s\n' "$L" > $h/good
 	refuse $v/$a $h/good # EBUSY while enabled
 done
-same $v/log /dev/pmem0
+same $v/log "$L"
 same $v/array /dev/md0
 accept $v/enable 0
 
@@ -223,7 +237,7 @@ volume w
 refuse $c/w/format $h/one
 refuse $c/w/enable $h/one
 same $c/w/enable 0
-dmesg | tail -20 | grep -Eq "cannot open log device /dev/pmem0: (EBUSY|Error\(16\))" ||
+dmesg | tail -20 | grep -Eq "cannot open log device $L: (EBUSY|Error\(16\))" ||
 	fail "no EBUSY line for the second volume"
 expect_fail "rmmod swarmlog"
 accept $v/enable 0
@@ -264,7 +278,7 @@ done; exit 0 ) &
 ( while [ $(date +%s) -lt $end ]; do
 	echo $(( $(date +%s) % 64 + 1 )) > $v/swarm_width
 	printf '\377' > $v/swarm_width
-	echo /dev/pmem0 > $v/log; echo /dev/md0 > $v/array
+	echo "$L" > $v/log; echo /dev/md0 > $v/array
 done 2>/dev/null; exit 0 ) &
 wait
 blocks=$(cat /tmp/storm.* 2>/dev/null | awk '{ n += $1 } END { print n + 0 }')
@@ -272,7 +286,7 @@ blocks=$(cat /tmp/storm.* 2>/dev/null | awk '{ n += $1 } END { print n + 0 }')
 ls /dev/swarmlog* 2>/dev/null | grep -v "^$dev$" && fail "stray device nodes"
 echo "concurrent storm: $(($(dmesg | grep -c 'v enabled as') - enables)) enables, $(($(dmesg | grep -c 'v: already enabled') - doubles)) refused double enables, $blocks blocks of 4 KiB written, $(cat /tmp/storm-cut.* 2>/dev/null | wc -l) writers cut off by a disable"
 [ "$(cat $v/enable)" = 1 ] || accept $v/enable 1
-same $v/log /dev/pmem0
+same $v/log "$L"
 same $v/array /dev/md0
 dev=/dev/$(cat $v/disk)
 dd if=/tmp/pat of=$dev bs=4096 seek=100 count=16 oflag=direct 2>/dev/null || fail "write after the storm"

@@ -7,8 +7,7 @@
 #   make check    every test; ends with "N passed, N failed" (each
 #                 scenario's short fixed-seed profile, within CI's time)
 #   make check-full  every test with the scenarios' long profiles (more
-#                 power-cut cycles, larger workloads, the pmem scenarios
-#                 re-run on a block log; hours under TCG)
+#                 power-cut cycles, larger workloads; hours under TCG)
 #   make bench    swarmlog (with the benchmark's and the default module
 #                 parameters) against the raw array, dm-writecache and
 #                 dm-writecache over dm-integrity: QD1 latency, IOPS and
@@ -68,8 +67,7 @@ check:
 check-full:
 	SWARMLOG_PROFILE=full scripts/check
 
-# The block-log scenarios in full: also the pmem scenarios re-run with their
-# log on a log disk (too long for make check within CI's 90 minutes).
+# The block-log scenarios alone, in their full profiles.
 check-blocklog:
 	SWARMLOG_PROFILE=full scripts/check block-log
 

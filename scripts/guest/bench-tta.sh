@@ -37,6 +37,24 @@ st() {
 	echo "${x:-?}"
 }
 pattern() { yes swarmlog-bench-tta | head -c 4096; }
+# read_floor USED: what reading the log's first USED bytes costs the log
+# device alone, once the replay's CP has written the records back (so that
+# nothing else uses the devices): fio, sequential O_DIRECT reads of 1 MiB,
+# two in flight, as the scan of a block log keeps its next piece in flight.
+# No replay that reads every record can be faster. Prints
+# read_floor_mib=N read_floor_ms=MS.
+read_floor() {
+	mib=$((($1 + 1048575) / 1048576))
+	n=0
+	until [ "$(st cp_count)" != 0 ] && [ "$(st cp_count)" != "?" ]; do
+		n=$((n + 1))
+		[ $n -le 600 ] || fail "the replay's CP did not end in 5 minutes"
+		sleep 0.5
+	done
+	fio --name=floor --filename="$cache" --rw=read --bs=1M --iodepth=2 --direct=1 --ioengine=libaio \
+		--size="${mib}M" --output-format=terse --terse-version=3 > /tmp/floor || fail "fio read floor"
+	echo "read_floor_mib=$mib read_floor_ms=$(awk -F';' '{ print $9 }' /tmp/floor)"
+}
 # The same table on both boots: pmem mode, 4 KiB blocks, and watermarks
 # that start no writeback for the pending writes (at most 80 % of the
 # cache; checked before the cut).
@@ -174,9 +192,11 @@ open)
 	line="TTA target=$target ms=$(ms T0 T2) open_ms=$(ms T0 T1) read_tries=$n pattern=$ok"
 	case "$target" in
 	swarmlog)
+		used=$(st log_used_bytes)
 		for k in replay_state replay_messages replay_loads replay_duration_us cp_count cp_blocks; do
 			line="$line $k=$(st $k)"
 		done
+		line="$line log_used_bytes=$used $(read_floor "$used")"
 		;;
 	writecache)
 		# shellcheck disable=SC2046

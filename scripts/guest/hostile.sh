@@ -162,6 +162,7 @@ refuse $v/enable $h/one
 dmesg | grep -q "the array device /dev/pmem0 is pmem (DAX): are the log and the array swapped" ||
 	fail "swapped log and array not reported"
 dmesg | grep -q "cannot open log device /dev/nonexistent" || fail "no kernel log line for a missing log"
+dmesg | grep -q "the log and the array are the same device" || fail "log = array not reported"
 # A log device too small for a log of its medium (1 MiB of the log device
 # through dm-linear): format refuses it, saying so, and writes nothing.
 dmsetup create tiny --table "0 2048 linear $L 0" && dmsetup mknodes tiny ||
@@ -174,7 +175,6 @@ refuse $v/enable $h/one
 dmesg | tail -5 | grep -q "the log device is too small" || fail "a 1 MiB log not reported as too small"
 [ "$(log_head)" = "$tiny" ] || fail "the refused format of a 1 MiB log wrote to $L"
 dmsetup remove tiny || fail "dmsetup remove tiny"
-dmesg | grep -q "the log and the array are the same device" || fail "log = array not reported"
 
 # None of those refusals left a device held: the right pair formats, enables.
 # format takes exactly 1: not "01" or "+1" (a number parse's 1).

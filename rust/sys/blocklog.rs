@@ -17,7 +17,7 @@ use kernel::prelude::*;
 
 use super::bio::Chunk;
 use super::blockdev::{BlockDevice, IoBatch};
-use super::dax::{nth_piece, pieces_of, DaxMapping, Media};
+use super::dax::{pieces_of, read_each, DaxMapping, Media};
 use crate::format::log::Medium;
 
 /// A log device without DAX, written with synchronous bios.
@@ -219,10 +219,7 @@ impl Media for BlockLog {
         let dst = pieces_of(ats, piece, buf, from)?;
         let len = piece as u64;
         if !self.aligned(len) || ats.iter().any(|&at| !self.aligned(at)) {
-            for (k, &at) in ats.iter().enumerate() {
-                self.read(at, nth_piece(dst, k, piece)?)?;
-            }
-            return Ok(());
+            return read_each(self, ats, piece, dst);
         }
         if ats
             .iter()

@@ -76,17 +76,27 @@ pub(crate) trait Media: Send + Sync {
     /// one batch of bios, adjacent pieces merged, and waits once (a CP's
     /// logged blocks); this default reads them one by one.
     fn read_pieces(&self, ats: &[u64], piece: usize, buf: &mut KVVec<u8>, from: usize) -> Result {
-        let dst = pieces_of(ats, piece, buf, from)?;
-        for (k, &at) in ats.iter().enumerate() {
-            self.read(at, nth_piece(dst, k, piece)?)?;
-        }
-        Ok(())
+        read_each(self, ats, piece, pieces_of(ats, piece, buf, from)?)
     }
+}
+
+/// [`Media::read_pieces`] one [`Media::read`] a piece, into `dst` (exactly
+/// the pieces' bytes, from [`pieces_of`]).
+pub(crate) fn read_each<M: Media + ?Sized>(
+    media: &M,
+    ats: &[u64],
+    piece: usize,
+    dst: &mut [u8],
+) -> Result {
+    for (k, &at) in ats.iter().enumerate() {
+        media.read(at, nth_piece(dst, k, piece)?)?;
+    }
+    Ok(())
 }
 
 /// Piece `k` of `piece` bytes of `buf`. (Not `chunks_exact`, whose length
 /// divides by a size the compiler cannot prove nonzero.)
-pub(crate) fn nth_piece(buf: &mut [u8], k: usize, piece: usize) -> Result<&mut [u8]> {
+fn nth_piece(buf: &mut [u8], k: usize, piece: usize) -> Result<&mut [u8]> {
     let start = k.checked_mul(piece).ok_or(EINVAL)?;
     let end = start.checked_add(piece).ok_or(EINVAL)?;
     buf.get_mut(start..end).ok_or(EINVAL)

@@ -177,7 +177,12 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         let mut old = bytes::zeroed(BLOCK_SIZE, GFP_KERNEL)?;
         let mut segs = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
         let mut entries = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        // Logged blocks with no checksum yet: where each is in the run and
+        // in the log, and their bytes, read as one batch (allocated when
+        // first needed).
         let mut logged = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        let mut logged_at = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        let mut pieces = KVVec::<u8>::new();
         let mut next = 0u64;
         let mut pacer = self.pacer();
         loop {
@@ -188,6 +193,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             segs.clear();
             entries.clear();
             logged.clear();
+            logged_at.clear();
             let run = self
                 .state
                 .lock()
@@ -204,7 +210,8 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                         Contents::Logged(l) => {
                             e = l.crc0.and_then(|c| entry_from_crc0(c, generation));
                             if e.is_none() {
-                                logged.push((i, l.at), GFP_KERNEL)?;
+                                logged.push(i, GFP_KERNEL)?;
+                                logged_at.push(l.at, GFP_KERNEL)?;
                             }
                             segs.push(None, GFP_KERNEL)?;
                         }
@@ -225,12 +232,19 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                     b.merge_under(&old);
                 }
             }
-            // Logged blocks with no checksum yet, out of the pmem, without
+            // Logged blocks with no checksum yet, out of the log, without
             // the lock: their records' space is not reused before this CP
             // ends.
-            for &(i, at) in logged.iter() {
-                self.log.read(at, &mut old)?;
-                *entries.get_mut(i).ok_or(EINVAL)? = Some(entry_for(&old, generation));
+            if !logged.is_empty() {
+                pieces.clear();
+                pieces.resize(logged.len() * BLOCK_SIZE, 0, GFP_KERNEL)?;
+                self.log
+                    .read_pieces(&logged_at, BLOCK_SIZE, &mut pieces, 0)?;
+                for (k, &i) in logged.iter().enumerate() {
+                    let data = pieces.get(k * BLOCK_SIZE..(k + 1) * BLOCK_SIZE);
+                    *entries.get_mut(i).ok_or(EINVAL)? =
+                        Some(entry_for(data.ok_or(EINVAL)?, generation));
+                }
             }
             // The blocks in memory, checksummed without the lock.
             for (seg, e) in segs.iter().zip(entries.iter_mut()) {
@@ -260,13 +274,16 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         let mut batch = self.array.batch()?;
         let mut other = self.array.batch()?;
         let mut segs = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        // The run's logged blocks: where each is in the run and in the log.
         let mut logged = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
+        let mut logged_at = KVec::with_capacity(RUN_BLOCKS, GFP_KERNEL)?;
         let mut next = 0u64;
         let mut blocks = 0u64;
         let mut pacer = self.pacer();
         loop {
             segs.clear();
             logged.clear();
+            logged_at.clear();
             let run = self
                 .state
                 .lock()
@@ -275,7 +292,8 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                     match &b.data {
                         Contents::Ram(d) => segs.push(Segment::of(d)?, GFP_KERNEL)?,
                         Contents::Logged(l) => {
-                            logged.push((segs.len(), l.at), GFP_KERNEL)?;
+                            logged.push(segs.len(), GFP_KERNEL)?;
+                            logged_at.push(l.at, GFP_KERNEL)?;
                             segs.push(Segment::of(&[])?, GFP_KERNEL)?;
                         }
                     }
@@ -284,22 +302,28 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             let Some((first, n)) = run else {
                 break;
             };
-            // Logged blocks out of the pmem, without the lock: their
-            // records' space is not reused before this CP ends.
-            if !logged.is_empty() && stage.capacity() == 0 {
-                stage.reserve(STAGE_BYTES, GFP_KERNEL)?;
-            }
-            for &(i, at) in logged.iter() {
+            // Logged blocks out of the log, as one batch of reads, without
+            // the lock: their records' space is not reused before this CP
+            // ends.
+            if !logged.is_empty() {
+                if stage.capacity() == 0 {
+                    stage.reserve(STAGE_BYTES, GFP_KERNEL)?;
+                }
                 let start = stage.len();
-                if start + BLOCK_SIZE > stage.capacity() {
+                let end = start + logged.len() * BLOCK_SIZE;
+                if end > stage.capacity() {
                     return Err(EINVAL);
                 }
                 // Within the capacity: no reallocation moves what earlier
                 // segments point to.
-                stage.resize(start + BLOCK_SIZE, 0, GFP_KERNEL)?;
-                let dst = stage.get_mut(start..).ok_or(EINVAL)?;
-                self.log.read(at, dst)?;
-                *segs.get_mut(i).ok_or(EINVAL)? = Segment::of(dst)?;
+                stage.resize(end, 0, GFP_KERNEL)?;
+                self.log
+                    .read_pieces(&logged_at, BLOCK_SIZE, &mut stage, start)?;
+                for (k, &i) in logged.iter().enumerate() {
+                    let at = start + k * BLOCK_SIZE;
+                    let data = stage.get(at..at + BLOCK_SIZE).ok_or(EINVAL)?;
+                    *segs.get_mut(i).ok_or(EINVAL)? = Segment::of(data)?;
+                }
             }
             let sector = self.layout.data_block_location(first) * SECTORS;
             // SAFETY: the segments are the committing blocks' data, which by

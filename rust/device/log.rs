@@ -724,6 +724,18 @@ impl<M: Media> Log<M> {
         self.media.read(off, buf)
     }
 
+    /// Reads the `piece`-byte pieces of the log at `ats` (records' data)
+    /// into `buf` from `from` on: [`Media::read_pieces`].
+    pub(crate) fn read_pieces(
+        &self,
+        ats: &[u64],
+        piece: usize,
+        buf: &mut KVVec<u8>,
+        from: usize,
+    ) -> Result {
+        self.media.read_pieces(ats, piece, buf, from)
+    }
+
     /// After a scan that ended at `end`: where a valid record follows the
     /// invalid one, which means that one is corrupt (see
     /// [`valid_record_after`]). The error of a read that failed for another

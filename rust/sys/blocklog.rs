@@ -17,7 +17,7 @@ use kernel::prelude::*;
 
 use super::bio::Chunk;
 use super::blockdev::{BlockDevice, IoBatch};
-use super::dax::{DaxMapping, Media};
+use super::dax::{pieces_of, read_each, DaxMapping, Media};
 use crate::format::log::Medium;
 
 /// A log device without DAX, written with synchronous bios.
@@ -212,6 +212,40 @@ impl Media for BlockLog {
         Prefetch::new(self).ok()
     }
 
+    /// Whole units at a unit's offset: one batch of reads straight into
+    /// `buf`, a read per run of adjacent pieces, waited for once. Anything
+    /// else one [`Media::read`] a piece.
+    fn read_pieces(&self, ats: &[u64], piece: usize, buf: &mut KVVec<u8>, from: usize) -> Result {
+        let dst = pieces_of(ats, piece, buf, from)?;
+        let len = piece as u64;
+        if !self.aligned(len) || ats.iter().any(|&at| !self.aligned(at)) {
+            return read_each(self, ats, piece, dst);
+        }
+        if ats
+            .iter()
+            .any(|&at| at.checked_add(len).is_none_or(|end| end > self.size))
+        {
+            return Err(ERANGE);
+        }
+        let base = dst.as_mut_ptr();
+        // Dropped (waiting for its reads) before `dst`'s borrow ends.
+        let mut batch = IoBatch::new(&self.bdev)?;
+        let mut i = 0usize;
+        while let Some(&first) = ats.get(i) {
+            let n = adjacent(ats, i, len);
+            // `i + n <= ats.len()`, so both products are at most
+            // `dst.len()`, which `pieces_of` computed without overflow.
+            let (at_byte, bytes) = (i * piece, n * piece);
+            // SAFETY: `base + at_byte .. + bytes` lies within `dst`, kmalloc
+            // or vmalloc memory (a `KVVec`'s) borrowed exclusively by this
+            // call, which the device alone touches until `batch` has waited
+            // (below, or when it is dropped on an error, before returning).
+            unsafe { batch.read(first >> 9, base.add(at_byte), bytes)? };
+            i += n;
+        }
+        batch.wait()
+    }
+
     /// Whole units at a unit's offset go straight into `buf`; anything
     /// else as [`Media::read`].
     fn read_buf(&self, off: u64, buf: &mut KVVec<u8>) -> Result {
@@ -224,6 +258,25 @@ impl Media for BlockLog {
             _ => Err(ERANGE),
         }
     }
+}
+
+/// How many of the `len`-byte pieces at `ats[i..]` lie one after another on
+/// the device, from `ats[i]` on (at least 1): one read takes them all.
+fn adjacent(ats: &[u64], i: usize, len: u64) -> usize {
+    let Some(&first) = ats.get(i) else {
+        return 0;
+    };
+    let mut n = 1usize;
+    while let Some(&at) = ats.get(i + n) {
+        let next = (n as u64)
+            .checked_mul(len)
+            .and_then(|d| first.checked_add(d));
+        if next != Some(at) {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 /// The device a volume's log is on: pmem through DAX, or a block device.
@@ -307,6 +360,7 @@ impl Media for LogDevice {
             Self::Block(b) => b.set_no_fua(on),
         }
     }
+
     fn read_buf(&self, off: u64, buf: &mut KVVec<u8>) -> Result {
         match self {
             Self::Pmem(m) => m.read_buf(off, buf),
@@ -319,5 +373,72 @@ impl Media for LogDevice {
             Self::Pmem(m) => m.prefetch(),
             Self::Block(b) => b.prefetch(),
         }
+    }
+
+    fn read_pieces(&self, ats: &[u64], piece: usize, buf: &mut KVVec<u8>, from: usize) -> Result {
+        match self {
+            Self::Pmem(m) => m.read_pieces(ats, piece, buf, from),
+            Self::Block(b) => b.read_pieces(ats, piece, buf, from),
+        }
+    }
+}
+
+#[kernel::prelude::kunit_tests(swarmlog_blocklog)]
+mod tests {
+    use super::*;
+    use crate::sys::dax::RamMedia;
+
+    #[test]
+    fn adjacent_pieces_are_one_read() -> Result {
+        let ats = [0u64, 4096, 8192, 20480, 24576, 0, 8192];
+        // From each start: the run that one read takes.
+        let mut runs = KVec::new();
+        let mut i = 0;
+        while i < ats.len() {
+            let n = adjacent(&ats, i, 4096);
+            runs.push((i, n), GFP_KERNEL)?;
+            i += n;
+        }
+        assert_eq!(&runs[..], &[(0, 3), (3, 2), (5, 1), (6, 1)]);
+        // Backwards or overlapping pieces are not adjacent; past the end,
+        // nothing.
+        assert_eq!(adjacent(&[8192, 4096], 0, 4096), 1);
+        assert_eq!(adjacent(&[0, 2048], 0, 4096), 1);
+        assert_eq!(adjacent(&[u64::MAX - 4095, 0], 0, 4096), 1);
+        assert_eq!(adjacent(&ats, ats.len(), 4096), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn pieces_land_in_order_from_their_offset() -> Result {
+        let media = RamMedia::new(4 * 4096)?;
+        let mut block = KVec::new();
+        for k in 0..4u8 {
+            block.clear();
+            block.resize(4096, k + 1, GFP_KERNEL)?;
+            media.write(u64::from(k) * 4096, &block)?;
+        }
+        let mut buf = KVVec::new();
+        buf.resize(100 + 3 * 4096, 0xee, GFP_KERNEL)?;
+        media.read_pieces(&[8192, 0, 12288], 4096, &mut buf, 100)?;
+        // Bytes before `from` untouched; then the pieces in the order asked.
+        assert!(buf.iter().take(100).all(|&b| b == 0xee));
+        for (k, want) in [3u8, 1, 4].into_iter().enumerate() {
+            let piece = buf
+                .get(100 + k * 4096..100 + (k + 1) * 4096)
+                .ok_or(EINVAL)?;
+            assert!(piece.iter().all(|&b| b == want));
+        }
+        // A buffer one byte too short, or pieces of no size: refused.
+        let fits = buf.len() - 2 * 4096;
+        assert_eq!(media.read_pieces(&[0, 4096], 4096, &mut buf, fits), Ok(()));
+        assert_eq!(
+            media.read_pieces(&[0, 4096], 4096, &mut buf, fits + 1),
+            Err(EINVAL)
+        );
+        assert_eq!(media.read_pieces(&[0], 0, &mut buf, 0), Err(EINVAL));
+        // A piece past the device's end: the read's error.
+        assert_eq!(media.read_pieces(&[16384], 4096, &mut buf, 0), Err(ERANGE));
+        Ok(())
     }
 }

@@ -70,6 +70,53 @@ pub(crate) trait Media: Send + Sync {
     fn prefetch(&self) -> Option<Prefetch<'_>> {
         None
     }
+    /// Reads the `piece` bytes at each of `ats` into `buf`, one after
+    /// another from `from` on (piece `i` at `from + i * piece`, which `buf`
+    /// must hold already; `EINVAL` if not). A block log sends them all as
+    /// one batch of bios, adjacent pieces merged, and waits once (a CP's
+    /// logged blocks); this default reads them one by one.
+    fn read_pieces(&self, ats: &[u64], piece: usize, buf: &mut KVVec<u8>, from: usize) -> Result {
+        read_each(self, ats, piece, pieces_of(ats, piece, buf, from)?)
+    }
+}
+
+/// [`Media::read_pieces`] one [`Media::read`] a piece, into `dst` (exactly
+/// the pieces' bytes, from [`pieces_of`]).
+pub(crate) fn read_each<M: Media + ?Sized>(
+    media: &M,
+    ats: &[u64],
+    piece: usize,
+    dst: &mut [u8],
+) -> Result {
+    for (k, &at) in ats.iter().enumerate() {
+        media.read(at, nth_piece(dst, k, piece)?)?;
+    }
+    Ok(())
+}
+
+/// Piece `k` of `piece` bytes of `buf`. (Not `chunks_exact`, whose length
+/// divides by a size the compiler cannot prove nonzero.)
+fn nth_piece(buf: &mut [u8], k: usize, piece: usize) -> Result<&mut [u8]> {
+    let start = k.checked_mul(piece).ok_or(EINVAL)?;
+    let end = start.checked_add(piece).ok_or(EINVAL)?;
+    buf.get_mut(start..end).ok_or(EINVAL)
+}
+
+/// The part of `buf` that [`Media::read_pieces`] fills: `ats.len()` pieces
+/// of `piece` bytes from `from` on; `EINVAL` if `piece` is 0 or `buf` is too
+/// short.
+pub(crate) fn pieces_of<'b>(
+    ats: &[u64],
+    piece: usize,
+    buf: &'b mut [u8],
+    from: usize,
+) -> Result<&'b mut [u8]> {
+    if piece == 0 {
+        return Err(EINVAL);
+    }
+    let len = ats.len().checked_mul(piece).ok_or(EINVAL)?;
+    let end = from.checked_add(len).ok_or(EINVAL)?;
+    buf.get_mut(from..end).ok_or(EINVAL)
 }
 
 const PAGE_SIZE: u64 = kernel::page::PAGE_SIZE as u64;

@@ -163,10 +163,20 @@ open)
 		mark T0
 		echo 1 > "$v/enable" || fail "enable"
 		mark T1
+		used=""
 		if [ -n "$perf" ]; then
+			# The log's used bytes for the read floor, before the
+			# replay's CP (kicked at the enable) frees them: the
+			# report takes seconds. (Without a profile they are read
+			# after the timed read, not inside it.)
+			used=$(st log_used_bytes)
 			perf_end
 			echo PERF-BEGIN
-			perf report -i /tmp/perf.data --stdio --no-children --sort comm,sym -g none --percent-limit 0.5 2>/dev/null | grep -v '^[#]*$' | head -60
+			# By thread and function (the replay is a small part of the
+			# profiled seconds: most samples are idle), then the
+			# enabling shell's functions with what they call.
+			perf report -i /tmp/perf.data --stdio --no-children --sort comm,sym -g none --percent-limit 0.05 2>/dev/null | grep -v "^[#]*$" | head -100
+			perf report -i /tmp/perf.data --stdio --children --comm sh --sort sym -g none --percent-limit 0.2 2>/dev/null | grep -v "^[#]*$" | head -60
 			echo PERF-END
 		fi
 		dev=/dev/$(cat "$v/disk")
@@ -192,7 +202,7 @@ open)
 	line="TTA target=$target ms=$(ms T0 T2) open_ms=$(ms T0 T1) read_tries=$n pattern=$ok"
 	case "$target" in
 	swarmlog)
-		used=$(st log_used_bytes)
+		[ -n "${used:-}" ] || used=$(st log_used_bytes)
 		for k in replay_state replay_messages replay_loads replay_duration_us cp_count cp_blocks; do
 			line="$line $k=$(st $k)"
 		done

@@ -7,7 +7,6 @@
 //! crash rewrote is proved by that CP's pending table copy, see
 //! [`Core::read_array_block_as`]).
 
-use core::ops::Range;
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::prelude::*;
 
@@ -68,36 +67,41 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         self.interrupted
     }
 
-    /// What a LOAD of a message changing `blocks`, of which `partial` in
-    /// part, has to read now.
-    pub(crate) fn load_needs(
-        &self,
-        blocks: Range<u64>,
-        partial: [Option<u64>; 2],
-    ) -> Result<Needs> {
+    /// What a LOAD of a message changing `partial` in part (and other
+    /// blocks whole) has to read now: the old contents of each block
+    /// changed in part that the cache does not hold whole, and its table
+    /// block, which proves them. A block the record writes whole needs nothing from the
+    /// array: the record holds all of it, and its table block is loaded by
+    /// the CP that writes it back, as after any write (`cp.rs`). So a
+    /// record of whole blocks needs no LOAD, and replay learns that the
+    /// array cannot serve a block only where it reads one; the CP that
+    /// cannot load a table fails and keeps the log, as it would for a
+    /// write made after the volume appeared.
+    pub(crate) fn load_needs(&self, partial: [Option<u64>; 2]) -> Result<Needs> {
         let st = self.state.lock();
         let mut tables = KVec::new();
-        for b in blocks {
+        let mut reads = false;
+        for b in partial.into_iter().flatten() {
+            if st.cache.get(b).is_some_and(|c| c.is_full()) {
+                continue;
+            }
+            reads = true;
             let (t, _) = self.layout.entry_of(b).ok_or(ENXIO)?;
             if !st.tables.contains(t) && tables.last() != Some(&t) {
                 tables.push(t, GFP_KERNEL)?;
             }
         }
-        let partial = partial
-            .into_iter()
-            .flatten()
-            .any(|b| !st.cache.get(b).is_some_and(|c| c.is_full()));
-        Ok(Needs { tables, partial })
+        Ok(Needs {
+            tables,
+            partial: reads,
+        })
     }
 
-    /// LOAD: the table blocks of every block in `blocks`, and the old
-    /// contents of the `partial` ones (changed in part).
-    pub(crate) fn load(&self, blocks: Range<u64>, partial: [Option<u64>; 2]) -> Result {
-        for b in blocks {
-            self.entry(b)?;
-        }
-        // Allocated only for a block changed in part (most LOADs read only
-        // a table block).
+    /// LOAD: the old contents of the blocks changed in part (`partial`)
+    /// that the cache does not hold whole, proved by their table blocks
+    /// (read and cached on the way, [`Core::read_array_block_as`]).
+    pub(crate) fn load(&self, partial: [Option<u64>; 2]) -> Result {
+        // Allocated only when a block is read.
         let mut buf = KVec::new();
         for b in partial.into_iter().flatten() {
             if self.state.lock().cache.get(b).is_some_and(|c| c.is_full()) {

@@ -102,7 +102,7 @@ impl FileSystem for VolumeFs<'_> {
         if m.blocks().end > self.core.data_blocks() {
             return Err(ENXIO);
         }
-        let needs = self.core.load_needs(m.blocks(), m.partial_blocks())?;
+        let needs = self.core.load_needs(m.partial_blocks())?;
         if needs.tables.is_empty() && !needs.partial {
             return Ok(Start::Done);
         }

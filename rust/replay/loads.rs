@@ -58,7 +58,7 @@ impl WorkItem for LoadWork {
     fn run(this: Arc<LoadWork>) {
         let _noio = NoIo::new();
         let started = Instant::<Monotonic>::now();
-        let res = this.core.load(this.msg.blocks(), this.msg.partial_blocks());
+        let res = this.core.load(this.msg.partial_blocks());
         this.done
             .finish(this.idx, res, started - this.queued, started.elapsed());
     }
@@ -146,7 +146,7 @@ impl WorkItem for TableRead {
             None => Err(EIO),
         };
         // Anything else the LOAD needs (nothing, unless the cache changed).
-        let res = res.and_then(|()| this.core.load(this.msg.blocks(), this.msg.partial_blocks()));
+        let res = res.and_then(|()| this.core.load(this.msg.partial_blocks()));
         let waited = Delta::ZERO;
         this.done
             .finish(this.idx, res, waited, this.started.elapsed());

@@ -10,7 +10,7 @@
 #                             replays every record from the log (whole
 #                             blocks: nothing read from the array), every
 #                             write reads back, the CP fails and keeps the
-#                             log; then the member back: the CP's retry
+#                             log; then the member back: disable's CP
 #                             writes them back, every write is there
 #   faults.sh degraded        raid1 with one disk blank: assembled degraded,
 #                             enable replays, every write is there
@@ -115,33 +115,26 @@ error-member)
 	# The records write whole blocks: replay reads nothing of the array
 	# for them, so it applies them all and the volume appears; the CP it
 	# asks for cannot load the table blocks on the failed member, fails
-	# and keeps the log, and retries.
+	# and keeps the log (the next is tried at the next interval).
 	echo 1 > $v/enable || fail "enable (whole-block records need no read of the array)"
 	[ "$(status f replay_state)" = done ] && [ "$(status f replay_skipped)" = 0 ] ||
 		fail "replay: $(status f replay_state), $(status f replay_skipped) skipped"
 	[ "$(status f replay_loads)" = 0 ] || fail "replay_loads $(status f replay_loads)"
 	verify_all
 	t=0
-	until [ "$(status f cp_errors)" -ge 2 ]; do
+	until [ "$(status f cp_errors)" -ge 1 ]; do
 		t=$((t + 1))
 		[ $t -le 100 ] || fail "no failed CP in 10 s (cp_errors $(status f cp_errors))"
 		sleep 0.1
 	done
 	[ "$(status f cp_count)" = 0 ] || fail "a CP succeeded with a failed member"
-	[ "$(log_head)" = "$before" ] || fail "the log header changed while the CP fails"
+	[ "$(log_head)" = "$before" ] || fail "the log's CP marker moved while the CP fails"
 	dmesg | grep -q "consistency point failed" || fail "the kernel log does not say the CP failed"
 	echo "member failed: all $N records replayed from the log, the CP fails and keeps the log"
-	# The member back: the next retry (within a second) writes them back.
+	# The member back: disable's CP writes them back.
 	set_member "linear /dev/vdb 0"
-	t=0
-	until [ "$(status f cp_count)" -ge 1 ]; do
-		t=$((t + 1))
-		[ $t -le 100 ] || fail "no CP in 10 s with the member back (cp_errors $(status f cp_errors))"
-		sleep 0.1
-	done
-	[ "$(status f log_used_bytes)" = 0 ] || fail "log_used_bytes $(status f log_used_bytes) after the CP"
-	verify_all
-	echo 0 > $v/enable
+	echo 0 > $v/enable || fail "disable (its CP) with the member back"
+	[ "$(log_head)" != "$before" ] || fail "the log's CP marker did not move"
 	echo 1 > $v/enable || fail "enable after the CP"
 	verify_all
 	echo 0 > $v/enable

@@ -78,6 +78,13 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     /// cannot load a table fails and keeps the log, as it would for a
     /// write made after the volume appeared.
     pub(crate) fn load_needs(&self, partial: [Option<u64>; 2]) -> Result<Needs> {
+        // Whole blocks only (most records): nothing to look up.
+        if partial.iter().all(Option::is_none) {
+            return Ok(Needs {
+                tables: KVec::new(),
+                partial: false,
+            });
+        }
         let st = self.state.lock();
         let mut tables = KVec::new();
         let mut reads = false;

@@ -383,7 +383,6 @@ impl AttributeOperations<3> for Volume {
             ("swarms", c.swarms),
             ("loads", c.loads),
             ("cache_hits", c.no_load),
-            ("joined", c.joined),
             ("suspended", c.suspended),
             ("retransferred", c.retransferred),
             ("skipped", c.skipped),

@@ -18,23 +18,10 @@ use crate::format::log::Op;
 use crate::sys::bytes;
 use crate::sys::dax::Media;
 
-/// What a message's LOAD has to read.
-pub(crate) struct Needs {
-    /// The table blocks not cached, in order.
-    pub(crate) tables: KVec<u64>,
-    /// Whether it reads the old contents of a block it changes in part.
-    pub(crate) partial: bool,
-}
-
 impl<M: Media + 'static, A: Array> Core<M, A> {
     /// The log, for replay's scan and its reads of records' data.
     pub(crate) fn log(&self) -> &Log<M> {
         &self.log
-    }
-
-    /// The array, for replay's reads in flight.
-    pub(crate) fn array(&self) -> &A {
-        &self.array
     }
 
     /// Data blocks the volume exposes.
@@ -67,41 +54,28 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         self.interrupted
     }
 
-    /// What a LOAD of a message changing `partial` in part (and other
-    /// blocks whole) has to read now: the old contents of each block
-    /// changed in part that the cache does not hold whole, and its table
-    /// block, which proves them. A block the record writes whole needs nothing from the
-    /// array: the record holds all of it, and its table block is loaded by
-    /// the CP that writes it back, as after any write (`cp.rs`). So a
-    /// record of whole blocks needs no LOAD, and replay learns that the
-    /// array cannot serve a block only where it reads one; the CP that
-    /// cannot load a table fails and keeps the log, as it would for a
-    /// write made after the volume appeared.
-    pub(crate) fn load_needs(&self, partial: [Option<u64>; 2]) -> Result<Needs> {
+    /// Whether a message changing `partial` in part (and other blocks
+    /// whole) needs a LOAD: the old contents of a block changed in part
+    /// that the cache does not hold whole, proved by its table block. A
+    /// block the record writes whole needs nothing from the array: the
+    /// record holds all of it, and its table block is loaded by the CP
+    /// that writes it back, as after any write (`cp.rs`). So a record of
+    /// whole blocks needs no LOAD, and replay learns that the array cannot
+    /// serve a block only where it reads one; a CP that cannot load a
+    /// table fails and keeps the log, as it does for a write made after
+    /// the volume appeared (design.rst, "Replay").
+    pub(crate) fn needs_load(&self, partial: [Option<u64>; 2]) -> Result<bool> {
         // Whole blocks only (most records): nothing to look up.
         if partial.iter().all(Option::is_none) {
-            return Ok(Needs {
-                tables: KVec::new(),
-                partial: false,
-            });
+            return Ok(false);
         }
         let st = self.state.lock();
-        let mut tables = KVec::new();
         let mut reads = false;
         for b in partial.into_iter().flatten() {
-            if st.cache.get(b).is_some_and(|c| c.is_full()) {
-                continue;
-            }
-            reads = true;
-            let (t, _) = self.layout.entry_of(b).ok_or(ENXIO)?;
-            if !st.tables.contains(t) && tables.last() != Some(&t) {
-                tables.push(t, GFP_KERNEL)?;
-            }
+            self.layout.entry_of(b).ok_or(ENXIO)?;
+            reads |= !st.cache.get(b).is_some_and(|c| c.is_full());
         }
-        Ok(Needs {
-            tables,
-            partial: reads,
-        })
+        Ok(reads)
     }
 
     /// LOAD: the old contents of the blocks changed in part (`partial`)

@@ -165,15 +165,9 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         Ok(())
     }
 
-    /// Keeps `table`, table block `index` as read from the array, unless
-    /// one is cached already (which is then in force: `false`).
-    pub(crate) fn cache_table(&self, index: u64, table: Table) -> Result<bool> {
-        self.state.lock().tables.insert(index, table)
-    }
-
     /// The first sector of table block `index`'s two copies on the array
     /// (`2 * BLOCK_SIZE` bytes).
-    pub(crate) fn table_sector(&self, index: u64) -> u64 {
+    fn table_sector(&self, index: u64) -> u64 {
         self.layout.table_block_location(index) * SECTORS
     }
 
@@ -204,7 +198,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
 
     /// The copy in force of table block `index`, of its two copies `both`
     /// as read from the array; `EIO` if both are corrupt.
-    pub(crate) fn table_from(&self, index: u64, both: &mut [u8]) -> Result<Table> {
+    fn table_from(&self, index: u64, both: &mut [u8]) -> Result<Table> {
         if both.len() != 2 * BLOCK_SIZE {
             return Err(EINVAL);
         }

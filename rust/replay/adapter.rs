@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The volume as the file system of replay ([`FileSystem`]): LOADs are
-//! work items or reads in flight (`loads.rs`), MODIFY applies a record to
-//! the volume's cache through the device's narrow interface, transitions go
-//! to the trace.
+//! work items (`loads.rs`), MODIFY applies a record to the volume's cache
+//! through the device's narrow interface, transitions go to the trace.
 
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
@@ -14,7 +13,7 @@ use kernel::{
 };
 
 use super::engine::FileSystem;
-use super::loads::{Completions, InFlight, LoadWork, TableRead};
+use super::loads::{Completions, LoadWork};
 use super::message::{Message, Start, State};
 use super::trace::Trace;
 use super::{Progress, Report};
@@ -26,9 +25,7 @@ use crate::device::Volume;
 /// one line says more were skipped (a failed member can skip thousands,
 /// and each line costs milliseconds on a serial console).
 pub(super) const SKIPS_LISTED: u32 = 16;
-use crate::format::array::BLOCK_SIZE;
 use crate::format::log::Op;
-use crate::sys::blockdev::{AsyncReads, ReadSlot};
 use crate::sys::wq::OwnedQueue;
 
 /// The volume's side of one replay.
@@ -38,13 +35,7 @@ pub(super) struct VolumeFs<'a> {
     pub(super) progress: &'a Progress,
     pub(super) core: &'a Arc<Volume>,
     pub(super) queue: &'a OwnedQueue,
-    /// Table block reads that end on `queue`.
-    pub(super) reads: &'a AsyncReads<'a>,
     pub(super) done: Arc<Completions>,
-    /// The LOADs in flight that read table blocks, and who joined them.
-    pub(super) in_flight: core::cell::RefCell<InFlight>,
-    /// Completions of joined messages, returned before any other.
-    pub(super) ready: core::cell::RefCell<KVec<(usize, Result)>>,
     /// Record data for MODIFY (which runs on one thread only).
     pub(super) data: core::cell::RefCell<KVec<u8>>,
     pub(super) report: &'a core::cell::RefCell<Report>,
@@ -76,25 +67,6 @@ impl VolumeFs<'_> {
         )?;
         self.queue.enqueue(work).map_err(|_| EBUSY)
     }
-
-    /// Starts message `idx`'s LOAD, a read of table block `table` only.
-    pub(super) fn read_table(&self, idx: usize, m: &Message, table: u64) -> Result {
-        let target = ReadSlot::new(2 * BLOCK_SIZE)?;
-        let item = Arc::pin_init(
-            pin_init!(TableRead {
-                core: self.core.clone(),
-                done: self.done.clone(),
-                idx,
-                msg: *m,
-                table,
-                target,
-                started: Instant::now(),
-                work <- new_work!("swarmlog::table_read"),
-            }),
-            GFP_KERNEL,
-        )?;
-        self.reads.read(self.core.table_sector(table), item)
-    }
 }
 
 impl FileSystem for VolumeFs<'_> {
@@ -102,64 +74,17 @@ impl FileSystem for VolumeFs<'_> {
         if m.blocks().end > self.core.data_blocks() {
             return Err(ENXIO);
         }
-        let needs = self.core.load_needs(m.partial_blocks())?;
-        if needs.tables.is_empty() && !needs.partial {
+        if !self.core.needs_load(m.partial_blocks())? {
             return Ok(Start::Done);
         }
-        let mut in_flight = self.in_flight.try_borrow_mut().map_err(|_| EBUSY)?;
-        if !needs.partial {
-            if let Some(reader) = in_flight.reader_of(&needs.tables) {
-                // Room for its completion first, whenever the LOAD ends:
-                // `ready` always has room for every message that joined one.
-                // (Without room, it reads for itself.)
-                let room = self
-                    .ready
-                    .try_borrow_mut()
-                    .map_err(|_| EBUSY)
-                    .and_then(|mut r| Ok(r.reserve(in_flight.riders + 1, GFP_KERNEL)?));
-                if room.is_ok() && in_flight.join(reader, idx, *m).is_ok() {
-                    return Ok(Start::Joined);
-                }
-            }
-        }
-        match (needs.partial, needs.tables.first()) {
-            (false, Some(&t)) if needs.tables.len() == 1 => self.read_table(idx, m, t)?,
-            _ => self.enqueue(idx, m)?,
-        }
-        // Not registered (no allocation then), it is only not joined.
-        let _ = in_flight.issued(idx, needs.tables);
+        self.enqueue(idx, m)?;
         Ok(Start::Issued)
     }
 
     fn wait_load(&self) -> (usize, Result) {
-        if let Some(r) = self.ready.try_borrow_mut().ok().and_then(|mut r| r.pop()) {
-            return r;
-        }
         let (idx, res, ns) = self.done.wait();
         self.slept_ns.set(self.slept_ns.get() + ns);
         self.last_load.set(Some(Instant::now()));
-        let (Ok(mut in_flight), Ok(mut ready)) =
-            (self.in_flight.try_borrow_mut(), self.ready.try_borrow_mut())
-        else {
-            return (idx, res);
-        };
-        for (rider, m) in in_flight.ended(idx) {
-            // Its tables are cached now. If the LOAD failed, each reads for
-            // itself: the failure may be another block's.
-            let r = match res {
-                Ok(()) => Ok(()),
-                Err(_) => match self.enqueue(rider, &m) {
-                    Ok(()) => continue,
-                    Err(e) => Err(e),
-                },
-            };
-            // `start_load` made room for it; if there is none, the rider's
-            // completion would be lost and the swarm wait for it forever:
-            // the swarm stops instead (`Completions::wait`).
-            if ready.push_within_capacity((rider, r)).is_err() {
-                self.done.lost.store(true, Relaxed);
-            }
-        }
         (idx, res)
     }
 
@@ -219,9 +144,7 @@ impl FileSystem for VolumeFs<'_> {
         self.trace.record(m.seq, to);
         let p = self.progress;
         match to {
-            // A LOAD issued; one that joined another in flight is not a
-            // LOAD of its own (the final `replay_loads` counts the same).
-            State::Loading if !m.joined => p.loads.fetch_add(1, Relaxed),
+            State::Loading => p.loads.fetch_add(1, Relaxed),
             State::Skipped => {
                 p.skipped.fetch_add(1, Relaxed);
                 p.messages.fetch_add(1, Relaxed)

@@ -29,7 +29,7 @@ pub(crate) trait FileSystem {
     /// [`Start::Done`], comes from [`Self::wait_load`]. `Err`: its part of
     /// the array is unavailable.
     fn start_load(&self, idx: usize, m: &Message) -> Result<Start>;
-    /// Waits for one LOAD (issued or joined) to complete: `(idx, result)`.
+    /// Waits for one issued LOAD to complete: `(idx, result)`.
     fn wait_load(&self) -> (usize, Result);
     /// Applies message `m` (the MODIFY phase). `Err` stops the swarm with
     /// that error: its part of the array was LOADED already, so a failure
@@ -61,7 +61,6 @@ pub(crate) struct Counters {
     pub(crate) swarms: u64,
     pub(crate) loads: u64,
     pub(crate) no_load: u64,
-    pub(crate) joined: u64,
     pub(crate) suspended: u64,
     pub(crate) retransferred: u64,
     pub(crate) skipped: u64,
@@ -160,8 +159,6 @@ struct Swarm<'a, F: FileSystem> {
     next_new: usize,
     /// LOADs issued and not completed (at most `width`).
     in_flight: usize,
-    /// Messages that joined a LOAD and have not completed.
-    joined: usize,
     /// The next message in log order to MODIFY.
     next_modify: usize,
     /// Per message: the first message suspended waiting for it.
@@ -320,23 +317,12 @@ impl<F: FileSystem> Swarm<'_, F> {
                 self.modify_ready()?;
                 continue;
             }
-            if let Some(m) = self.msgs.get_mut(i) {
-                m.joined = false;
-            }
             match self.fs.start_load(i, &m) {
                 Ok(Start::Done) => {
                     // Not MODIFIED here: the LOADs behind it start first,
                     // and the MODIFYs run while they are in flight.
                     self.c.no_load += 1;
                     self.set(i, State::Loaded);
-                }
-                Ok(Start::Joined) => {
-                    self.c.joined += 1;
-                    self.joined += 1;
-                    if let Some(m) = self.msgs.get_mut(i) {
-                        m.joined = true;
-                    }
-                    self.set(i, State::Loading);
                 }
                 Ok(Start::Issued) => {
                     self.c.loads += 1;
@@ -382,7 +368,6 @@ pub(crate) fn run_swarm<F: FileSystem>(
         retransfer: KVec::new(),
         next_new: 0,
         in_flight: 0,
-        joined: 0,
         next_modify: 0,
         waiter_head: KVec::new(),
         waiter_next: KVec::new(),
@@ -398,19 +383,14 @@ pub(crate) fn run_swarm<F: FileSystem>(
         if s.next_modify >= n {
             return Ok(Ok(()));
         }
-        let waiting = s.in_flight + s.joined;
-        if waiting > 0 && (s.in_flight >= s.width || s.queue_empty()) {
+        if s.in_flight > 0 && (s.in_flight >= s.width || s.queue_empty()) {
             let (i, res) = fs.wait_load();
-            if s.msgs.get(i).is_some_and(|m| m.joined) {
-                s.joined = s.joined.saturating_sub(1);
-            } else {
-                s.in_flight = s.in_flight.saturating_sub(1);
-            }
+            s.in_flight = s.in_flight.saturating_sub(1);
             match res {
                 Ok(()) => s.set(i, State::Loaded),
                 Err(e) => s.fail(i, e)?,
             }
-        } else if waiting == 0
+        } else if s.in_flight == 0
             && s.queue_empty()
             && s.msgs.get(s.next_modify).is_some_and(|m| {
                 // The next to MODIFY neither is ready nor can become so.
@@ -442,18 +422,10 @@ mod tests {
         image: [u8; (BLOCKS * SECTORS) as usize],
         /// LOADs issued: (index, first block, sequence number).
         pending: KVec<(usize, u64, u64)>,
-        /// Messages that joined a pending LOAD: (its index, theirs).
-        riders: KVec<(usize, (usize, u64, u64))>,
-        /// Completions to return before any other.
-        ready: KVec<usize>,
         /// A message whose LOAD completes with `fail_errno` (`EIO` unless
         /// a test sets it).
         fail_seq: Option<u64>,
         fail_errno: Error,
-        /// A message that changes one whole block joins a pending LOAD of
-        /// the same block, as the volume's does when the table block it
-        /// needs is being read.
-        join: bool,
         rng: u64,
         bad_block: Option<u64>,
         trace: KVec<(u64, State)>,
@@ -488,13 +460,6 @@ mod tests {
                 return Ok(Start::Done);
             }
             let me = (idx, m.blocks().start, m.seq);
-            let whole = m.blocks().count() == 1 && m.partial_blocks() == [None, None];
-            if f.join && whole {
-                if let Some(&(owner, ..)) = f.pending.iter().find(|p| p.1 == me.1) {
-                    f.riders.push((owner, me), GFP_KERNEL)?;
-                    return Ok(Start::Joined);
-                }
-            }
             for b in m.partial_blocks().into_iter().flatten() {
                 f.loaded_blocks.push(b, GFP_KERNEL)?;
             }
@@ -504,9 +469,6 @@ mod tests {
 
         fn wait_load(&self) -> (usize, Result) {
             let mut f = self.inner.borrow_mut();
-            if let Some(idx) = f.ready.pop() {
-                return (idx, Ok(()));
-            }
             let n = f.pending.len();
             if n == 0 {
                 return (usize::MAX, Err(EINVAL));
@@ -520,23 +482,6 @@ mod tests {
             } else {
                 Ok(())
             };
-            // Those that joined it complete with it; if it failed, each
-            // reads for itself (as the volume's do).
-            let mut i = 0;
-            while let Some(&(owner, rider)) = f.riders.get(i) {
-                if owner != idx {
-                    i += 1;
-                    continue;
-                }
-                let _ = f.riders.remove(i);
-                let pushed = match res {
-                    Ok(()) => f.ready.push(rider.0, GFP_KERNEL),
-                    Err(_) => f.pending.push(rider, GFP_KERNEL),
-                };
-                if pushed.is_err() {
-                    return (usize::MAX, Err(ENOMEM));
-                }
-            }
             (idx, res)
         }
 
@@ -576,11 +521,8 @@ mod tests {
             inner: RefCell::new(FakeInner {
                 image: [0; (BLOCKS * SECTORS) as usize],
                 pending: KVec::new(),
-                riders: KVec::new(),
-                ready: KVec::new(),
                 fail_seq: None,
                 fail_errno: EIO,
-                join: false,
                 rng: seed | 1,
                 bad_block: None,
                 trace: KVec::new(),
@@ -670,61 +612,6 @@ mod tests {
                 }
             }
         }
-        Ok(())
-    }
-
-    #[test]
-    fn joined_loads_complete_with_their_owner() -> Result {
-        // Whole-block writes to three blocks: most join a LOAD in flight.
-        let mut log = KVec::new();
-        for i in 0..40u64 {
-            log.push(
-                Message::new(i + 1, 0, Op::Write, (i * 7 % 3) * SECTORS, 8),
-                GFP_KERNEL,
-            )?;
-        }
-        let want = serial_image(&log);
-        for width in [1usize, 2, 8] {
-            for order in [3u64, 17, 255] {
-                let fs = fake(order);
-                fs.inner.borrow_mut().join = true;
-                let mut msgs = KVec::new();
-                msgs.extend_from_slice(&log, GFP_KERNEL)?;
-                let (c, r) = run(&fs, &mut msgs, width, Fault::None)?;
-                assert_eq!(r, Ok(()));
-                assert_eq!(fs.inner.borrow_mut().image, want);
-                assert!(msgs.iter().all(|m| m.state == State::Modified));
-                assert_eq!(c.loads + c.joined, 40);
-                assert!(c.peak_in_flight <= width as u64);
-                if width == 1 {
-                    // Serial: nothing is in flight to join.
-                    assert_eq!(c.joined, 0);
-                } else {
-                    assert!(c.joined > 0 && c.loads < 40);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    #[test]
-    fn failed_load_does_not_fail_those_that_joined_it() -> Result {
-        let fs = fake(21);
-        {
-            let mut f = fs.inner.borrow_mut();
-            f.join = true;
-            f.fail_seq = Some(1);
-        }
-        let mut msgs = KVec::new();
-        for seq in 1..=3 {
-            msgs.push(Message::new(seq, 0, Op::Write, 8, 8), GFP_KERNEL)?;
-        }
-        let (c, r) = run(&fs, &mut msgs, 8, Fault::None)?;
-        assert_eq!(r, Ok(()));
-        assert_eq!((c.loads, c.joined, c.skipped), (1, 2, 1));
-        assert_eq!(msgs.first().map(|m| m.state), Some(State::Skipped));
-        assert!(msgs.iter().skip(1).all(|m| m.state == State::Modified));
-        assert_eq!(fs.inner.borrow_mut().image.get(8..16), Some(&[3u8; 8][..]));
         Ok(())
     }
 

@@ -54,8 +54,6 @@ pub(crate) struct Message {
     pub(crate) prerequisite: Option<usize>,
     /// Whether the initiator retransferred it.
     pub(crate) retransferred: bool,
-    /// Whether its LOAD joined another one in flight (see [`Start::Joined`]).
-    pub(crate) joined: bool,
 }
 
 impl Message {
@@ -70,7 +68,6 @@ impl Message {
             state: State::New,
             prerequisite: None,
             retransferred: false,
-            joined: false,
         }
     }
 
@@ -99,8 +96,4 @@ pub(crate) enum Start {
     Done,
     /// Its reads were issued: one of the `width` LOADs in flight.
     Issued,
-    /// Everything it reads is being read already by a LOAD in flight, which
-    /// it joins: it completes when that LOAD does, without a slot of its own
-    /// (and without reading the same blocks twice).
-    Joined,
 }

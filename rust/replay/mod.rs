@@ -39,21 +39,21 @@ use crate::device::Volume;
 use crate::format::array::BLOCK_SIZE;
 use crate::format::log::{CpMarker, ScanEnd, MAX_RECORD_DATA};
 use crate::format::Invalid;
-use crate::sys::blockdev::AsyncReads;
 use crate::sys::bytes;
 use crate::sys::wq::OwnedQueue;
 use adapter::VolumeFs;
 use engine::run_swarm;
 use initiator::Initiator;
-use loads::{Completions, InFlight, LoadWork, TableRead};
+use loads::{Completions, LoadWork};
 use message::Message;
 use trace::Trace;
 
 pub(crate) use engine::{Counters, Fault, Panic};
 
 /// Messages in a swarm: enough to keep `swarm_width` LOADs busy (most
-/// messages of a long log need no read, their blocks' tables being cached
-/// already, and at each swarm's end the LOADs in flight drain to none),
+/// messages need no read: those that write whole blocks, and those whose
+/// blocks the cache holds whole already; and at each swarm's end the LOADs
+/// in flight drain to none),
 /// bounded so memory does not grow with the log: 256 per LOAD slot, at
 /// least 1024, at most 16384 (about 4 MiB of messages; the initiator's
 /// first swarm is a sixteenth of that). Longer swarms have fewer ends,
@@ -64,11 +64,11 @@ fn swarm_size(width: usize) -> usize {
 
 /// The memory a replay holds besides the cache: the swarm (and the two the
 /// initiator has ahead), its queues and waiter lists, the completion list,
-/// MODIFY's record buffer, and a LOAD (work item and the buffer of a table
-/// block's two copies) per slot of `width`.
+/// MODIFY's record buffer, and a LOAD (work item, the old block it reads
+/// and the two copies of its table block) per slot of `width`.
 fn working_set(size: usize, width: usize) -> usize {
     use core::mem::size_of;
-    let load = size_of::<LoadWork>().max(size_of::<TableRead>()) + 2 * BLOCK_SIZE;
+    let load = size_of::<LoadWork>() + 3 * BLOCK_SIZE;
     size * (3 * size_of::<Message>() + 3 * size_of::<usize>() + size_of::<(usize, Result)>())
         + MAX_RECORD_DATA as usize
         + width * load
@@ -235,16 +235,12 @@ pub(crate) fn replay(
     bytes::resize_zeroed(&mut data, MAX_RECORD_DATA as usize, GFP_KERNEL)
         .map_err(|_| Stop::Error(ENOMEM))?;
     let timing = done.clone();
-    let reads = AsyncReads::new(core.array(), &queue).map_err(Stop::Error)?;
     let fs = VolumeFs {
         trace: p.trace,
         progress: p.progress,
         core,
         queue: &queue,
-        reads: &reads,
         done,
-        in_flight: core::cell::RefCell::new(InFlight::new()),
-        ready: core::cell::RefCell::new(KVec::new()),
         data: core::cell::RefCell::new(data),
         report,
         slept_ns: core::cell::Cell::new(0),
@@ -411,8 +407,7 @@ pub(crate) fn replay(
     let (slept_ns, last_load) = (fs.slept_ns.get(), fs.last_load.get());
     initiator.stop();
     drop(scan_queue);
-    // Every read ended (and queued its item) before the queue goes.
-    drop(reads);
+    // Dropping the LOAD queue waits for every LOAD still running.
     drop(queue);
     {
         let mut r = report.borrow_mut();

@@ -1,25 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Array I/O: a block device opened by path, held exclusively, with
-//! synchronous reads, writes and flushes of kernel buffers, batches of
-//! writes in flight together ([`IoBatch`]), and reads whose end queues a
-//! work item ([`AsyncReads`]).
+//! synchronous reads, writes and flushes of kernel buffers, and batches of
+//! reads or writes in flight together ([`IoBatch`]).
 
-use core::cell::UnsafeCell;
 use core::ffi::{c_uint, c_void};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use kernel::{
-    bindings,
-    error::from_err_ptr,
-    prelude::*,
-    str::CStr,
-    sync::Arc,
-    workqueue::{HasWork, RawWorkItem, WorkItem},
-};
+use kernel::{bindings, error::from_err_ptr, prelude::*, str::CStr};
 
 use super::ffi::{self, Segment};
-use super::wq::OwnedQueue;
 
 /// A block device opened for reading and writing, exclusively.
 ///
@@ -245,171 +234,5 @@ impl Drop for IoBatch<'_> {
         // SAFETY: `batch` came from `swl_batch_new`, nothing is in flight
         // after `wait`, and it is freed once, here.
         unsafe { ffi::swl_batch_free(self.batch.as_ptr()) };
-    }
-}
-
-/// Where one read of [`AsyncReads::read`] lands: its buffer and its status.
-/// A slot takes one read; its buffer is handed out once, after the read.
-///
-/// # Invariants
-///
-/// While `status` is [`ReadSlot::PENDING`] the device may write `buf` and
-/// nothing else touches it; `buf` is reached from Rust only by `read` (before
-/// the read starts, to pass its address) and by `take`, once, after the read
-/// ended (`taken` set).
-pub(crate) struct ReadSlot {
-    buf: UnsafeCell<KVec<u8>>,
-    /// `buf`'s length.
-    len: u32,
-    status: AtomicI32,
-    taken: AtomicBool,
-}
-
-// SAFETY: `buf` is reached by one thread at a time (type invariant: the
-// device while a read is in flight, then the one `take`); the rest is atomic.
-unsafe impl Sync for ReadSlot {}
-
-impl ReadSlot {
-    /// No read started yet.
-    const UNUSED: i32 = 1;
-    /// The read is in flight.
-    const PENDING: i32 = 2;
-
-    /// A slot for a read of `len` bytes.
-    pub(crate) fn new(len: usize) -> Result<Self> {
-        Ok(Self {
-            len: u32::try_from(len).map_err(|_| EINVAL)?,
-            buf: UnsafeCell::new(super::bytes::zeroed(len, GFP_KERNEL)?),
-            status: AtomicI32::new(Self::UNUSED),
-            taken: AtomicBool::new(false),
-        })
-    }
-
-    /// Once the read has ended: its data, or its error. `None` before, and
-    /// after the first call.
-    pub(crate) fn take(&self) -> Option<Result<KVec<u8>>> {
-        let status = self.status.load(Ordering::Acquire);
-        if status == Self::UNUSED
-            || status == Self::PENDING
-            || self.taken.swap(true, Ordering::AcqRel)
-        {
-            return None;
-        }
-        if status < 0 {
-            return Some(Err(Error::from_errno(status)));
-        }
-        // SAFETY: the read has ended (the status is its result, stored with
-        // release after the data), and `taken` makes this the one access
-        // (type invariant).
-        Some(Ok(core::mem::take(unsafe { &mut *self.buf.get() })))
-    }
-}
-
-/// A work item that reads with [`AsyncReads::read`].
-pub(crate) trait ReadItem:
-    WorkItem<Pointer = Arc<Self>> + HasWork<Self> + Send + Sync + Sized
-{
-    /// The slot its read lands in.
-    fn slot(&self) -> &ReadSlot;
-}
-
-/// Reads from one device that end by queueing a work item on one queue: a
-/// work item waits for its read without holding a worker. Dropping it
-/// waits until every read started has ended and queued its item.
-///
-/// # Invariants
-///
-/// `batch` came from `swl_batch_new`, is freed only by `drop`, and counts
-/// the reads in flight; `drop` waits for them, so none ends (and queues its
-/// item) after `dev` or `queue`, which outlive `self`, could be gone.
-pub(crate) struct AsyncReads<'a> {
-    dev: &'a BlockDevice,
-    queue: &'a OwnedQueue,
-    batch: NonNull<ffi::Batch>,
-}
-
-// SAFETY: starting reads and waiting for them is safe from any thread; the
-// batch's counter is atomic.
-unsafe impl Sync for AsyncReads<'_> {}
-
-impl<'a> AsyncReads<'a> {
-    /// Reads from `dev` whose items are queued on `queue`.
-    pub(crate) fn new(dev: &'a BlockDevice, queue: &'a OwnedQueue) -> Result<Self> {
-        // SAFETY: no precondition; the result is checked for NULL.
-        let batch = NonNull::new(unsafe { ffi::swl_batch_new() }).ok_or(ENOMEM)?;
-        // INVARIANT: `batch` is new, no read is in flight.
-        Ok(Self { dev, queue, batch })
-    }
-
-    /// Reads `item`'s slot's length in bytes at `sector` into its slot,
-    /// without waiting; once the read has ended (or failed to start), the
-    /// slot holds the result and `item` is queued. `EBUSY` (and nothing
-    /// queued) if the slot was used already.
-    pub(crate) fn read<T: ReadItem>(&self, sector: u64, item: Arc<T>) -> Result {
-        let slot = item.slot();
-        slot.status
-            .compare_exchange(
-                ReadSlot::UNUSED,
-                ReadSlot::PENDING,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .map_err(|_| EBUSY)?;
-        // SAFETY: the status is PENDING now, set here once: only the device
-        // touches the buffer from now until the read ends, and its address
-        // and length do not change (type invariant of `ReadSlot`).
-        let buf = unsafe { (*slot.buf.get()).as_mut_ptr() };
-        let len = slot.len;
-        let status = slot.status.as_ptr();
-        let wq = self.queue.as_raw();
-        let (batch, bdev) = (self.batch.as_ptr(), self.dev.as_raw());
-        // SAFETY: the closure always queues the item (`swl_read_then_queue`
-        // queues it when the read ends, or at once if it cannot start), so
-        // returning true is right; `work` stays valid until the item runs
-        // (the guarantee of `__enqueue`), and so do `buf` and `status`,
-        // which the item holds. The batch, the device and the queue outlive
-        // the read (type invariant: `drop` waits for it).
-        let queued = unsafe {
-            item.__enqueue(|work| {
-                ffi::swl_read_then_queue(batch, bdev, sector, buf.cast(), len, wq, work, status);
-                true
-            })
-        };
-        queued.map_err(|_| EBUSY)
-    }
-}
-
-impl Drop for AsyncReads<'_> {
-    fn drop(&mut self) {
-        // SAFETY: `batch` is live (type invariant); this waits until every
-        // read started has ended and queued its item, then frees the batch,
-        // once.
-        unsafe {
-            ffi::swl_batch_wait(self.batch.as_ptr());
-            ffi::swl_batch_free(self.batch.as_ptr());
-        }
-    }
-}
-
-#[kernel::prelude::kunit_tests(swarmlog_blockdev)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn read_slot_hands_out_its_result_once() -> Result {
-        let s = ReadSlot::new(8)?;
-        // Unused, then in flight: nothing to take.
-        assert!(s.take().is_none());
-        s.status.store(ReadSlot::PENDING, Ordering::Release);
-        assert!(s.take().is_none());
-        // Ended: the data, once.
-        s.status.store(0, Ordering::Release);
-        assert_eq!(s.take().map(|r| r.map(|b| b.len())), Some(Ok(8)));
-        assert!(s.take().is_none());
-        // Failed: the error.
-        let f = ReadSlot::new(8)?;
-        f.status.store(EIO.to_errno(), Ordering::Release);
-        assert_eq!(f.take().map(|r| r.map(|b| b.len())), Some(Err(EIO)));
-        Ok(())
     }
 }

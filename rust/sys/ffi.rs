@@ -105,16 +105,6 @@ extern "C" {
     ) -> c_int;
     pub(crate) fn swl_batch_wait(b: *mut Batch) -> c_int;
     pub(crate) fn swl_batch_free(b: *mut Batch);
-    pub(crate) fn swl_read_then_queue(
-        b: *mut Batch,
-        bdev: *mut block_device,
-        sector: u64,
-        buf: *mut c_void,
-        len: c_uint,
-        wq: *mut kernel::bindings::workqueue_struct,
-        work: *mut kernel::bindings::work_struct,
-        status: *mut c_int,
-    ) -> c_int;
 
     // pmem.rs
     pub(crate) fn swl_dax_get(

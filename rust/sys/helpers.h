@@ -36,9 +36,6 @@ int swl_batch_read(struct swl_batch *b, struct block_device *bdev, u64 sector, v
 		   unsigned int len);
 int swl_batch_wait(struct swl_batch *b);
 void swl_batch_free(struct swl_batch *b);
-int swl_read_then_queue(struct swl_batch *b, struct block_device *bdev, u64 sector, void *buf,
-			unsigned int len, struct workqueue_struct *wq, struct work_struct *work,
-			int *status);
 struct dax_device *swl_dax_get(struct block_device *bdev, u64 *start_off, void *holder);
 void swl_dax_put(struct dax_device *dax, void *holder);
 long swl_dax_map(struct dax_device *dax, u64 pgoff, long nr_pages, void **kaddr);

@@ -41,11 +41,6 @@ impl OwnedQueue {
             wq: NonNull::new(wq).ok_or(ENOMEM)?,
         })
     }
-
-    /// The `workqueue_struct`, live as long as `self`.
-    pub(crate) fn as_raw(&self) -> *mut bindings::workqueue_struct {
-        self.wq.as_ptr()
-    }
 }
 
 impl core::ops::Deref for OwnedQueue {

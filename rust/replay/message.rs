@@ -78,7 +78,8 @@ impl Message {
     }
 
     /// The blocks the message changes only in part: their old contents are
-    /// what its LOAD reads (with the table blocks of all its blocks).
+    /// what its LOAD reads (with their table blocks); it needs nothing from
+    /// the array for the blocks it writes whole.
     pub(crate) fn partial_blocks(&self) -> [Option<u64>; 2] {
         let end = self.sector.saturating_add(u64::from(self.nr_sectors));
         let first = self.sector / SECTORS;

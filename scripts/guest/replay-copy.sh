@@ -133,7 +133,7 @@ replay)
 		{ print }' /sys/kernel/debug/swarmlog/r/replay_trace
 	echo "TRACE-END"
 	line="RESULT width=$width"
-	for k in messages swarms loads cache_hits joined suspended retransferred skipped peak_in_flight duration_us peak_bytes load_wait_us load_us modify_slept_us tail_us; do
+	for k in messages swarms loads cache_hits suspended retransferred skipped peak_in_flight duration_us peak_bytes load_wait_us load_us modify_slept_us tail_us; do
 		line="$line $k=$(status r replay_$k)"
 	done
 	line="$line enable_ms=$((t1 - t0))"

@@ -96,7 +96,11 @@ write)
 		volume v0
 		echo 1 > "$v/format" || fail "format"
 		echo 1 > "$v/enable" || fail "enable"
-		dev=/dev/$(cat "$v/disk")
+		# The shell's own read: a command substitution would fork and
+		# exec inside the timed span (milliseconds under TCG), which
+		# dm-writecache's fixed name does not.
+		read -r disk < "$v/disk"
+		dev=/dev/$disk
 		;;
 	writecache)
 		dd if=/dev/zero of="$cache" bs=1M count=4 oflag=direct 2>/dev/null || fail "wiping $cache"
@@ -179,7 +183,11 @@ open)
 			perf report -i /tmp/perf.data --stdio --children --comm sh --sort sym -g none --percent-limit 0.2 2>/dev/null | grep -v "^[#]*$" | head -60
 			echo PERF-END
 		fi
-		dev=/dev/$(cat "$v/disk")
+		# The shell's own read: a command substitution would fork and
+		# exec inside the timed span (milliseconds under TCG), which
+		# dm-writecache's fixed name does not.
+		read -r disk < "$v/disk"
+		dev=/dev/$disk
 		;;
 	writecache)
 		table=$(wc_table)

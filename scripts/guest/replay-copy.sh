@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0
 # Replay of copies of the same crashed images, guest side (see
 # scripts/replay-copies).
-#   replay-copy.sh write LEVEL DELAY_MS WRITES BS
+#   replay-copy.sh write LEVEL DELAY_MS WRITES BS [REGION_MB]
 #       md0 over the disks (behind dm-delay when DELAY_MS > 0), format,
 #       enable, WRITES random writes with fio (BS: a block size such as 4k,
-#       or "mixed" for 512 B to 64 KiB at any sector), then wait for the cut
+#       or "mixed" for 512 B to 64 KiB at any sector), then wait for the
+#       cut; with REGION_MB, the first REGION_MB MiB are written whole and
+#       committed first and the random writes stay in them (so that a
+#       LOAD of a block changed in part has old contents to read: a block
+#       never written reads as zeroes without a read)
 #   replay-copy.sh replay LEVEL DELAY_MS WIDTH SUM
 #       enable with swarm_width WIDTH (the replay); print a RESULT line;
 #       with SUM 1, disable and print the MD5 of the array's data area
@@ -40,13 +44,24 @@ cpu_top() {
 
 case "$mode" in
 write)
-	writes=$4 bs=$5
+	writes=$4 bs=$5 region=${6:-}
 	# shellcheck disable=SC2086
 	make_array "$level" $members
 	volume r
 	echo 1 > $v/format
 	echo 1 > $v/enable
 	dev=/dev/$(cat $v/disk)
+	span=""
+	if [ -n "$region" ]; then
+		dd if=/dev/urandom of="$dev" bs=1M count="$region" oflag=direct 2>/dev/null ||
+			fail "filling the first $region MiB"
+		# Committed by disable's CP; enabled again, the volume counts its
+		# writes and CPs afresh.
+		echo 0 > $v/enable
+		echo 1 > $v/enable
+		span="--size=${region}M"
+		echo "region: the first $region MiB written whole and committed"
+	fi
 	echo "volume: $(($(cat /sys/block/$(cat $v/disk)/size) / 2048)) MiB; reads delayed by $delay ms"
 	if [ "$bs" = mixed ]; then
 		size="--bssplit=512/20:1k/10:2k/10:3584/10:4k/30:8k/10:64k/10 --blockalign=512 --norandommap"
@@ -55,7 +70,7 @@ write)
 	fi
 	t0=$(uptime_ms)
 	# shellcheck disable=SC2086
-	fio --name=w --filename="$dev" --rw=randwrite $size --direct=1 --ioengine=libaio \
+	fio --name=w --filename="$dev" --rw=randwrite $size $span --direct=1 --ioengine=libaio \
 		--iodepth=16 --number_ios="$writes" --randseed=7 --output-format=terse \
 		--terse-version=3 > /tmp/fio || fail "fio"
 	t1=$(uptime_ms)

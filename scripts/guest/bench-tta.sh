@@ -96,11 +96,7 @@ write)
 		volume v0
 		echo 1 > "$v/format" || fail "format"
 		echo 1 > "$v/enable" || fail "enable"
-		# The shell's own read: a command substitution would fork and
-		# exec inside the timed span (milliseconds under TCG), which
-		# dm-writecache's fixed name does not.
-		read -r disk < "$v/disk"
-		dev=/dev/$disk
+		dev=/dev/$(cat "$v/disk")
 		;;
 	writecache)
 		dd if=/dev/zero of="$cache" bs=1M count=4 oflag=direct 2>/dev/null || fail "wiping $cache"

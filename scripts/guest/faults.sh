@@ -114,8 +114,8 @@ error-member)
 	volume f
 	# The records write whole blocks: replay reads nothing of the array
 	# for them, so it applies them all and the volume appears; the CP it
-	# asks for cannot load the table blocks on the failed member, fails
-	# and keeps the log (the next is tried at the next interval).
+	# asks for fails on the failed member's I/O (EIO) and keeps the log
+	# (the next is tried at the next interval).
 	echo 1 > $v/enable || fail "enable (whole-block records need no read of the array)"
 	[ "$(status f replay_state)" = done ] && [ "$(status f replay_skipped)" = 0 ] ||
 		fail "replay: $(status f replay_state), $(status f replay_skipped) skipped"

@@ -77,6 +77,7 @@ impl configfs::GroupOperations for Config {
                 disk: 6,
                 discard_skipped: 7,
                 discard_corrupt: 8,
+                check_every_record: 9,
             ],
         };
         let disk = CString::try_from_fmt(fmt!("swarmlog{}", NEXT_DISK.fetch_add(1, Relaxed)))?;
@@ -107,6 +108,7 @@ impl configfs::GroupOperations for Config {
                     started: None,
                     discard_skipped: false,
                     discard_corrupt: false,
+                    check_every_record: false,
                     report: Report::default(),
                 }),
             }),
@@ -158,6 +160,9 @@ struct VolumeConfig {
     discard_skipped: bool,
     /// Replay up to a corrupt record, dropping it and what follows.
     discard_corrupt: bool,
+    /// On a block log, check the data of every record at replay, not only
+    /// of those a power cut may have torn. Kept across enables.
+    check_every_record: bool,
     /// The last replay.
     report: Report,
 }
@@ -483,8 +488,12 @@ impl AttributeOperations<5> for Volume {
                     CString::try_from(&*cfg.name)?,
                     CString::try_from(&*cfg.disk)?,
                 );
-                let (width, discard_skipped, discard_corrupt) =
-                    (cfg.swarm_width, cfg.discard_skipped, cfg.discard_corrupt);
+                let (width, discard_skipped, discard_corrupt, check_all) = (
+                    cfg.swarm_width,
+                    cfg.discard_skipped,
+                    cfg.discard_corrupt,
+                    cfg.check_every_record,
+                );
                 // The replay runs without the mutex: `status` shows its
                 // progress, `enable` 0 aborts it, every other change is
                 // refused until it ends.
@@ -497,6 +506,7 @@ impl AttributeOperations<5> for Volume {
                     width: width as usize,
                     discard_skipped,
                     discard_corrupt,
+                    check_all,
                     trace: &this.trace,
                     progress: &this.progress,
                     fault: this.fault(),
@@ -633,6 +643,24 @@ impl AttributeOperations<8> for Volume {
             page,
             ("discard_corrupt", |c| &mut c.discard_corrupt),
             "the next replay stops at a corrupt record and drops it and every record after it",
+        )
+    }
+}
+
+#[vtable]
+impl AttributeOperations<9> for Volume {
+    type Data = Volume;
+
+    fn show(this: &Volume, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+        show_flag(this.inner.lock().check_every_record, page)
+    }
+
+    fn store(this: &Volume, page: &[u8]) -> Result {
+        store_flag(
+            this,
+            page,
+            ("check_every_record", |c| &mut c.check_every_record),
+            "replays of a block log check the data of every record, not only of those a power cut may have torn",
         )
     }
 }

@@ -40,8 +40,8 @@ use core::cell::{Cell, RefCell};
 use crate::format::checksum::{crc32c, SEED};
 
 use crate::format::log::{
-    data_sum, scan, sum_by_reads, valid_record_after, CpMarker, Found, Geometry, LogHeader,
-    LogRead, Op, RecordHeader, ScanEnd, RECORD_HEADER_SIZE,
+    data_matches, data_sum, may_be_torn, scan, scan_records, sum_by_reads, valid_record_after,
+    CpMarker, Found, Geometry, LogHeader, LogRead, Op, RecordHeader, ScanEnd, RECORD_HEADER_SIZE,
 };
 use crate::format::Invalid;
 use crate::sys::bio::Chunk;
@@ -763,6 +763,43 @@ impl<M: Media> Log<M> {
         reader.result()?;
         Ok(end)
     }
+
+    /// As [`Self::scan`], without a block log's data sums
+    /// ([`scan_records`]): the caller checks those a power cut can have
+    /// torn ([`Self::data_matches`]).
+    pub(crate) fn scan_headers<F, E>(&self, from: &CpMarker, each: F) -> Result<ScanEnd, E>
+    where
+        F: FnMut(&Found) -> Result<(), E>,
+        E: From<Error>,
+    {
+        let reader = MediaReader::new(&self.media, &self.geo);
+        let end = scan_records(&reader, self.geo, self.header.log_id, from, false, each)?;
+        reader.result()?;
+        Ok(end)
+    }
+
+    /// Whether the data of the record at `off` (sequence number `seq`, found
+    /// by [`Self::scan_headers`]) matches its sum: `Ok(Err(why))` if not,
+    /// why the record is invalid ([`Invalid::Checksum`], or
+    /// [`Invalid::Unreadable`] for a read error). The error of a read that
+    /// failed for another cause (an allocation) proves nothing and is
+    /// returned as such.
+    pub(crate) fn data_matches(&self, off: u64, seq: u64) -> Result<Result<(), Invalid>> {
+        let reader = MediaReader::new(&self.media, &self.geo);
+        let r = data_matches(&reader, &self.geo, self.header.log_id, off, seq);
+        reader.result()?;
+        Ok(match r {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Invalid::Checksum),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// Whether the record at `at` may be torn, the chain of valid headers
+    /// ending with the record at `last` ([`may_be_torn`]).
+    pub(crate) fn may_be_torn(&self, at: u64, last: u64) -> bool {
+        may_be_torn(&self.geo, at, last)
+    }
 }
 
 #[kernel::prelude::kunit_tests(swarmlog_log)]
@@ -825,21 +862,7 @@ mod tests {
             bad,
             err,
         };
-        let log = Log::format(ok(0..0, EIO), [1; 16], 5)?;
-        let (_, cp) = log.cp_marker()?;
-        let mut head = Position {
-            offset: cp.offset,
-            seq: cp.seq,
-        };
-        let mut offs = KVec::new();
-        let mut data = scratch()?;
-        data.truncate(4096);
-        for i in 0..20u64 {
-            offs.push(head.offset, GFP_KERNEL)?;
-            log.append(&mut head, Op::Write, 8 * i, 8, |sink| {
-                sink(&Chunk::of(&mut data))
-            })?;
-        }
+        let (cp, head, offs) = block_records(ok(0..0, EIO), 20)?;
         let open =
             |bad: core::ops::Range<u64>, err: Error| Log::open(ok(bad, err)).map_err(|_| EINVAL);
         // A bad sector past the log's end, in the scan's first read: the
@@ -868,6 +891,86 @@ mod tests {
         let r = log.scan(&cp, |_| Ok::<(), Error>(()));
         assert!(matches!(r, Err(e) if e == ENOMEM));
         Ok(())
+    }
+
+    #[test]
+    fn a_block_log_checks_the_data_a_power_cut_may_have_torn() -> Result {
+        // 600 records of 4 KiB in 512-byte units (4608 bytes each, 2.6 MiB
+        // in all): those more than the 2 MiB window before the last are
+        // complete (a later record was issued a window past them).
+        let ram = RamMedia::shared_block(4096 + (4 << 20) + 4096, 512)?;
+        let media = || Failing {
+            media: &ram,
+            bad: 0..0,
+            err: EIO,
+        };
+        let (cp, head, offs) = block_records(media(), 600)?;
+        let log = Log::open(media()).map_err(|_| EINVAL)?;
+        let at = |k: usize| offs.get(k - 1).copied().ok_or(EINVAL);
+        let (seq, last) = (|k: usize| cp.seq + k as u64 - 1, at(600)?);
+        assert_eq!(log.geo.window, 2 << 20);
+        // Which records the replay checks: those less than a window before
+        // the last one's start.
+        let first_checked = (1..=600).find(|&k| at(k).is_ok_and(|o| log.may_be_torn(o, last)));
+        assert_eq!(first_checked, Some(600 - (2 << 20) / 4608));
+        assert!(!log.may_be_torn(at(144)?, last));
+        assert!(log.may_be_torn(at(145)?, last) && log.may_be_torn(last, last));
+        assert!(log.data_matches(at(5)?, seq(5))?.is_ok());
+        assert!(log.data_matches(last, seq(600))?.is_ok());
+        // A bit of record 5's data and of record 597's flipped.
+        let flip = |off: u64| -> Result {
+            let mut b = [0u8; 1];
+            ram.read(off, &mut b)?;
+            ram.write(off, &[b[0] ^ 4])
+        };
+        flip(at(5)? + 512 + 1000)?;
+        flip(at(597)? + 512 + 1000)?;
+        let log = Log::open(media()).map_err(|_| EINVAL)?;
+        // The headers alone chain all 600 records.
+        let end = log.scan_headers(&cp, |_| Ok::<(), Error>(()))?;
+        assert_eq!((end.records, end.offset), (600, head.offset));
+        // Record 5 is complete, not checked by the replay; its damage shows
+        // when its data is checked (and the full scan stops there).
+        assert!(!log.may_be_torn(at(5)?, last));
+        assert_eq!(log.data_matches(at(5)?, seq(5))?, Err(Invalid::Checksum));
+        let full = log.scan(&cp, |_| Ok::<(), Error>(()))?;
+        assert_eq!(
+            (full.records, full.offset, full.stop),
+            (4, at(5)?, Invalid::Checksum)
+        );
+        assert!(log.valid_record_after(&full)?.is_some());
+        // Record 597 may be torn: checked, and the log ends there.
+        assert!(log.may_be_torn(at(597)?, last));
+        assert_eq!(
+            log.data_matches(at(597)?, seq(597))?,
+            Err(Invalid::Checksum)
+        );
+        // A sequence number that is not the record's: its header refused.
+        assert_eq!(log.data_matches(at(6)?, seq(7))?, Err(Invalid::Sequence));
+        Ok(())
+    }
+
+    /// Formats a log on `media` and appends `n` records of 4 KiB (record
+    /// `i`, from 0, of blocks `i` filled with `i`): returns the CP marker,
+    /// the head after them and their offsets.
+    fn block_records(media: Failing<'_>, n: u64) -> Result<(CpMarker, Position, KVec<u64>)> {
+        let log = Log::format(media, [1; 16], 5)?;
+        let (_, cp) = log.cp_marker()?;
+        let mut head = Position {
+            offset: cp.offset,
+            seq: cp.seq,
+        };
+        let mut offs = KVec::new();
+        let mut data = scratch()?;
+        data.truncate(4096);
+        for i in 0..n {
+            offs.push(head.offset, GFP_KERNEL)?;
+            data.fill(i as u8);
+            log.append(&mut head, Op::Write, 8 * i, 8, |sink| {
+                sink(&Chunk::of(&mut data))
+            })?;
+        }
+        Ok((cp, head, offs))
     }
 
     fn scratch() -> Result<KVec<u8>> {

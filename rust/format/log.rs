@@ -707,14 +707,68 @@ pub(crate) struct ScanEnd {
 }
 
 /// Walks the log from the CP marker to its valid end, calling `each` for
-/// every valid record (wrap records included), in log order. It reads
-/// header lines only: a valid header proves its data (see the top of this
-/// file). `each` may stop the scan early by returning `Err`.
+/// every valid record (wrap records included), in log order. On pmem it
+/// reads header lines only: a valid header proves its data (see the top of
+/// this file); on a block log it also checks every record's data against
+/// its sum. `each` may stop the scan early by returning `Err`.
 pub(crate) fn scan<L, F, E>(
     log: &L,
     geo: Geometry,
     log_id: u64,
     from: &CpMarker,
+    each: F,
+) -> Result<ScanEnd, E>
+where
+    L: LogRead + ?Sized,
+    F: FnMut(&Found) -> Result<(), E>,
+{
+    scan_records(log, geo, log_id, from, true, each)
+}
+
+/// Whether a power cut can have torn the record at `at` of a block log whose
+/// chain of valid headers ends with the record at `last` (both found by one
+/// scan from one CP marker, so `at` is not after `last`). A record is
+/// issued only while it ends at most a window past the start of the oldest
+/// record not yet complete: a record that begins a window or more after
+/// `at` was issued after the record at `at` was complete. On pmem, where
+/// the scan proves every record by its header, never.
+pub(crate) fn may_be_torn(geo: &Geometry, at: u64, last: u64) -> bool {
+    geo.is_block() && geo.distance(at, last) < geo.window
+}
+
+/// Whether the data of the record at `off`, with sequence number `seq`,
+/// matches the sum its header carries (a block log's record; the scan
+/// found its header valid). `Err` if its header no longer decodes or its
+/// units cannot be read.
+pub(crate) fn data_matches<L>(
+    log: &L,
+    geo: &Geometry,
+    log_id: u64,
+    off: u64,
+    seq: u64,
+) -> Result<bool, Invalid>
+where
+    L: LogRead + ?Sized,
+{
+    let mut line = [0u8; 64];
+    log.read_at(off, &mut line)?;
+    let header = RecordHeader::decode(&line, log_id, seq)?;
+    let sum = log.sum(off + geo.header_room(), u64::from(header.data_len()))?;
+    Ok(sum == RecordHeader::stored_sum(&line))
+}
+
+/// [`scan`], and with `check_data` false, on a block log, without the data
+/// sums: the chain of valid headers, which may run past a torn record
+/// (records issued after it may have landed). The caller then checks the
+/// data of the records a power cut can have torn ([`may_be_torn`],
+/// [`data_matches`]) and ends the log at the first that fails; the records
+/// before them are complete (`format.rst`, "Records in flight").
+pub(crate) fn scan_records<L, F, E>(
+    log: &L,
+    geo: Geometry,
+    log_id: u64,
+    from: &CpMarker,
+    check_data: bool,
     mut each: F,
 ) -> Result<ScanEnd, E>
 where
@@ -752,7 +806,7 @@ where
         }
         // On a block device the units of one write land in any order: the
         // data must match the sum its header carries.
-        if geo.is_block() {
+        if geo.is_block() && check_data {
             match log.sum(data_at, data_len) {
                 Ok(sum) if sum == RecordHeader::stored_sum(&line) => {}
                 Ok(_) => break Invalid::Checksum,

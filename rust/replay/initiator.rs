@@ -53,6 +53,9 @@ pub(super) struct Initiator {
     size: usize,
     /// The target of a CP the crash cut short: a swarm ends before it.
     cut: Option<Position>,
+    /// Check the data sum of every record of a block log, not only of
+    /// those a power cut may have torn (the volume's `check_every_record`).
+    check_all: bool,
     #[pin]
     inner: Mutex<Handover>,
     #[pin]
@@ -68,12 +71,14 @@ kernel::impl_has_work! {
 impl Initiator {
     /// An initiator of `core`'s log from `from`, in swarms of `size`
     /// messages, one ending before the record at `cut` (if there is one);
-    /// it scans once queued.
+    /// it scans once queued. With `check_all`, a block log's scan checks
+    /// the data of every record before it goes to the MODIFY path.
     pub(super) fn new(
         core: &Arc<Volume>,
         from: CpMarker,
         size: usize,
         cut: Option<Position>,
+        check_all: bool,
     ) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Initiator {
@@ -81,6 +86,7 @@ impl Initiator {
                 from,
                 size,
                 cut,
+                check_all,
                 inner <- new_mutex!(Handover::default()),
                 changed <- new_condvar!(),
                 work <- new_work!("swarmlog::scan"),
@@ -140,13 +146,30 @@ impl Initiator {
     }
 
     fn scan(&self) -> Result {
+        let log = self.core.log();
         let mut swarm = KVec::with_capacity(self.size, GFP_KERNEL)?;
+        // Swarms scanned (with where the record after each is) whose last
+        // record a power cut may have torn, as far as the scan has seen: on
+        // a block log scanned without data sums, a swarm goes to the MODIFY
+        // path only once a record a window past its last is found
+        // (`may_be_torn`). None otherwise.
+        let mut held: KVec<(KVec<Message>, Position)> = KVec::new();
         // The first swarm is a sixteenth of the others, so that the first
         // LOADs start after a short scan while the next is scanned, in
         // time: the first swarm's LOADs take longer.
         let mut limit = (self.size / 16).max(1);
         let mut cut = self.cut;
-        let end = self.core.log().scan(&self.from, |f: &Found| {
+        let mut each = |f: &Found| -> Result {
+            while let Some((msgs, _)) = held.first() {
+                if msgs
+                    .last()
+                    .is_some_and(|m| log.may_be_torn(m.offset, f.offset))
+                {
+                    break;
+                }
+                let (msgs, next) = held.remove(0).map_err(|_| EINVAL)?;
+                self.hand_over(msgs, Some(next), None)?;
+            }
             // The first record at or past the cut begins a swarm.
             let at_cut = cut.is_some_and(|c| f.header.seq >= c.seq);
             if at_cut {
@@ -160,15 +183,96 @@ impl Initiator {
                     offset: f.offset,
                     seq: f.header.seq,
                 };
-                self.hand_over(full, Some(next), None)?;
+                if self.check_all {
+                    self.hand_over(full, Some(next), None)?;
+                } else {
+                    held.push((full, next), GFP_KERNEL)?;
+                }
             }
             let h = f.header;
             let m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
             swarm.push(m, GFP_KERNEL)?;
-            Ok::<(), Error>(())
-        })?;
-        let behind = self.core.log().valid_record_after(&end)?;
+            Ok(())
+        };
+        let mut end = if self.check_all {
+            log.scan(&self.from, &mut each)?
+        } else {
+            log.scan_headers(&self.from, &mut each)?
+        };
+        if !self.check_all {
+            end = self.end_at_torn(end, &mut held, &mut swarm)?;
+        }
+        for (msgs, next) in held.drain_all() {
+            self.hand_over(msgs, Some(next), None)?;
+        }
+        let behind = log.valid_record_after(&end)?;
         self.hand_over(swarm, None, Some(Ok((end, behind))))
+    }
+
+    /// After a scan without data sums that ended at `end`: checks, in log
+    /// order, the data of the records scanned (the swarms `held`, then
+    /// `swarm`) that a power cut may have torn, and ends the log at the
+    /// first whose data does not match its sum (or cannot be read), as the
+    /// scan with sums would have: that record and every one after it are
+    /// dropped from the swarms, and the end returned is there.
+    fn end_at_torn(
+        &self,
+        end: ScanEnd,
+        held: &mut KVec<(KVec<Message>, Position)>,
+        swarm: &mut KVec<Message>,
+    ) -> Result<ScanEnd> {
+        let log = self.core.log();
+        let Some(last) = swarm
+            .last()
+            .or_else(|| held.last().and_then(|(m, _)| m.last()))
+            .map(|m| m.offset)
+        else {
+            return Ok(end);
+        };
+        let mut bad = None;
+        let lists = Iterator::chain(held.iter().map(|(m, _)| m), core::iter::once(&*swarm));
+        'swarms: for (i, msgs) in lists.enumerate() {
+            for (j, m) in msgs.iter().enumerate() {
+                if !log.may_be_torn(m.offset, last) {
+                    continue;
+                }
+                if let Err(why) = log.data_matches(m.offset, m.seq)? {
+                    bad = Some((
+                        i,
+                        j,
+                        why,
+                        Position {
+                            offset: m.offset,
+                            seq: m.seq,
+                        },
+                    ));
+                    break 'swarms;
+                }
+            }
+        }
+        let Some((i, j, why, at)) = bad else {
+            return Ok(end);
+        };
+        // The records from (i, j) on are dropped.
+        let mut dropped = 0usize;
+        if let Some(h) = held.get(i) {
+            dropped += h.0.len() - j;
+            dropped += held.iter().skip(i + 1).map(|(m, _)| m.len()).sum::<usize>();
+            dropped += swarm.len();
+            let (mut msgs, _) = held.remove(i).map_err(|_| EINVAL)?;
+            held.truncate(i);
+            msgs.truncate(j);
+            *swarm = msgs;
+        } else {
+            dropped += swarm.len() - j;
+            swarm.truncate(j);
+        }
+        Ok(ScanEnd {
+            offset: at.offset,
+            seq: at.seq,
+            records: end.records.saturating_sub(dropped as u64),
+            stop: why,
+        })
     }
 }
 

@@ -173,6 +173,9 @@ pub(crate) struct Params<'a> {
     pub(crate) discard_skipped: bool,
     /// Replay up to a corrupt record and drop it and the records after it.
     pub(crate) discard_corrupt: bool,
+    /// On a block log, check the data sum of every record before replaying
+    /// it, not only of those a power cut may have torn.
+    pub(crate) check_all: bool,
     /// Where the transitions go.
     pub(crate) trace: &'a Trace,
     /// Where the progress goes, and where an abort comes from.
@@ -310,7 +313,7 @@ pub(crate) fn replay(
     // The initiator scans on its own thread, a swarm or two ahead of the
     // MODIFY path (this thread), which takes its swarms in log order.
     let scan_queue = OwnedQueue::new_io(c"swarmlog-scan", 1).map_err(Stop::Error)?;
-    let initiator = Initiator::new(core, *from, size, cut).map_err(Stop::Error)?;
+    let initiator = Initiator::new(core, *from, size, cut, p.check_all).map_err(Stop::Error)?;
     // Whatever way this function ends, the initiator is told to stop
     // (before `scan_queue` is dropped, which waits for it).
     let _stop_initiator = ScopeGuard::new_with_data(initiator.clone(), |i| i.stop());

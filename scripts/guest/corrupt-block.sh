@@ -15,9 +15,18 @@
 #                                refuses (EUCLEAN) naming it, exposes
 #                                nothing, changes nothing; discard_corrupt
 #                                then replays records 1-4
-#   corrupt-block.sh flip-data   a bit of record 5's data flipped (on pmem
-#                                not seen; here the data sum catches it):
-#                                as flip-header
+#   corrupt-block.sh flip-data   a bit of record 5's data flipped, the
+#                                volume's check_every_record set: the data
+#                                sum catches it: as flip-header
+#   corrupt-block.sh flip-data-old the same without check_every_record:
+#                                record 5 is more than a window before the
+#                                end, complete, and its data is not checked
+#                                (as on pmem): all 600 records replayed,
+#                                block 4 as the log holds it
+#   corrupt-block.sh flip-data-window a bit of record 597's data flipped,
+#                                within the window before the end: its data
+#                                is checked, and it is taken for the torn
+#                                end: records 1-596 replayed
 #   corrupt-block.sh torn-window a bit of record 595's header flipped, less
 #                                than the window before the log's end:
 #                                taken for the torn end, records 1-594
@@ -127,7 +136,27 @@ flip-header)
 flip-data)
 	assemble_array
 	flip_bit $(($(rec 5) + 512 + 1000))
-	refused 5
+	CHECK_ALL=1 refused 5
+	;;
+flip-data-old)
+	assemble_array
+	flip_bit $(($(rec 5) + 512 + 1000))
+	volume x
+	[ "$(cat $v/check_every_record)" = 0 ] || fail "check_every_record is not 0 by default"
+	echo 1 > $v/enable || fail "enable"
+	dev=/dev/$(cat $v/disk)
+	[ "$(status x replay_messages)" = $N ] || fail "replayed $(status x replay_messages) records, not $N"
+	blocks_are 0 4 && blocks_are 5 $((N - 5)) || fail "blocks other than 4 are not as written"
+	blocks_are 4 1 && fail "block 4 is as written: the flipped bit is not in the log"
+	echo "record 5's data damaged, a window before the end: not checked, all $N records replayed"
+	echo 0 > $v/enable
+	;;
+flip-data-window)
+	assemble_array
+	flip_bit $(($(rec 597) + 512 + 1000))
+	volume x
+	enable_replays 596
+	echo "record 597's data damaged within the window before the end: the torn end, records 1-596 replayed"
 	;;
 torn-window)
 	assemble_array
@@ -161,6 +190,6 @@ bad-last)
 	echo 0 > $v/enable
 	;;
 *)
-	fail "usage: corrupt-block.sh write|flip-header|flip-data|torn-window|torn|bad-past|bad-last"
+	fail "usage: corrupt-block.sh write|flip-header|flip-data|flip-data-old|flip-data-window|torn-window|torn|bad-past|bad-last"
 	;;
 esac

@@ -134,6 +134,7 @@ refused_with() {
 refused_corrupt() {
 	volume x
 	[ -z "${WIDTH:-}" ] || echo "$WIDTH" > $c/x/swarm_width
+	[ -z "${CHECK_ALL:-}" ] || echo 1 > $c/x/check_every_record
 	refused_with "Structure needs cleaning" "log corrupt: the record at log offset $2 (seq $1)" "$1" "$3"
 	echo "refused: EUCLEAN, record $1 named, no disk, log unchanged"
 }

@@ -40,7 +40,7 @@ use core::cell::{Cell, RefCell};
 use crate::format::checksum::{crc32c, SEED};
 
 use crate::format::log::{
-    data_matches, data_sum, may_be_torn, scan, scan_records, sum_by_reads, valid_record_after,
+    data_sum, first_torn, may_be_torn, scan, scan_records, sum_by_reads, valid_record_after,
     CpMarker, Found, Geometry, LogHeader, LogRead, Op, RecordHeader, ScanEnd, RECORD_HEADER_SIZE,
 };
 use crate::format::Invalid;
@@ -766,7 +766,7 @@ impl<M: Media> Log<M> {
 
     /// As [`Self::scan`], without a block log's data sums
     /// ([`scan_records`]): the caller checks those a power cut can have
-    /// torn ([`Self::data_matches`]).
+    /// torn ([`Self::first_torn`]).
     pub(crate) fn scan_headers<F, E>(&self, from: &CpMarker, each: F) -> Result<ScanEnd, E>
     where
         F: FnMut(&Found) -> Result<(), E>,
@@ -778,21 +778,20 @@ impl<M: Media> Log<M> {
         Ok(end)
     }
 
-    /// Whether the data of the record at `off` (sequence number `seq`, found
-    /// by [`Self::scan_headers`]) matches its sum: `Ok(Err(why))` if not,
-    /// why the record is invalid ([`Invalid::Checksum`], or
-    /// [`Invalid::Unreadable`] for a read error). The error of a read that
-    /// failed for another cause (an allocation) proves nothing and is
-    /// returned as such.
-    pub(crate) fn data_matches(&self, off: u64, seq: u64) -> Result<Result<(), Invalid>> {
+    /// Of the records [`Self::scan_headers`] found (`records`: their
+    /// offsets and sequence numbers, in log order), the first that a power
+    /// cut may have torn and whose data does not match its sum, and why
+    /// ([`first_torn`]). The error of a read that failed for another cause
+    /// than a bad sector (an allocation) proves nothing and is returned as
+    /// such.
+    pub(crate) fn first_torn<I>(&self, records: I) -> Result<Option<(usize, Invalid)>>
+    where
+        I: Iterator<Item = (u64, u64)> + Clone,
+    {
         let reader = MediaReader::new(&self.media, &self.geo);
-        let r = data_matches(&reader, &self.geo, self.header.log_id, off, seq);
+        let r = first_torn(&reader, &self.geo, self.header.log_id, records);
         reader.result()?;
-        Ok(match r {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Invalid::Checksum),
-            Err(e) => Err(e),
-        })
+        Ok(r)
     }
 
     /// Whether the record at `at` may be torn, the chain of valid headers
@@ -915,8 +914,8 @@ mod tests {
         assert_eq!(first_checked, Some(600 - (2 << 20) / 4608));
         assert!(!log.may_be_torn(at(144)?, last));
         assert!(log.may_be_torn(at(145)?, last) && log.may_be_torn(last, last));
-        assert!(log.data_matches(at(5)?, seq(5))?.is_ok());
-        assert!(log.data_matches(last, seq(600))?.is_ok());
+        let all = || offs.iter().enumerate().map(|(k, &o)| (o, seq(k + 1)));
+        assert_eq!(log.first_torn(all())?, None);
         // A bit of record 5's data and of record 597's flipped.
         let flip = |off: u64| -> Result {
             let mut b = [0u8; 1];
@@ -929,24 +928,48 @@ mod tests {
         // The headers alone chain all 600 records.
         let end = log.scan_headers(&cp, |_| Ok::<(), Error>(()))?;
         assert_eq!((end.records, end.offset), (600, head.offset));
-        // Record 5 is complete, not checked by the replay; its damage shows
-        // when its data is checked (and the full scan stops there).
+        // Record 5 is complete, not checked: the first torn record is 597
+        // (index 596). The full scan stops at record 5, corrupt.
         assert!(!log.may_be_torn(at(5)?, last));
-        assert_eq!(log.data_matches(at(5)?, seq(5))?, Err(Invalid::Checksum));
+        assert_eq!(log.first_torn(all())?, Some((596, Invalid::Checksum)));
         let full = log.scan(&cp, |_| Ok::<(), Error>(()))?;
         assert_eq!(
             (full.records, full.offset, full.stop),
             (4, at(5)?, Invalid::Checksum)
         );
         assert!(log.valid_record_after(&full)?.is_some());
-        // Record 597 may be torn: checked, and the log ends there.
-        assert!(log.may_be_torn(at(597)?, last));
+        // Only the records up to 598 found (the last is 598): record 597
+        // is still the first bad one.
         assert_eq!(
-            log.data_matches(at(597)?, seq(597))?,
-            Err(Invalid::Checksum)
+            log.first_torn(all().take(598))?,
+            Some((596, Invalid::Checksum))
+        );
+        // A chain that ends at record 10: record 5 is less than a window
+        // before its end, checked, and the first bad one.
+        assert_eq!(
+            log.first_torn(all().take(10))?,
+            Some((4, Invalid::Checksum))
         );
         // A sequence number that is not the record's: its header refused.
-        assert_eq!(log.data_matches(at(6)?, seq(7))?, Err(Invalid::Sequence));
+        let wrong = || all().map(|(o, s)| (o, if o == last { s + 1 } else { s }));
+        flip(at(597)? + 512 + 1000)?;
+        assert_eq!(log.first_torn(wrong())?, Some((599, Invalid::Sequence)));
+        // Record 599's data fails to read: damage there (the replay then
+        // refuses the log with EIO). Another error is the caller's.
+        let data599 = at(599)? + 512 + 2048;
+        let failing = |err: Error| {
+            Log::open(Failing {
+                media: &ram,
+                bad: data599..data599 + 512,
+                err,
+            })
+            .map_err(|_| EINVAL)
+        };
+        assert_eq!(
+            failing(EIO)?.first_torn(all())?,
+            Some((598, Invalid::Unreadable))
+        );
+        assert!(matches!(failing(ENOMEM)?.first_torn(all()), Err(e) if e == ENOMEM));
         Ok(())
     }
 

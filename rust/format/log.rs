@@ -736,32 +736,45 @@ pub(crate) fn may_be_torn(geo: &Geometry, at: u64, last: u64) -> bool {
     geo.is_block() && geo.distance(at, last) < geo.window
 }
 
-/// Whether the data of the record at `off`, with sequence number `seq`,
-/// matches the sum its header carries (a block log's record; the scan
-/// found its header valid). `Err` if its header no longer decodes or its
-/// units cannot be read.
-pub(crate) fn data_matches<L>(
+/// After [`scan_records`] without data sums, given the records it found,
+/// in log order (their offsets and sequence numbers): the first, counted
+/// from 0, of those a power cut may have torn ([`may_be_torn`]) whose data
+/// does not match the sum its header carries, and why it is invalid
+/// ([`Invalid::Checksum`], or the read's error); `None` if every one
+/// matches. The log ends there, as [`scan`] would have ended it.
+pub(crate) fn first_torn<L, I>(
     log: &L,
     geo: &Geometry,
     log_id: u64,
-    off: u64,
-    seq: u64,
-) -> Result<bool, Invalid>
+    records: I,
+) -> Option<(usize, Invalid)>
 where
     L: LogRead + ?Sized,
+    I: Iterator<Item = (u64, u64)> + Clone,
 {
-    let mut line = [0u8; 64];
-    log.read_at(off, &mut line)?;
-    let header = RecordHeader::decode(&line, log_id, seq)?;
-    let sum = log.sum(off + geo.header_room(), u64::from(header.data_len()))?;
-    Ok(sum == RecordHeader::stored_sum(&line))
+    let (last, _) = records.clone().last()?;
+    let check = |off: u64, seq: u64| -> Result<(), Invalid> {
+        let mut line = [0u8; 64];
+        log.read_at(off, &mut line)?;
+        let header = RecordHeader::decode(&line, log_id, seq)?;
+        let sum = log.sum(off + geo.header_room(), u64::from(header.data_len()))?;
+        if sum == RecordHeader::stored_sum(&line) {
+            Ok(())
+        } else {
+            Err(Invalid::Checksum)
+        }
+    };
+    records
+        .enumerate()
+        .filter(|&(_, (off, _))| may_be_torn(geo, off, last))
+        .find_map(|(i, (off, seq))| check(off, seq).err().map(|why| (i, why)))
 }
 
 /// [`scan`], and with `check_data` false, on a block log, without the data
 /// sums: the chain of valid headers, which may run past a torn record
 /// (records issued after it may have landed). The caller then checks the
-/// data of the records a power cut can have torn ([`may_be_torn`],
-/// [`data_matches`]) and ends the log at the first that fails; the records
+/// data of the records a power cut can have torn ([`first_torn`]) and ends
+/// the log at the first that fails; the records
 /// before them are complete (`format.rst`, "Records in flight").
 pub(crate) fn scan_records<L, F, E>(
     log: &L,

@@ -209,68 +209,57 @@ impl Initiator {
         self.hand_over(swarm, None, Some(Ok((end, behind))))
     }
 
-    /// After a scan without data sums that ended at `end`: checks, in log
-    /// order, the data of the records scanned (the swarms `held`, then
-    /// `swarm`) that a power cut may have torn, and ends the log at the
-    /// first whose data does not match its sum (or cannot be read), as the
-    /// scan with sums would have: that record and every one after it are
-    /// dropped from the swarms, and the end returned is there.
+    /// After a scan without data sums that ended at `end`: checks the data
+    /// of the records scanned (the swarms `held`, then `swarm`) that a power
+    /// cut may have torn, and ends the log at the first whose data does not
+    /// match its sum or cannot be read ([`first_torn`]), as the scan with
+    /// sums would have: that record and every one after it are dropped from
+    /// the swarms, and the end returned is there.
+    ///
+    /// [`first_torn`]: crate::format::log::first_torn
     fn end_at_torn(
         &self,
         end: ScanEnd,
         held: &mut KVec<(KVec<Message>, Position)>,
         swarm: &mut KVec<Message>,
     ) -> Result<ScanEnd> {
-        let log = self.core.log();
-        let Some(last) = swarm
-            .last()
-            .or_else(|| held.last().and_then(|(m, _)| m.last()))
-            .map(|m| m.offset)
-        else {
+        let lists = || Iterator::chain(held.iter().map(|(m, _)| m), core::iter::once(&*swarm));
+        let records = lists().flat_map(|msgs| msgs.iter().map(|m| (m.offset, m.seq)));
+        let Some((k, why)) = self.core.log().first_torn(records)? else {
             return Ok(end);
         };
-        let mut bad = None;
-        let lists = Iterator::chain(held.iter().map(|(m, _)| m), core::iter::once(&*swarm));
-        'swarms: for (i, msgs) in lists.enumerate() {
-            for (j, m) in msgs.iter().enumerate() {
-                if !log.may_be_torn(m.offset, last) {
-                    continue;
-                }
-                if let Err(why) = log.data_matches(m.offset, m.seq)? {
-                    bad = Some((
-                        i,
-                        j,
-                        why,
-                        Position {
-                            offset: m.offset,
-                            seq: m.seq,
-                        },
-                    ));
-                    break 'swarms;
-                }
+        // The `k`th message scanned: the `j`th of list `i`.
+        let (mut i, mut j) = (0usize, k);
+        for msgs in lists() {
+            if j < msgs.len() {
+                break;
             }
+            j -= msgs.len();
+            i += 1;
         }
-        let Some((i, j, why, at)) = bad else {
-            return Ok(end);
-        };
-        // The records from (i, j) on are dropped.
-        let mut dropped = 0usize;
-        if let Some(h) = held.get(i) {
-            dropped += h.0.len() - j;
-            dropped += held.iter().skip(i + 1).map(|(m, _)| m.len()).sum::<usize>();
-            dropped += swarm.len();
+        let at = lists()
+            .nth(i)
+            .and_then(|msgs| msgs.get(j))
+            .map(|m| Position {
+                offset: m.offset,
+                seq: m.seq,
+            })
+            .ok_or(EINVAL)?;
+        // The records from there on are dropped: list `i` keeps `j`
+        // messages and becomes the last.
+        if i < held.len() {
             let (mut msgs, _) = held.remove(i).map_err(|_| EINVAL)?;
             held.truncate(i);
             msgs.truncate(j);
             *swarm = msgs;
         } else {
-            dropped += swarm.len() - j;
             swarm.truncate(j);
         }
+        // One message a record found, so `k` records are left.
         Ok(ScanEnd {
             offset: at.offset,
             seq: at.seq,
-            records: end.records.saturating_sub(dropped as u64),
+            records: k as u64,
             stop: why,
         })
     }

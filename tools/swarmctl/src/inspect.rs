@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use swarmlog_format::inspect::{
-    inspect_log, Cp, Intent, IntentState, LogMedium, LogReport, Marker, Scan,
+    inspect_log_with, Cp, Intent, IntentState, LogMedium, LogReport, Marker, Scan,
 };
 use swarmlog_format::inspect_array::{inspect_array, ArrayReport, Copy, TableInfo};
 use swarmlog_format::ReadAt;
@@ -32,10 +32,10 @@ pub fn open(path: &Path) -> Result<(File, u64), String> {
 pub fn log<R: ReadAt + ?Sized>(
     src: &R,
     size: u64,
-    records: bool,
+    (records, check_all): (bool, bool),
     as_json: bool,
 ) -> Result<String, String> {
-    let r = inspect_log(src, size, records)?;
+    let r = inspect_log_with(src, size, records, check_all)?;
     Ok(if as_json {
         format!("{:#}\n", log_json(&r))
     } else {

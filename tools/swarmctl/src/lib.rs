@@ -22,10 +22,16 @@ use std::path::Path;
 use configfs::Configfs;
 use serde_json::{Map, Value};
 
-/// `swarmctl inspect`: the log on `path`.
-pub fn inspect_log(path: &Path, records: bool, json: bool) -> Result<String, String> {
+/// `swarmctl inspect`: the log on `path`; `records` lists them, and
+/// `check_all` checks every block-log record's data.
+pub fn inspect_log(
+    path: &Path,
+    (records, check_all): (bool, bool),
+    json: bool,
+) -> Result<String, String> {
     let (f, size) = inspect::open(path)?;
-    inspect::log(&f, size, records, json).map_err(|e| format!("{}: {e}", path.display()))
+    inspect::log(&f, size, (records, check_all), json)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `swarmctl inspect-array`: the array on `path`.

@@ -60,6 +60,11 @@ enum Cmd {
         /// sectors, data length.
         #[arg(long)]
         records: bool,
+        /// As `enable` with the volume's check_every_record set: on a block
+        /// log, check the data of every record, not only of those a power
+        /// cut may have torn (the last 2 MiB window).
+        #[arg(long)]
+        check_every_record: bool,
     },
     /// Show an array's swarmlog metadata, offline and read-only: the
     /// superblock (UUID, sizes, table layout) and which copy of the table
@@ -229,7 +234,8 @@ fn run(cli: Cli) -> Result<String, String> {
             device,
             json,
             records,
-        } => swarmctl::inspect_log(&device, records, json),
+            check_every_record,
+        } => swarmctl::inspect_log(&device, (records, check_every_record), json),
         Cmd::InspectArray {
             device,
             json,

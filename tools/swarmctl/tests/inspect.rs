@@ -6,7 +6,7 @@
 //! verdicts come from the module's own scan, and the outputs' shapes.
 
 use swarmlog_format::image::{array_image, seal_table, LogImage, RecordKind};
-use swarmlog_format::inspect::{inspect_log, IntentState, LogReport, Scan, Stop};
+use swarmlog_format::inspect::{inspect_log, inspect_log_with, IntentState, LogReport, Scan, Stop};
 
 const ID: u64 = 0x5eed_0000_0000_0042;
 const MIB: u64 = 1 << 20;
@@ -228,17 +228,29 @@ fn block_bad_record_within_the_window_is_torn() {
 #[test]
 fn block_bad_record_beyond_the_window_is_corrupt() {
     let (mut img, offs) = block_full();
-    // Record 2's data damaged, a window of records after it: corrupt.
-    img.bytes_mut()[offs[2] as usize + 4096 + 100] ^= 1;
+    let corrupt = |r: LogReport| {
+        let s = r.scan.unwrap();
+        assert_eq!(
+            (s.records, s.stop, s.end_offset),
+            (2, Stop::Corrupt, offs[2])
+        );
+        let at = s.valid_after.unwrap();
+        assert!(at >= offs[2] + 2 * MIB && at < offs[2] + 3 * MIB + 4096);
+        assert!(r.verdict.contains("EUCLEAN"), "{}", r.verdict);
+    };
+    // Record 2's data damaged, a window of records after it: complete, so
+    // its data is not checked by default, as `enable` does not: the whole
+    // log replays. With every record checked: corrupt.
+    let at = offs[2] as usize + 4096 + 100;
+    img.bytes_mut()[at] ^= 1;
     let r = report(&img);
-    let s = r.scan.unwrap();
-    assert_eq!(
-        (s.records, s.stop, s.end_offset),
-        (2, Stop::Corrupt, offs[2])
-    );
-    let at = s.valid_after.unwrap();
-    assert!(at >= offs[2] + 2 * MIB && at < offs[2] + 3 * MIB + 4096);
-    assert!(r.verdict.contains("EUCLEAN"));
+    assert_eq!(r.verdict, "replays 48 records");
+    let b = img.bytes().to_vec();
+    corrupt(inspect_log_with(&b, b.len() as u64, true, true).unwrap());
+    // Its header damaged instead: corrupt either way.
+    img.bytes_mut()[at] ^= 1;
+    img.bytes_mut()[offs[2] as usize + 20] ^= 1;
+    corrupt(report(&img));
 }
 
 #[test]
@@ -261,7 +273,7 @@ fn json_shape() {
     let offs = writes(&mut img, 3);
     img.bytes_mut()[offs[1] as usize + 24] ^= 0x10;
     let b = img.bytes().to_vec();
-    let out = swarmctl::inspect::log(&b, b.len() as u64, true, true).unwrap();
+    let out = swarmctl::inspect::log(&b, b.len() as u64, (true, false), true).unwrap();
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["header"]["medium"], "pmem");
     assert_eq!(v["header"]["log_id"], format!("{ID:#018x}"));
@@ -282,7 +294,7 @@ fn human_output() {
     let mut img = block(4096);
     writes(&mut img, 2);
     let b = img.bytes().to_vec();
-    let out = swarmctl::inspect::log(&b, b.len() as u64, false, false).unwrap();
+    let out = swarmctl::inspect::log(&b, b.len() as u64, (false, false), false).unwrap();
     let col = out
         .lines()
         .find(|l| l.contains("medium:"))

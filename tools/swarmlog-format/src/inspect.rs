@@ -8,7 +8,10 @@
 //! on a block log is `issued_after_window`). Nothing here decides anything
 //! of its own about the format: it names what the format code returns.
 
-use crate::format::log::{scan, valid_record_after, CpMarker, Geometry, LogHeader, Medium, Op};
+use crate::format::log::{
+    first_torn, scan_records, valid_record_after, CpMarker, Geometry, LogHeader, Medium, Op,
+    ScanEnd,
+};
 use crate::format::Invalid;
 use crate::source::{ReadAt, Reader};
 
@@ -312,6 +315,18 @@ pub fn inspect_log<R: ReadAt + ?Sized>(
     size: u64,
     records: bool,
 ) -> Result<LogReport, String> {
+    inspect_log_with(src, size, records, false)
+}
+
+/// [`inspect_log`]; with `check_all`, as `enable` with the volume's
+/// `check_every_record` set: a block log's scan checks the data of every
+/// record, not only of those a power cut may have torn.
+pub fn inspect_log_with<R: ReadAt + ?Sized>(
+    src: &R,
+    size: u64,
+    records: bool,
+    check_all: bool,
+) -> Result<LogReport, String> {
     let r = Reader::new(src, size);
     let h = LogHeader::decode(&r.line(0)?).map_err(header_refusal)?;
     let geo = match h.geometry() {
@@ -362,7 +377,7 @@ pub fn inspect_log<R: ReadAt + ?Sized>(
     );
     let impossible = i.state == IntentState::Impossible;
     report.intent = Some(i);
-    let s = scan_log(&r, geo, h.log_id, &from, records);
+    let s = scan_log(&r, geo, h.log_id, &from, records, check_all);
     report.verdict = match (&s.stop, impossible) {
         (_, true) => "refused (EUCLEAN): the CP intent is impossible".into(),
         (Stop::Corrupt, _) => format!(
@@ -391,11 +406,14 @@ fn scan_log<R: ReadAt + ?Sized>(
     log_id: u64,
     from: &CpMarker,
     records: bool,
+    check_all: bool,
 ) -> Scan {
     let mut list = Vec::new();
-    let mut data_bytes = 0u64;
-    let end = scan(r, geo, log_id, from, |f| {
-        data_bytes += u64::from(f.header.data_len());
+    // Every record's offset, sequence number and data length, in log
+    // order: where the scan without data sums may end the log instead.
+    let mut found = Vec::new();
+    let end = scan_records(r, geo, log_id, from, check_all, |f| {
+        found.push((f.offset, f.header.seq, u64::from(f.header.data_len())));
         if records {
             list.push(Record {
                 offset: f.offset,
@@ -409,10 +427,24 @@ fn scan_log<R: ReadAt + ?Sized>(
         Ok::<(), core::convert::Infallible>(())
     });
     // `each` never stops the scan.
-    let end = match end {
+    let mut end = match end {
         Ok(e) => e,
         Err(never) => match never {},
     };
+    let chain = found.iter().map(|&(off, seq, _)| (off, seq));
+    if let Some((k, why)) = first_torn(r, &geo, log_id, chain) {
+        if let Some(&(offset, seq, _)) = found.get(k) {
+            end = ScanEnd {
+                offset,
+                seq,
+                records: k as u64,
+                stop: why,
+            };
+            found.truncate(k);
+            list.truncate(k);
+        }
+    }
+    let data_bytes = found.iter().map(|&(_, _, len)| len).sum();
     let valid_after = valid_record_after(r, geo, log_id, &end);
     let stop = match (valid_after, end.stop) {
         (Some(_), _) => Stop::Corrupt,

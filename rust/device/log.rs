@@ -40,8 +40,8 @@ use core::cell::{Cell, RefCell};
 use crate::format::checksum::{crc32c, SEED};
 
 use crate::format::log::{
-    data_sum, first_torn, may_be_torn, scan, scan_records, sum_by_reads, valid_record_after,
-    CpMarker, Found, Geometry, LogHeader, LogRead, Op, RecordHeader, ScanEnd, RECORD_HEADER_SIZE,
+    data_sum, first_torn, may_be_torn, scan_records, sum_by_reads, valid_record_after, CpMarker,
+    Found, Geometry, LogHeader, LogRead, Op, RecordHeader, ScanEnd, RECORD_HEADER_SIZE,
 };
 use crate::format::Invalid;
 use crate::sys::bio::Chunk;
@@ -758,33 +758,45 @@ impl<M: Media> Log<M> {
         F: FnMut(&Found) -> Result<(), E>,
         E: From<Error>,
     {
-        let reader = MediaReader::new(&self.media, &self.geo);
-        let end = scan(&reader, self.geo, self.header.log_id, from, each)?;
-        reader.result()?;
-        Ok(end)
+        self.scan_records(from, true, each)
     }
 
-    /// As [`Self::scan`], without a block log's data sums
-    /// ([`scan_records`]): the caller checks those a power cut can have
-    /// torn ([`Self::first_torn`]).
+    /// As [`Self::scan`], without a block log's data sums: the caller checks
+    /// those a power cut can have torn ([`Self::first_torn`]).
     pub(crate) fn scan_headers<F, E>(&self, from: &CpMarker, each: F) -> Result<ScanEnd, E>
     where
         F: FnMut(&Found) -> Result<(), E>,
         E: From<Error>,
     {
+        self.scan_records(from, false, each)
+    }
+
+    /// [`scan_records`] through the media's reader.
+    fn scan_records<F, E>(&self, from: &CpMarker, check_data: bool, each: F) -> Result<ScanEnd, E>
+    where
+        F: FnMut(&Found) -> Result<(), E>,
+        E: From<Error>,
+    {
         let reader = MediaReader::new(&self.media, &self.geo);
-        let end = scan_records(&reader, self.geo, self.header.log_id, from, false, each)?;
+        let end = scan_records(
+            &reader,
+            self.geo,
+            self.header.log_id,
+            from,
+            check_data,
+            each,
+        )?;
         reader.result()?;
         Ok(end)
     }
 
     /// Of the records [`Self::scan_headers`] found (`records`: their
     /// offsets and sequence numbers, in log order), the first that a power
-    /// cut may have torn and whose data does not match its sum, and why
-    /// ([`first_torn`]). The error of a read that failed for another cause
-    /// than a bad sector (an allocation) proves nothing and is returned as
-    /// such.
-    pub(crate) fn first_torn<I>(&self, records: I) -> Result<Option<(usize, Invalid)>>
+    /// cut may have torn and whose data does not match its sum, and the
+    /// log's end there ([`first_torn`]). The error of a read that failed
+    /// for another cause than a bad sector (an allocation) proves nothing
+    /// and is returned as such.
+    pub(crate) fn first_torn<I>(&self, records: I) -> Result<Option<(usize, ScanEnd)>>
     where
         I: Iterator<Item = (u64, u64)> + Clone,
     {
@@ -915,6 +927,7 @@ mod tests {
         assert!(!log.may_be_torn(at(144)?, last));
         assert!(log.may_be_torn(at(145)?, last) && log.may_be_torn(last, last));
         let all = || offs.iter().enumerate().map(|(k, &o)| (o, seq(k + 1)));
+        let stop = |r: Option<(usize, ScanEnd)>| r.map(|(k, e)| (k, e.stop));
         assert_eq!(log.first_torn(all())?, None);
         // A bit of record 5's data and of record 597's flipped.
         let flip = |off: u64| -> Result {
@@ -931,7 +944,11 @@ mod tests {
         // Record 5 is complete, not checked: the first torn record is 597
         // (index 596). The full scan stops at record 5, corrupt.
         assert!(!log.may_be_torn(at(5)?, last));
-        assert_eq!(log.first_torn(all())?, Some((596, Invalid::Checksum)));
+        let torn = log.first_torn(all())?;
+        assert_eq!(stop(torn), Some((596, Invalid::Checksum)));
+        // The log's end there: record 597, 596 records before it.
+        let end = torn.map(|(_, e)| (e.offset, e.seq, e.records));
+        assert_eq!(end, Some((at(597)?, seq(597), 596)));
         let full = log.scan(&cp, |_| Ok::<(), Error>(()))?;
         assert_eq!(
             (full.records, full.offset, full.stop),
@@ -941,19 +958,22 @@ mod tests {
         // Only the records up to 598 found (the last is 598): record 597
         // is still the first bad one.
         assert_eq!(
-            log.first_torn(all().take(598))?,
+            stop(log.first_torn(all().take(598))?),
             Some((596, Invalid::Checksum))
         );
         // A chain that ends at record 10: record 5 is less than a window
         // before its end, checked, and the first bad one.
         assert_eq!(
-            log.first_torn(all().take(10))?,
+            stop(log.first_torn(all().take(10))?),
             Some((4, Invalid::Checksum))
         );
         // A sequence number that is not the record's: its header refused.
         let wrong = || all().map(|(o, s)| (o, if o == last { s + 1 } else { s }));
         flip(at(597)? + 512 + 1000)?;
-        assert_eq!(log.first_torn(wrong())?, Some((599, Invalid::Sequence)));
+        assert_eq!(
+            stop(log.first_torn(wrong())?),
+            Some((599, Invalid::Sequence))
+        );
         // Record 599's data fails to read: damage there (the replay then
         // refuses the log with EIO). Another error is the caller's.
         let data599 = at(599)? + 512 + 2048;
@@ -966,7 +986,7 @@ mod tests {
             .map_err(|_| EINVAL)
         };
         assert_eq!(
-            failing(EIO)?.first_torn(all())?,
+            stop(failing(EIO)?.first_torn(all())?),
             Some((598, Invalid::Unreadable))
         );
         assert!(matches!(failing(ENOMEM)?.first_torn(all()), Err(e) if e == ENOMEM));

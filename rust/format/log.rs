@@ -736,18 +736,36 @@ pub(crate) fn may_be_torn(geo: &Geometry, at: u64, last: u64) -> bool {
     geo.is_block() && geo.distance(at, last) < geo.window
 }
 
+/// Whether the data of the block-log record at `off`, whose header line is
+/// `line` (decoded as `h`), matches the sum the line carries: `Ok` if so,
+/// [`Invalid::Checksum`] if not, or the read's error.
+fn data_matches<L: LogRead + ?Sized>(
+    log: &L,
+    geo: &Geometry,
+    off: u64,
+    line: &[u8; 64],
+    h: &RecordHeader,
+) -> Result<(), Invalid> {
+    let sum = log.sum(off + geo.header_room(), u64::from(h.data_len()))?;
+    if sum == RecordHeader::stored_sum(line) {
+        Ok(())
+    } else {
+        Err(Invalid::Checksum)
+    }
+}
+
 /// After [`scan_records`] without data sums, given the records it found,
 /// in log order (their offsets and sequence numbers): the first, counted
 /// from 0, of those a power cut may have torn ([`may_be_torn`]) whose data
-/// does not match the sum its header carries, and why it is invalid
-/// ([`Invalid::Checksum`], or the read's error); `None` if every one
-/// matches. The log ends there, as [`scan`] would have ended it.
+/// does not match the sum its header carries, and the log's end there, as
+/// [`scan`] would have ended it (`stop`: [`Invalid::Checksum`], or the
+/// read's error); `None` if every one matches.
 pub(crate) fn first_torn<L, I>(
     log: &L,
     geo: &Geometry,
     log_id: u64,
     records: I,
-) -> Option<(usize, Invalid)>
+) -> Option<(usize, ScanEnd)>
 where
     L: LogRead + ?Sized,
     I: Iterator<Item = (u64, u64)> + Clone,
@@ -756,18 +774,22 @@ where
     let check = |off: u64, seq: u64| -> Result<(), Invalid> {
         let mut line = [0u8; 64];
         log.read_at(off, &mut line)?;
-        let header = RecordHeader::decode(&line, log_id, seq)?;
-        let sum = log.sum(off + geo.header_room(), u64::from(header.data_len()))?;
-        if sum == RecordHeader::stored_sum(&line) {
-            Ok(())
-        } else {
-            Err(Invalid::Checksum)
-        }
+        let h = RecordHeader::decode(&line, log_id, seq)?;
+        data_matches(log, geo, off, &line, &h)
     };
     records
         .enumerate()
         .filter(|&(_, (off, _))| may_be_torn(geo, off, last))
-        .find_map(|(i, (off, seq))| check(off, seq).err().map(|why| (i, why)))
+        .find_map(|(i, (offset, seq))| {
+            let stop = check(offset, seq).err()?;
+            let end = ScanEnd {
+                offset,
+                seq,
+                records: i as u64,
+                stop,
+            };
+            Some((i, end))
+        })
 }
 
 /// [`scan`], and with `check_data` false, on a block log, without the data
@@ -820,10 +842,8 @@ where
         // On a block device the units of one write land in any order: the
         // data must match the sum its header carries.
         if geo.is_block() && check_data {
-            match log.sum(data_at, data_len) {
-                Ok(sum) if sum == RecordHeader::stored_sum(&line) => {}
-                Ok(_) => break Invalid::Checksum,
-                Err(e) => break e,
+            if let Err(e) = data_matches(log, &geo, off, &line, &header) {
+                break e;
             }
         }
         each(&Found {
@@ -944,10 +964,8 @@ where
         if log.read_at(off, &mut line).is_ok() {
             if let Ok(h) = RecordHeader::decode_any(&line, log_id) {
                 let len = geo.record_len(&h);
-                let data_at = off + geo.header_room();
                 let whole = (h.op == Op::Wrap || off + len <= geo.end)
-                    && log.sum(data_at, u64::from(h.data_len()))
-                        == Ok(RecordHeader::stored_sum(&line));
+                    && data_matches(log, &geo, off, &line, &h).is_ok();
                 if h.seq > end.seq && whole {
                     return Some(off);
                 }

@@ -194,14 +194,12 @@ impl Initiator {
             swarm.push(m, GFP_KERNEL)?;
             Ok(())
         };
-        let mut end = if self.check_all {
+        let end = if self.check_all {
             log.scan(&self.from, &mut each)?
         } else {
-            log.scan_headers(&self.from, &mut each)?
+            let end = log.scan_headers(&self.from, &mut each)?;
+            self.end_at_torn(end, &mut held, &mut swarm)?
         };
-        if !self.check_all {
-            end = self.end_at_torn(end, &mut held, &mut swarm)?;
-        }
         for (msgs, next) in held.drain_all() {
             self.hand_over(msgs, Some(next), None)?;
         }
@@ -225,10 +223,11 @@ impl Initiator {
     ) -> Result<ScanEnd> {
         let lists = || Iterator::chain(held.iter().map(|(m, _)| m), core::iter::once(&*swarm));
         let records = lists().flat_map(|msgs| msgs.iter().map(|m| (m.offset, m.seq)));
-        let Some((k, why)) = self.core.log().first_torn(records)? else {
+        let Some((k, torn)) = self.core.log().first_torn(records)? else {
             return Ok(end);
         };
-        // The `k`th message scanned: the `j`th of list `i`.
+        // The `k`th message scanned, the first dropped, is the `j`th of
+        // list `i`, which keeps `j` messages and becomes the last.
         let (mut i, mut j) = (0usize, k);
         for msgs in lists() {
             if j < msgs.len() {
@@ -237,16 +236,6 @@ impl Initiator {
             j -= msgs.len();
             i += 1;
         }
-        let at = lists()
-            .nth(i)
-            .and_then(|msgs| msgs.get(j))
-            .map(|m| Position {
-                offset: m.offset,
-                seq: m.seq,
-            })
-            .ok_or(EINVAL)?;
-        // The records from there on are dropped: list `i` keeps `j`
-        // messages and becomes the last.
         if i < held.len() {
             let (mut msgs, _) = held.remove(i).map_err(|_| EINVAL)?;
             held.truncate(i);
@@ -255,13 +244,7 @@ impl Initiator {
         } else {
             swarm.truncate(j);
         }
-        // One message a record found, so `k` records are left.
-        Ok(ScanEnd {
-            offset: at.offset,
-            seq: at.seq,
-            records: k as u64,
-            stop: why,
-        })
+        Ok(torn)
     }
 }
 

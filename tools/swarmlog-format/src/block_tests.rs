@@ -165,14 +165,8 @@ impl Log {
         });
         let mut end = end.expect("never stopped");
         let chain = found.iter().map(|f| (f.offset, f.header.seq));
-        if let Some((k, stop)) = first_torn(&self.bytes[..], &self.geo, h.log_id, chain) {
-            let f = found[k];
-            end = ScanEnd {
-                offset: f.offset,
-                seq: f.header.seq,
-                records: k as u64,
-                stop,
-            };
+        if let Some((k, torn)) = first_torn(&self.bytes[..], &self.geo, h.log_id, chain) {
+            end = torn;
             found.truncate(k);
         }
         let after = valid_record_after(&self.bytes[..], self.geo, h.log_id, &end);

@@ -10,7 +10,6 @@
 
 use crate::format::log::{
     first_torn, scan_records, valid_record_after, CpMarker, Geometry, LogHeader, Medium, Op,
-    ScanEnd,
 };
 use crate::format::Invalid;
 use crate::source::{ReadAt, Reader};
@@ -432,17 +431,10 @@ fn scan_log<R: ReadAt + ?Sized>(
         Err(never) => match never {},
     };
     let chain = found.iter().map(|&(off, seq, _)| (off, seq));
-    if let Some((k, why)) = first_torn(r, &geo, log_id, chain) {
-        if let Some(&(offset, seq, _)) = found.get(k) {
-            end = ScanEnd {
-                offset,
-                seq,
-                records: k as u64,
-                stop: why,
-            };
-            found.truncate(k);
-            list.truncate(k);
-        }
+    if let Some((k, torn)) = first_torn(r, &geo, log_id, chain) {
+        end = torn;
+        found.truncate(k);
+        list.truncate(k);
     }
     let data_bytes = found.iter().map(|&(_, _, len)| len).sum();
     let valid_after = valid_record_after(r, geo, log_id, &end);

@@ -64,6 +64,10 @@ pub(crate) fn block_pieces(
     })
 }
 
+/// Dirty blocks [`Cache::commit_before`] looks at in one call (under one
+/// hold of the state lock).
+pub(crate) const COMMIT_STEP: usize = 64;
+
 /// A tree node for a dirty block, allocated ahead ([`Cache::put_logged`]).
 pub(crate) type Spare = RBTreeNodeReservation<u64, Block>;
 
@@ -96,18 +100,33 @@ pub(crate) struct Block {
     /// Bit `i` set: sector `i` of the block holds the newest data (all set
     /// for a [`Contents::Logged`] block).
     pub(crate) valid: u8,
+    /// Sequence number of the oldest record whose change the block holds
+    /// and that no later record replaced whole: the block's contents are
+    /// those of the array (or of the committing version it was made from)
+    /// with the records from this one on applied. A CP that frees the log
+    /// up to a record after it must commit the block
+    /// ([`Cache::commit_before`]); one up to a record at or before it need
+    /// not: replay from there applies every change the block holds.
+    pub(crate) since: u64,
 }
 
 impl Block {
-    fn new(flags: kernel::alloc::Flags) -> Result<Self> {
+    fn new(since: u64, flags: kernel::alloc::Flags) -> Result<Self> {
         Ok(Self {
             data: Contents::Ram(bytes::zeroed(BLOCK_SIZE, flags)?),
             valid: 0,
+            since,
         })
     }
 
-    /// A copy in memory, whatever this block's contents are.
-    fn copy_in_ram(&self, read: ReadLog<'_>, flags: kernel::alloc::Flags) -> Result<Self> {
+    /// A copy in memory, whatever this block's contents are, as the dirty
+    /// version of a committing block that the record `since` changes.
+    fn copy_in_ram(
+        &self,
+        since: u64,
+        read: ReadLog<'_>,
+        flags: kernel::alloc::Flags,
+    ) -> Result<Self> {
         let data = match &self.data {
             Contents::Ram(d) => {
                 let mut data = KVec::with_capacity(BLOCK_SIZE, flags)?;
@@ -123,6 +142,7 @@ impl Block {
         Ok(Self {
             data: Contents::Ram(data),
             valid: self.valid,
+            since,
         })
     }
 
@@ -183,8 +203,9 @@ fn merge(data: &mut [u8], valid: &mut u8, old: &[u8]) {
 ///
 /// # Invariants
 ///
-/// A committing block's `data` is neither changed nor freed from
-/// [`Cache::begin_commit`] to [`Cache::end_commit`], except through
+/// A committing block's `data` is neither changed nor freed from when it
+/// becomes committing ([`Cache::begin_commit`], [`Cache::commit_before`])
+/// to [`Cache::end_commit`], except through
 /// [`Cache::committing_mut`]: writes go to a copy in the dirty set, and
 /// nothing else takes a block out of `committing`. A CP relies on it to
 /// write the committing blocks from their own memory.
@@ -199,6 +220,14 @@ pub(crate) struct Cache {
     ram: usize,
     /// Blocks in `committing` held in memory.
     committing_ram: usize,
+    /// At most the oldest `since` of the dirty blocks held in memory
+    /// (`u64::MAX` if there are none): a CP that frees the log up to a
+    /// record after it cannot commit them as replay would redo it
+    /// ([`Self::ram_since`]).
+    ram_since: u64,
+    /// The record up to which a CP is taking its blocks, while it is
+    /// ([`Self::begin_commit_before`]).
+    splitting: Option<u64>,
 }
 
 impl Cache {
@@ -210,6 +239,8 @@ impl Cache {
             committing_blocks: 0,
             ram: 0,
             committing_ram: 0,
+            ram_since: u64::MAX,
+            splitting: None,
         }
     }
 
@@ -241,61 +272,85 @@ impl Cache {
             .or_else(|| self.committing.get(&block))
     }
 
-    /// The dirty version of `block`, in memory: made from its committing
-    /// version or new (no sector valid) if it is not dirty, read from the
-    /// log if it is there. Returns its bytes and `valid`.
+    /// The dirty version of `block`, in memory, for a change by the record
+    /// `seq`: made from its committing version or new (no sector valid) if
+    /// it is not dirty, read from the log if it is there. Returns its bytes
+    /// and `valid`.
     fn dirty_ram(
         &mut self,
         block: u64,
+        seq: u64,
         read: ReadLog<'_>,
         flags: kernel::alloc::Flags,
     ) -> Result<(&mut KVec<u8>, &mut u8)> {
-        match self.dirty.get_mut(&block) {
+        // A logged block that the CP being started takes
+        // ([`Self::commit_before`]) goes to it as it is, before it changes:
+        // the change goes to a copy, as for any committing block.
+        if let Some(upto) = self.splitting {
+            if self
+                .dirty
+                .get(&block)
+                .is_some_and(|b| b.since < upto && !b.in_ram())
+            {
+                self.take(block);
+            }
+        }
+        let since = match self.dirty.get_mut(&block) {
             Some(b) => {
+                // Records come in log order, so this changes nothing but
+                // for a LOAD's record arriving ahead of an earlier MODIFY.
+                b.since = b.since.min(seq);
                 if let Contents::Logged(l) = b.data {
                     let mut data = bytes::zeroed(BLOCK_SIZE, flags)?;
                     read(l.at, &mut data)?;
                     b.data = Contents::Ram(data);
                     self.ram += 1;
                 }
+                b.since
             }
             None => {
                 let b = match self.committing.get(&block) {
-                    Some(c) => c.copy_in_ram(read, flags)?,
-                    None => Block::new(flags)?,
+                    Some(c) => c.copy_in_ram(seq, read, flags)?,
+                    None => Block::new(seq, flags)?,
                 };
                 self.dirty.try_create_and_insert(block, b, flags)?;
                 self.blocks += 1;
                 self.ram += 1;
+                seq
             }
-        }
+        };
+        self.ram_since = self.ram_since.min(since);
         match self.dirty.get_mut(&block) {
             Some(Block {
                 data: Contents::Ram(d),
                 valid,
+                ..
             }) => Ok((d, valid)),
             _ => Err(ENOMEM),
         }
     }
 
     /// Makes sure dirty `block` is in memory (so that a later
-    /// [`Self::apply_in_block`] of it allocates nothing and reads nothing).
+    /// [`Self::apply_in_block`] of it by the record `seq` allocates nothing
+    /// and reads nothing).
     pub(crate) fn prepare_ram(
         &mut self,
         block: u64,
+        seq: u64,
         read: ReadLog<'_>,
         flags: kernel::alloc::Flags,
     ) -> Result {
-        self.dirty_ram(block, read, flags).map(|_| ())
+        self.dirty_ram(block, seq, read, flags).map(|_| ())
     }
 
-    /// Applies `data` (whole sectors) at `sector`; `None` writes zeroes
-    /// over `nr_sectors` sectors.
+    /// Applies the record `seq`'s `data` (whole sectors) at `sector`;
+    /// `None` writes zeroes over `nr_sectors` sectors.
     pub(crate) fn apply(
         &mut self,
         sector: u64,
         nr_sectors: u64,
         data: Option<&[u8]>,
+        seq: u64,
         read: ReadLog<'_>,
         flags: kernel::alloc::Flags,
     ) -> Result {
@@ -309,7 +364,7 @@ impl Cache {
         while s < end {
             let n = (SECTORS - s % SECTORS).min(end - s);
             let off = ((s - sector) * 512) as usize;
-            self.apply_in_block(s, n, read, flags, |dst| {
+            self.apply_in_block(s, n, seq, read, flags, |dst| {
                 match data {
                     Some(d) => dst.copy_from_slice(d.get(off..off + dst.len()).ok_or(EINVAL)?),
                     None => dst.fill(0),
@@ -322,13 +377,15 @@ impl Cache {
     }
 
     /// Applies `nr_sectors` sectors at `sector`, all in one block, whose
-    /// new contents `fill` writes into the cached block (in memory): replay's
-    /// MODIFY and the write path read a record from the pmem straight into
-    /// its block so. If `fill` fails, no sector of the block changes state.
+    /// new contents (the record `seq`'s) `fill` writes into the cached
+    /// block (in memory): replay's MODIFY and the write path read a record
+    /// from the pmem straight into its block so. If `fill` fails, no sector
+    /// of the block changes state.
     pub(crate) fn apply_in_block<F>(
         &mut self,
         sector: u64,
         nr_sectors: u64,
+        seq: u64,
         read: ReadLog<'_>,
         flags: kernel::alloc::Flags,
         fill: F,
@@ -341,7 +398,7 @@ impl Cache {
         if n == 0 || first + n > SECTORS as usize {
             return Err(EINVAL);
         }
-        let (data, valid) = self.dirty_ram(sector / SECTORS, read, flags)?;
+        let (data, valid) = self.dirty_ram(sector / SECTORS, seq, read, flags)?;
         fill(data.get_mut(first * 512..(first + n) * 512).ok_or(EINVAL)?)?;
         for i in first..first + n {
             *valid |= 1 << i;
@@ -367,6 +424,9 @@ impl Cache {
                 (true, false) => self.ram -= 1,
                 (false, true) => self.ram += 1,
                 _ => {}
+            }
+            if self.ram == self.committing_ram {
+                self.ram_since = u64::MAX;
             }
             return Ok(());
         }
@@ -394,6 +454,7 @@ impl Cache {
         spare: &mut Option<Spare>,
         flags: kernel::alloc::Flags,
     ) -> Result {
+        // The record replaces the whole block: no older change is needed.
         let b = Block {
             data: Contents::Logged(Logged {
                 at,
@@ -401,6 +462,7 @@ impl Cache {
                 crc0: None,
             }),
             valid: ALL_VALID,
+            since: seq,
         };
         self.put(block, b, spare, flags)
     }
@@ -432,16 +494,17 @@ impl Cache {
     }
 
     /// Gives `block` its old contents `old` (from the array), under what is
-    /// already cached of it: replay's LOAD of a block a record changes in
-    /// part.
+    /// already cached of it: replay's LOAD of a block the record `seq`
+    /// changes in part.
     pub(crate) fn load_base(
         &mut self,
         block: u64,
         old: &[u8],
+        seq: u64,
         read: ReadLog<'_>,
         flags: kernel::alloc::Flags,
     ) -> Result {
-        let (data, valid) = self.dirty_ram(block, read, flags)?;
+        let (data, valid) = self.dirty_ram(block, seq, read, flags)?;
         merge(data, valid, old);
         Ok(())
     }
@@ -455,7 +518,95 @@ impl Cache {
         core::mem::swap(&mut self.dirty, &mut self.committing);
         self.committing_blocks = self.blocks;
         self.committing_ram = self.ram;
+        self.ram_since = u64::MAX;
         Ok(())
+    }
+
+    /// A record no dirty block in memory holds a change older than (a
+    /// bound, not exact: `u64::MAX` if none is in memory). A CP may free
+    /// the log only up to a record at or before it: a block in memory with
+    /// changes on both sides of the CP's target could be committed neither
+    /// as it is (replay's redo of the CP, should a crash cut it short,
+    /// would give it other contents, `room.rs`) nor left out (its older
+    /// changes would be lost).
+    pub(crate) fn ram_since(&self) -> u64 {
+        self.ram_since
+    }
+
+    /// Starts a CP that frees the log only up to the record `upto` (a
+    /// sequence number, at most [`Self::ram_since`]): [`Self::commit_before`]
+    /// then takes its blocks. `EBUSY` if a CP is still committing.
+    pub(crate) fn begin_commit_before(&mut self, upto: u64) -> Result {
+        if !self.committing.is_empty() {
+            return Err(EBUSY);
+        }
+        self.splitting = Some(upto);
+        Ok(())
+    }
+
+    /// Goes on with the CP [`Self::begin_commit_before`] started: moves
+    /// the dirty blocks that hold a change of a record before its `upto`
+    /// ([`Block::since`]: blocks cached in the log, at most one record
+    /// each) to the committing set, among [`COMMIT_STEP`] dirty blocks at
+    /// most from block `from` on; the others stay dirty. Returns the block
+    /// to go on from, `None` once every dirty block has been looked at and
+    /// the set is whole. Nothing is allocated: a block moves with its tree
+    /// node.
+    ///
+    /// The caller lets go of the state lock between calls. A block changed
+    /// meanwhile (by a record at or after `upto`, as every record since
+    /// the CP began is) keeps its `since` if it is written in part, and is
+    /// then taken first, as it is ([`Self::dirty_ram`]); written whole, it
+    /// takes that record's `since`, and no change of it before `upto` is
+    /// needed any more.
+    pub(crate) fn commit_before(&mut self, from: u64) -> Option<u64> {
+        let upto = self.splitting?;
+        // The blocks to move.
+        let mut moving = [0u64; COMMIT_STEP];
+        let mut n = 0usize;
+        let mut next = None;
+        if let Some(mut cur) = self.dirty.cursor_lower_bound_mut(&from) {
+            let mut seen = 0usize;
+            loop {
+                let (&block, b) = cur.current();
+                if seen == COMMIT_STEP {
+                    next = Some(block);
+                    break;
+                }
+                seen += 1;
+                if b.since < upto {
+                    if let Some(m) = moving.get_mut(n) {
+                        *m = block;
+                        n += 1;
+                    }
+                }
+                cur = match cur.move_next() {
+                    Some(c) => c,
+                    None => break,
+                };
+            }
+        }
+        for &block in moving.iter().take(n) {
+            self.take(block);
+        }
+        if next.is_none() {
+            self.splitting = None;
+        }
+        next
+    }
+
+    /// Moves dirty `block` to the committing set, with its tree node.
+    fn take(&mut self, block: u64) {
+        let in_ram = self.dirty.get(&block).is_some_and(|b| b.in_ram());
+        if let Some(node) = self.dirty.remove_node(&block) {
+            // Not committing: a block is taken once, and its dirty version
+            // is made only after that.
+            let _ = self.committing.insert(node);
+            self.committing_blocks += 1;
+            if in_ram {
+                self.committing_ram += 1;
+            }
+        }
     }
 
     /// Up to `max` committing blocks from `from` on whose numbers follow each
@@ -531,16 +682,18 @@ mod tests {
     fn partial_writes_track_sectors() -> Result {
         let mut c = Cache::new();
         // Sectors 6..10 straddle blocks 0 and 1.
-        c.apply(6, 4, Some(&[7u8; 2048]), &no_log, GFP_KERNEL)?;
+        c.apply(6, 4, Some(&[7u8; 2048]), 1, &no_log, GFP_KERNEL)?;
         assert_eq!((c.blocks(), c.ram_blocks()), (2, 2));
         assert_eq!(c.get(0).map(|b| b.valid), Some(0b1100_0000));
         assert_eq!(c.get(1).map(|b| b.valid), Some(0b0000_0011));
         assert_eq!(c.get(1).and_then(|b| ram(b).get(1023).copied()), Some(7));
-        c.apply(8, 8, None, &no_log, GFP_KERNEL)?;
+        c.apply(8, 8, None, 1, &no_log, GFP_KERNEL)?;
         assert!(c
             .get(1)
             .is_some_and(|b| b.is_full() && ram(b).iter().all(|&x| x == 0)));
-        assert!(c.apply(0, 2, Some(&[0; 512]), &no_log, GFP_KERNEL).is_err());
+        assert!(c
+            .apply(0, 2, Some(&[0; 512]), 1, &no_log, GFP_KERNEL)
+            .is_err());
         Ok(())
     }
 
@@ -548,8 +701,8 @@ mod tests {
     fn apply_in_block_fills_one_block() -> Result {
         let mut a = Cache::new();
         let mut b = Cache::new();
-        a.apply(9, 3, Some(&[5u8; 1536]), &no_log, GFP_KERNEL)?;
-        b.apply_in_block(9, 3, &no_log, GFP_KERNEL, |dst| {
+        a.apply(9, 3, Some(&[5u8; 1536]), 1, &no_log, GFP_KERNEL)?;
+        b.apply_in_block(9, 3, 1, &no_log, GFP_KERNEL, |dst| {
             dst.fill(5);
             Ok(())
         })?;
@@ -559,16 +712,16 @@ mod tests {
         // Not within one block, or nothing: refused.
         let nothing = |_: &mut [u8]| Ok(());
         assert_eq!(
-            b.apply_in_block(6, 4, &no_log, GFP_KERNEL, nothing),
+            b.apply_in_block(6, 4, 1, &no_log, GFP_KERNEL, nothing),
             Err(EINVAL)
         );
         assert_eq!(
-            b.apply_in_block(8, 0, &no_log, GFP_KERNEL, nothing),
+            b.apply_in_block(8, 0, 1, &no_log, GFP_KERNEL, nothing),
             Err(EINVAL)
         );
         // A fill that fails leaves the block's sectors as they were.
         assert_eq!(
-            b.apply_in_block(8, 8, &no_log, GFP_KERNEL, |dst| {
+            b.apply_in_block(8, 8, 1, &no_log, GFP_KERNEL, |dst| {
                 dst.fill(9);
                 Err(EIO)
             }),
@@ -606,7 +759,7 @@ mod tests {
         assert!(buf.iter().all(|&x| x == 10));
         // A write in part of a logged block brings it into memory from the
         // log, under the new sectors.
-        c.apply(6 * 8 + 1, 1, Some(&[1u8; 512]), &read, GFP_KERNEL)?;
+        c.apply(6 * 8 + 1, 1, Some(&[1u8; 512]), 1, &read, GFP_KERNEL)?;
         assert_eq!(c.ram_blocks(), 1);
         let b6 = c.get(6).ok_or(EINVAL)?;
         assert!(b6.is_full() && b6.in_ram());
@@ -622,7 +775,7 @@ mod tests {
         // During a CP: a write in part of a logged committing block goes to
         // a copy in memory; the committing one stays logged.
         c.begin_commit()?;
-        c.apply(5 * 8, 1, Some(&[2u8; 512]), &read, GFP_KERNEL)?;
+        c.apply(5 * 8, 1, Some(&[2u8; 512]), 1, &read, GFP_KERNEL)?;
         assert!(c.committing(5).is_some_and(|b| !b.in_ram()));
         let b5 = c.get(5).ok_or(EINVAL)?;
         assert_eq!(ram(b5).first().copied(), Some(2));
@@ -637,7 +790,7 @@ mod tests {
         // A log that cannot be read: the block stays as it was.
         c.put_logged(7, (0, 4), &mut None, GFP_KERNEL)?;
         assert_eq!(
-            c.apply(7 * 8, 1, Some(&[3u8; 512]), &no_log, GFP_KERNEL),
+            c.apply(7 * 8, 1, Some(&[3u8; 512]), 1, &no_log, GFP_KERNEL),
             Err(EIO)
         );
         assert!(c.get(7).is_some_and(|b| !b.in_ram()));
@@ -675,7 +828,7 @@ mod tests {
     #[test]
     fn merge_fills_missing_sectors() -> Result {
         let mut c = Cache::new();
-        c.apply(1, 1, Some(&[9u8; 512]), &no_log, GFP_KERNEL)?;
+        c.apply(1, 1, Some(&[9u8; 512]), 1, &no_log, GFP_KERNEL)?;
         c.begin_commit()?;
         let old = [3u8; BLOCK_SIZE];
         let b = c.committing_mut(0).ok_or(EINVAL)?;
@@ -690,14 +843,14 @@ mod tests {
     #[test]
     fn commit_is_copy_on_write() -> Result {
         let mut c = Cache::new();
-        c.apply(0, 8, Some(&[1u8; 4096]), &no_log, GFP_KERNEL)?;
-        c.apply(16, 8, Some(&[2u8; 4096]), &no_log, GFP_KERNEL)?;
-        c.apply(40, 8, Some(&[4u8; 4096]), &no_log, GFP_KERNEL)?;
+        c.apply(0, 8, Some(&[1u8; 4096]), 1, &no_log, GFP_KERNEL)?;
+        c.apply(16, 8, Some(&[2u8; 4096]), 1, &no_log, GFP_KERNEL)?;
+        c.apply(40, 8, Some(&[4u8; 4096]), 1, &no_log, GFP_KERNEL)?;
         c.begin_commit()?;
         assert!(c.is_clean());
         assert_eq!(c.begin_commit(), Err(EBUSY));
         // A write during the CP lands on a copy; the committing one stays.
-        c.apply(16, 1, Some(&[5u8; 512]), &no_log, GFP_KERNEL)?;
+        c.apply(16, 1, Some(&[5u8; 512]), 1, &no_log, GFP_KERNEL)?;
         assert_eq!(c.get(2).and_then(|b| ram(b).first().copied()), Some(5));
         assert_eq!(
             c.committing(2).and_then(|b| ram(b).first().copied()),
@@ -712,6 +865,84 @@ mod tests {
         assert_eq!((c.blocks(), c.ram_blocks()), (1, 1));
         assert!(c.committing(0).is_none());
         assert!(c.get(2).is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn a_cp_of_the_oldest_records_takes_the_blocks_they_changed() -> Result {
+        let read = |_: u64, b: &mut [u8]| {
+            b.fill(0);
+            Ok(())
+        };
+        let since = |c: &Cache, b: u64| c.get(b).map(|b| b.since);
+        let mut c = Cache::new();
+        // Records 1 to 7: block 1 whole (1) and whole again (4); block 2 in
+        // part (2), then whole (5); block 3 whole (3); block 4 in part (6);
+        // block 5 whole (7).
+        c.put_logged(1, (0, 1), &mut None, GFP_KERNEL)?;
+        c.apply(2 * 8 + 1, 1, Some(&[2u8; 512]), 2, &read, GFP_KERNEL)?;
+        assert_eq!(c.ram_since(), 2);
+        c.put_logged(3, (4096, 3), &mut None, GFP_KERNEL)?;
+        c.put_logged(1, (8192, 4), &mut None, GFP_KERNEL)?;
+        c.put_logged(2, (12288, 5), &mut None, GFP_KERNEL)?;
+        // No block in memory: no bound.
+        assert_eq!(c.ram_since(), u64::MAX);
+        c.apply(4 * 8 + 7, 1, Some(&[6u8; 512]), 6, &read, GFP_KERNEL)?;
+        c.put_logged(5, (16384, 7), &mut None, GFP_KERNEL)?;
+        // A record written whole dates the block anew; one in part keeps
+        // the older date.
+        let dates = [1u64, 2, 3, 4, 5].map(|b| since(&c, b));
+        assert_eq!(dates, [Some(4), Some(5), Some(3), Some(6), Some(7)]);
+        assert_eq!(c.ram_since(), 6);
+        // A CP up to record 5 takes the blocks changed by records 1 to 4
+        // and not replaced whole since: 1 (4) and 3 (3). Block 3, written
+        // in part before the CP looked at it, goes to it as it was, and
+        // the change to a copy dated by its record.
+        c.begin_commit_before(5)?;
+        c.apply(3 * 8 + 7, 1, Some(&[8u8; 512]), 8, &read, GFP_KERNEL)?;
+        assert!(c.committing(3).is_some_and(|b| !b.in_ram()));
+        assert_eq!(since(&c, 3), Some(8));
+        assert_eq!(c.commit_before(0), None);
+        assert!(c.committing(1).is_some() && !c.is_dirty(1));
+        assert!([2u64, 4, 5]
+            .iter()
+            .all(|&b| c.is_dirty(b) && c.committing(b).is_none()));
+        assert_eq!((c.blocks(), c.ram_blocks()), (6, 2));
+        assert_eq!(c.begin_commit_before(9), Err(EBUSY));
+        drop(c.end_commit());
+        assert_eq!((c.blocks(), c.ram_blocks()), (4, 2));
+        assert!(c.get(1).is_none());
+
+        // Many blocks, a few at a time, with writes between the calls.
+        let mut c = Cache::new();
+        for b in 1..=200u64 {
+            c.put_logged(b, (b * 4096, b), &mut None, GFP_KERNEL)?;
+        }
+        c.begin_commit_before(150)?;
+        let mut from = Some(0u64);
+        let mut calls = 0;
+        while let Some(f) = from {
+            from = c.commit_before(f);
+            calls += 1;
+            if calls == 1 {
+                // Block 10 was looked at and taken: written whole again,
+                // it is dirty anew. Block 199 was not looked at yet: a
+                // whole write keeps it dirty. Block 120, neither yet: a
+                // write in part takes it first, as it was.
+                assert!(c.committing(10).is_some());
+                c.put_logged(10, (0, 201), &mut None, GFP_KERNEL)?;
+                c.put_logged(199, (0, 202), &mut None, GFP_KERNEL)?;
+                c.apply(120 * 8, 1, Some(&[1u8; 512]), 203, &read, GFP_KERNEL)?;
+            }
+        }
+        assert!(calls >= 200 / COMMIT_STEP);
+        assert_eq!(c.commit_before(0), None);
+        assert!((1..150u64).all(|b| c.committing(b).is_some_and(|b| !b.in_ram())));
+        assert!((150..=200u64).all(|b| c.committing(b).is_none() && c.is_dirty(b)));
+        assert_eq!((since(&c, 10), since(&c, 120)), (Some(201), Some(203)));
+        assert_eq!((c.blocks(), c.ram_blocks()), (202, 1));
+        drop(c.end_commit());
+        assert_eq!((c.blocks(), c.ram_blocks()), (53, 1));
         Ok(())
     }
 
@@ -734,8 +965,8 @@ mod tests {
     #[test]
     fn runs_are_contiguous() -> Result {
         let mut c = Cache::new();
-        c.apply(0, 8 * 5, None, &no_log, GFP_KERNEL)?;
-        c.apply(8 * 9, 8, None, &no_log, GFP_KERNEL)?;
+        c.apply(0, 8 * 5, None, 1, &no_log, GFP_KERNEL)?;
+        c.apply(8 * 9, 8, None, 1, &no_log, GFP_KERNEL)?;
         c.begin_commit()?;
         assert_eq!(c.each_committing_run(0, 3, |_| Ok(()))?, Some((0, 3)));
         assert_eq!(c.each_committing_run(3, 64, |_| Ok(()))?, Some((3, 2)));

@@ -4,7 +4,9 @@
 //! the CP marker in the log past them so their log space is reused.
 //!
 //! A CP takes the head of the log as its target and the dirty cache as its
-//! committing set, then, without holding the state lock across I/O:
+//! committing set (or, to free only the oldest part of the log, a mark and
+//! the dirty blocks that part needs: `room.rs`), then, without holding the
+//! state lock across I/O:
 //!
 //! 1. completes the committing blocks written in part from the array and
 //!    sets every committing block's table entry: from the checksum the CP
@@ -88,9 +90,16 @@ fn entry_for(data: &[u8], generation: u64) -> Entry {
 
 impl<M: Media + 'static, A: Array> Core<M, A> {
     /// Takes a consistency point (a no-op when nothing was logged since the
-    /// last one).
+    /// last one): commits every change logged and frees the whole log.
     pub(crate) fn checkpoint(&self) -> Result {
         self.checkpoint_holding(None)
+    }
+
+    /// The CP loop's CP: while the log is past half used, it frees only the
+    /// log's oldest part and commits only the blocks that part needs
+    /// (`room.rs`); otherwise as [`Self::checkpoint`].
+    pub(super) fn checkpoint_for_room(&self) -> Result {
+        self.take_cp(None, true)
     }
 
     /// A CP whose marker stays at `hold` (a record before the head) rather
@@ -101,12 +110,19 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     /// again, in order, which leaves every sector as the last record that
     /// writes it says, as one replay would.
     pub(crate) fn checkpoint_holding(&self, hold: Option<Position>) -> Result {
+        self.take_cp(hold, false)
+    }
+
+    /// A CP whose marker goes to `hold`, else to its target: the head, or,
+    /// with `for_room`, the mark [`Self::room_target`] gives if it gives
+    /// one. A CP that failed is retried as it began.
+    fn take_cp(&self, hold: Option<Position>, for_room: bool) -> Result {
         let _noio = NoIo::new();
         let _serial = self.cp_lock.lock();
-        let (target, generation) = {
+        let (target, generation, part) = {
             let mut st = self.state.lock();
-            let target = match st.cp_target {
-                Some(t) => t,
+            let (target, part) = match st.cp_target {
+                Some(t) => (t, false),
                 None => {
                     if st.head == st.tail {
                         // Reads load table blocks too: keep them in
@@ -114,16 +130,45 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                         st.tables.trim(self.limits.table_blocks());
                         return Ok(());
                     }
-                    st.cache.begin_commit()?;
-                    // What is queued is committing now: this CP's to sum.
-                    st.sums.clear();
-                    st.cp_target = Some(st.head);
-                    st.head
+                    let mark = if for_room {
+                        self.room_target(&st)
+                    } else {
+                        None
+                    };
+                    match mark {
+                        Some(mark) => {
+                            // Its blocks are taken below. What is queued
+                            // for checksums stays: the blocks left dirty
+                            // keep their records.
+                            st.cache.begin_commit_before(mark.seq)?;
+                            st.cp_target = Some(mark);
+                            (mark, true)
+                        }
+                        None => {
+                            st.cache.begin_commit()?;
+                            // What is queued is committing now: this CP's
+                            // to sum.
+                            st.sums.clear();
+                            st.cp_target = Some(st.head);
+                            (st.head, false)
+                        }
+                    }
                 }
             };
-            (target, st.cp_gen + 1)
+            (target, st.cp_gen + 1, part)
         };
         let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
+        if part {
+            // The committing set: the dirty blocks holding a change of a
+            // record before the target, a few at a time under the lock
+            // (writers go on between). Nothing here fails: the set is whole
+            // before anything else of the CP is done, and a retry finds it so.
+            let mut from = Some(0u64);
+            while let Some(f) = from {
+                from = self.state.lock().cache.commit_before(f);
+            }
+            self.stats.cp_partial.fetch_add(1, Relaxed);
+        }
 
         // Every block complete and its entry set, then the table blocks
         // they change (pending: a generation not committed yet) on the
@@ -148,6 +193,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             st.cp_slot = slot;
             st.cp_gen = generation;
             st.tail = marker;
+            st.marks.forget_through(&marker);
             st.cp_target = None;
             let committed = st.cache.end_commit();
             st.tables.committed(self.limits.table_blocks());
@@ -466,7 +512,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 continue;
             }
             last = kernel::time::Instant::<kernel::time::Monotonic>::now();
-            let res = self.checkpoint();
+            let res = self.checkpoint_for_room();
             // The CP paced itself: the checksums ahead begin afresh.
             pacer = self.pacer();
             if let Err(e) = res {

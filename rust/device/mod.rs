@@ -40,6 +40,7 @@ mod pace;
 mod persist;
 mod read;
 mod replaying;
+mod room;
 mod stats;
 mod sums;
 mod tables;
@@ -145,6 +146,8 @@ struct State {
     sums: sums::Sums,
     /// A CP is wanted now (log or cache full, or asked for).
     kick: bool,
+    /// Heads the log had, where a CP may free it up to (`room.rs`).
+    marks: room::Marks,
     /// The volume is going away: the CP loop ends, writers fail.
     stop: bool,
 }
@@ -210,6 +213,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             seq: cp.seq,
         };
         let sums = sums::Sums::new()?;
+        let marks = room::Marks::new()?;
         if limits.cp_fault == CpFault::NoFua {
             log.set_no_fua(true);
         }
@@ -234,6 +238,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                     tables: Tables::new(),
                     sums,
                     kick: false,
+                    marks,
                     stop: false,
                 }),
                 changed <- new_condvar!(),

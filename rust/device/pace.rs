@@ -11,10 +11,10 @@
 //! writer is what sets the writer's p99 (`performance.rst`). A CP is
 //! paced only while nothing waits for it: writes arrived during the last
 //! stretch, and the log is at most half used and the cache's memory at
-//! most half of `cache_max_mb` (past half the log, writers ask for a CP:
-//! a timed CP paced until then runs flat out from there on, and a CP they
-//! asked for is never paced); with no writer (a CP at `disable`, or after
-//! a burst), it runs flat out too. A first version paced up to three
+//! most half of `cache_max_mb` (a timed CP paced until then runs flat out
+//! from there on; past three quarters writers ask for a CP, which is never
+//! paced: `room.rs`); with no writer (a CP at `disable`, or after a
+//! burst), it runs flat out too. A first version paced up to three
 //! quarters of the log: a writer then waited 466 ms for room once in
 //! five runs of `make bench-pace` (`performance.rst`).
 
@@ -79,7 +79,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     }
 
     /// Whether nothing waits for the CP: no CP asked for (`kick`: the log
-    /// past half used, or a writer waiting for room), the log at most half
+    /// past three quarters used, or a writer waiting for room), the log at most half
     /// used, the cache's memory at most half its limit, the volume not
     /// stopping.
     pub(super) fn has_room(&self) -> bool {

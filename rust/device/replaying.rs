@@ -81,7 +81,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     /// LOAD: the old contents of the blocks changed in part (`partial`)
     /// that the cache does not hold whole, proved by their table blocks
     /// (read and cached on the way, [`Core::read_array_block_as`]).
-    pub(crate) fn load(&self, partial: [Option<u64>; 2]) -> Result {
+    pub(crate) fn load(&self, seq: u64, partial: [Option<u64>; 2]) -> Result {
         // Allocated only when a block is read.
         let mut buf = KVec::new();
         for b in partial.into_iter().flatten() {
@@ -94,7 +94,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             self.state
                 .lock()
                 .cache
-                .load_base(b, &buf, &read, GFP_KERNEL)?;
+                .load_base(b, &buf, seq, &read, GFP_KERNEL)?;
         }
         Ok(())
     }
@@ -108,13 +108,13 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             .put_logged(block, (at, seq), &mut None, GFP_KERNEL)
     }
 
-    /// MODIFY of the record `op` of `nr` sectors at `sector` whose data is
-    /// at `data_at` in the log (none for a discard or write-zeroes);
+    /// MODIFY of the record `seq`, `op` of `nr` sectors at `sector`, whose
+    /// data is at `data_at` in the log (none for a discard or write-zeroes);
     /// `scratch` holds data that spans blocks on its way to the cache.
     pub(crate) fn modify_logged(
         &self,
         (op, sector, nr): (Op, u64, u64),
-        data_at: u64,
+        (data_at, seq): (u64, u64),
         scratch: &mut [u8],
     ) -> Result {
         let read = |at: u64, b: &mut [u8]| self.log.read(at, b);
@@ -123,7 +123,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 .state
                 .lock()
                 .cache
-                .apply(sector, nr, None, &read, GFP_KERNEL);
+                .apply(sector, nr, None, seq, &read, GFP_KERNEL);
         }
         if sector % SECTORS + nr <= SECTORS {
             // One block (most records): read from the log straight into the
@@ -132,7 +132,9 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             let log = &self.log;
             return st
                 .cache
-                .apply_in_block(sector, nr, &read, GFP_KERNEL, |dst| log.read(data_at, dst));
+                .apply_in_block(sector, nr, seq, &read, GFP_KERNEL, |dst| {
+                    log.read(data_at, dst)
+                });
         }
         let len = usize::try_from(nr * 512)?;
         let buf = scratch.get_mut(..len).ok_or(EINVAL)?;
@@ -140,7 +142,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         self.state
             .lock()
             .cache
-            .apply(sector, nr, Some(buf), &read, GFP_KERNEL)
+            .apply(sector, nr, Some(buf), seq, &read, GFP_KERNEL)
     }
 
     /// Makes `pos` the log's head (nothing is in flight during replay).

@@ -22,6 +22,8 @@ pub(super) struct Stats {
     pub(super) checksum_errors: AtomicU64,
     pub(super) io_errors: AtomicU64,
     pub(super) cp_count: AtomicU64,
+    /// CPs that freed only the oldest part of the log (`room.rs`).
+    pub(super) cp_partial: AtomicU64,
     pub(super) cp_blocks: AtomicU64,
     /// Time spent in CPs that committed something, in microseconds.
     pub(super) cp_duration_us: AtomicU64,
@@ -70,6 +72,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             s.in_flight_peak.load(Relaxed)
         ))?;
         w.write_fmt(fmt!("cp_count {}\n", s.cp_count.load(Relaxed)))?;
+        w.write_fmt(fmt!("cp_partial {}\n", s.cp_partial.load(Relaxed)))?;
         w.write_fmt(fmt!("cp_generation {cp_gen}\n"))?;
         w.write_fmt(fmt!("last_cp_seq {last_cp_seq}\n"))?;
         w.write_fmt(fmt!("cp_blocks {}\n", s.cp_blocks.load(Relaxed)))?;

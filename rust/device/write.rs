@@ -12,8 +12,9 @@
 //! made by the CP. The tree node of a block that is not dirty yet is
 //! allocated before the record goes in (one before the lock for a write of
 //! one block, the common case), so that nothing can fail once it is in.
-//! Writers wait while the log is full, or while the blocks held in memory
-//! reach `cache_max_mb`, after asking the CP loop for a CP.
+//! Writers ask the CP loop for a CP once the log is three quarters used
+//! (`room.rs`), and wait while it is full, or while the blocks held in
+//! memory reach `cache_max_mb`.
 //!
 //! On a block log ([`Core::write_in_flight`]) a write of whole blocks
 //! reserves its record's place under the lock and writes it without the
@@ -28,6 +29,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use kernel::{prelude::*, sync::MutexGuard};
 
 use super::cache::{block_pieces, is_whole_block, Spare, SECTORS};
+use super::room::wants_cp;
 use super::{Array, Core, Request, State};
 use crate::format::log::{Op, MAX_RECORD_DATA};
 use crate::sys::dax::Media;
@@ -84,11 +86,15 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             self.wait_for_room(&mut st, &mut waited);
         }
         let mut head = st.head;
+        // The record's sequence number, or the wrap record's just before it
+        // (the two go in together): what the cache's changes by it are
+        // dated with before it is in.
+        let next_seq = head.seq;
         if op != Op::Write {
             // The cache first: if it cannot take the change, nothing is
             // logged.
             st.cache
-                .apply(sector, u64::from(nr), None, &read, GFP_KERNEL)?;
+                .apply(sector, u64::from(nr), None, next_seq, &read, GFP_KERNEL)?;
             self.log.append(&mut head, op, sector, nr, |_| Ok(()))?;
             st.head = head;
             st.reserved = head;
@@ -99,7 +105,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             let mut nodes = usize::from(spare.is_some());
             for (block, _, whole) in block_pieces(sector, u64::from(nr)) {
                 if !whole {
-                    st.cache.prepare_ram(block, &read, GFP_KERNEL)?;
+                    st.cache.prepare_ram(block, next_seq, &read, GFP_KERNEL)?;
                 } else if !st.cache.is_dirty(block) {
                     if nodes > 0 {
                         nodes -= 1;
@@ -135,13 +141,17 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                     let first = sector.max(block * SECTORS);
                     let n = (range.len() / 512) as u64;
                     st.cache
-                        .apply_in_block(first, n, &read, GFP_KERNEL, |dst| {
+                        .apply_in_block(first, n, seq, &read, GFP_KERNEL, |dst| {
                             self.log.read(at, dst)
                         })?;
                 }
             }
         }
-        if self.log.used(&st.head, &st.tail) > self.log.geometry().capacity() / 2 {
+        self.note_head(&mut st);
+        if wants_cp(
+            self.log.used(&st.head, &st.tail),
+            self.log.geometry().capacity(),
+        ) {
             st.kick = true;
             wake = true;
         }
@@ -243,7 +253,11 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             // below in any case.
             let _ = st.sums.push(block, (at, seq));
         }
-        if self.log.used(&st.head, &st.tail) > self.log.geometry().capacity() / 2 {
+        self.note_head(&mut st);
+        if wants_cp(
+            self.log.used(&st.head, &st.tail),
+            self.log.geometry().capacity(),
+        ) {
             st.kick = true;
         }
         drop(st);

@@ -102,7 +102,7 @@ impl FileSystem for VolumeFs<'_> {
         let mut data = self.data.try_borrow_mut().map_err(|_| EBUSY)?;
         self.core.modify_logged(
             (m.op, m.sector, u64::from(m.nr_sectors)),
-            data_at,
+            (data_at, m.seq),
             &mut data,
         )
     }

@@ -55,7 +55,7 @@ impl WorkItem for LoadWork {
     fn run(this: Arc<LoadWork>) {
         let _noio = NoIo::new();
         let started = Instant::<Monotonic>::now();
-        let res = this.core.load(this.msg.partial_blocks());
+        let res = this.core.load(this.msg.seq, this.msg.partial_blocks());
         this.done
             .finish(this.idx, res, started - this.queued, started.elapsed());
     }

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Room in the log: when writers ask for a CP, and how much of the log a
+//! CP frees.
+//!
+//! Writers ask for a CP once the log is more than three quarters used
+//! ([`wants_cp`]). While the log is more than half used, a CP of the CP
+//! loop (asked for, or come due) frees only the oldest part of it: its
+//! target is a *mark*, a head the log had earlier, at least an eighth of
+//! the log past the tail if there is one ([`Core::room_target`]), and it
+//! commits only the blocks cached in the log whose record is before the
+//! mark (`Cache::commit_before`). A block written whole again since the
+//! mark needs nothing: replay from the mark applies its newest record,
+//! which replaces all of it. So under writes that overwrite whole blocks
+//! (most), such a CP writes back a fraction of what a CP of the whole log
+//! would, and a writer waiting for room waits for a small CP, not for a CP
+//! of half the log. Every other CP (`disable`, replay's, one with the log
+//! at most half used, one while the cache's memory is past half its
+//! limit) frees the whole log.
+//!
+//! Why this is as safe as a CP of the whole log. After a crash in the
+//! middle of it, replay redoes it as it redoes any CP (`replay/mod.rs`):
+//! it replays the records up to the mark and commits every block they
+//! change. The blocks this CP commits are among those (each one's record
+//! is before the mark), with the same contents (nothing changed them after
+//! that record), so the redo rewrites every table block this CP wrote a
+//! pending copy of, with the same entries for its blocks, and a redo cut
+//! short in turn still proves what this CP wrote. A block held in memory
+//! (written in part) with changes on both sides of the mark could be
+//! committed neither as it is (the redo would give it other contents) nor
+//! left out (its older changes would be lost): the mark is never past the
+//! oldest change such a block holds (`Cache::ram_since`), and without
+//! such a mark the CP frees the whole log. A block cached in the log that
+//! a write changes in part while the CP takes its blocks goes to the CP
+//! first, as it is (`Cache::dirty_ram`).
+
+use kernel::prelude::*;
+
+use super::log::{Log, Position};
+use super::{Array, Core, State};
+use crate::sys::dax::Media;
+
+/// Marks kept at most: with one every sixteenth of the log, more than a
+/// full log's worth.
+const MARKS: usize = 32;
+
+/// Whether writers ask for a CP: the log more than three quarters used.
+pub(super) fn wants_cp(used: u64, capacity: u64) -> bool {
+    used > capacity / 4 * 3
+}
+
+/// Heads the log had, oldest first, about a sixteenth of its capacity
+/// apart: where a CP that frees only the oldest part of the log may stop.
+pub(super) struct Marks(KVec<Position>);
+
+impl Marks {
+    /// No marks, with room for [`MARKS`] reserved.
+    pub(super) fn new() -> Result<Self> {
+        Ok(Self(KVec::with_capacity(MARKS, GFP_KERNEL)?))
+    }
+
+    /// Notes `head` if it is a sixteenth of the log or more past the last
+    /// mark (or past `tail`, if there is none). Never allocates: with
+    /// [`MARKS`] kept, the oldest is dropped.
+    pub(super) fn note<M: Media>(&mut self, log: &Log<M>, head: Position, tail: &Position) {
+        let last = self.0.last().unwrap_or(tail);
+        if log.used(&head, last) < log.geometry().capacity() / 16 {
+            return;
+        }
+        if self.0.len() == MARKS {
+            let _ = self.0.remove(0);
+        }
+        let _ = self.0.push_within_capacity(head);
+    }
+
+    /// Drops the marks at or before `tail` (the new CP marker).
+    pub(super) fn forget_through(&mut self, tail: &Position) {
+        self.0.retain(|m| m.seq > tail.seq);
+    }
+
+    /// The marks, oldest first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Position> {
+        self.0.iter()
+    }
+}
+
+impl<M: Media + 'static, A: Array> Core<M, A> {
+    /// Notes the head the write path just moved to as a mark, if it is far
+    /// enough past the last one.
+    pub(super) fn note_head(&self, st: &mut State) {
+        let (head, tail) = (st.head, st.tail);
+        st.marks.note(&self.log, head, &tail);
+    }
+
+    /// Where the CP loop's next CP frees the log up to: a mark, while the
+    /// log is more than half used and the cache's memory at most half its
+    /// limit; `None` (the whole log) otherwise, or if no mark lies between
+    /// the tail and the head and at or before [`Cache::ram_since`] (no
+    /// block in memory changed by records on both sides of it). The first
+    /// such mark at least an eighth of the log past the tail, else the
+    /// last one.
+    ///
+    /// [`Cache::ram_since`]: super::cache::Cache::ram_since
+    pub(super) fn room_target(&self, st: &State) -> Option<Position> {
+        let cap = self.log.geometry().capacity();
+        if self.log.used(&st.head, &st.tail) <= cap / 2
+            || st.cache.ram_blocks() > self.limits.cache_blocks / 2
+        {
+            return None;
+        }
+        let newest = st.head.seq.min(st.cache.ram_since().saturating_add(1));
+        let mut last = None;
+        for m in st
+            .marks
+            .iter()
+            .filter(|m| m.seq > st.tail.seq && m.seq < newest)
+        {
+            if self.log.used(m, &st.tail) >= cap / 8 {
+                return Some(*m);
+            }
+            last = Some(*m);
+        }
+        last
+    }
+}
+
+#[kernel::prelude::kunit_tests(swarmlog_room)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_ask_for_a_cp_past_three_quarters() -> Result {
+        assert!(!wants_cp(0, 1000));
+        assert!(!wants_cp(750, 1000));
+        assert!(wants_cp(751, 1000));
+        assert!(wants_cp(1000, 1000));
+        Ok(())
+    }
+}

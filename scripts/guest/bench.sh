@@ -161,9 +161,10 @@ run_target() {
 	esac
 }
 
-# cp_run RUN: the CP bandwidth. No timed CP, room for half a log in the
-# cache; sequential 128 KiB writes until the log is half full, which starts
-# a CP of all of them; its cp_duration_us.
+# cp_run RUN: the CP bandwidth. No timed CP, room for the log in the
+# cache; sequential 128 KiB writes until the log is three quarters full,
+# which asks for a CP: the CP the writers get, of the log's oldest part
+# (room.rs); its cp_blocks and cp_duration_us.
 cp_run() {
 	r=$1
 	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 cache_max_mb=512 || fail "insmod"
@@ -174,8 +175,8 @@ cp_run() {
 		swarmlog_down "$r" swarmlog-cp
 		return
 	fi
-	half=$((cap / 2))
-	echo "bench: run $r: CP: sequential 128 KiB writes to $dev until half of the log ($half bytes) is used"
+	half=$((cap / 4 * 3))
+	echo "bench: run $r: CP: sequential 128 KiB writes to $dev until three quarters of the log ($half bytes) are used"
 	first=$(((half - (8 << 20)) / 131072))
 	fio --name=fill --filename="$dev" --rw=write --bs=128k --direct=1 --ioengine=libaio --iodepth=8 \
 		--size=$((first * 128))k --output-format=terse --terse-version=3 > /tmp/fio || fail "fio fill"
@@ -189,7 +190,7 @@ cp_run() {
 	i=0
 	while [ "$(st cp_count)" = 0 ]; do
 		i=$((i + 1))
-		[ $i -lt 6000 ] || fail "no CP within 10 minutes of the log being half full"
+		[ $i -lt 6000 ] || fail "no CP within 10 minutes of the log being three quarters full"
 		sleep 0.1
 	done
 	t1=$(uptime_ms)

@@ -14,11 +14,12 @@
 #                       after the CP's target; the power is cut then
 #   cp-cut.sh write-part  region A filled and committed as above; then one
 #                       sector of block 6 written and block 6 written whole
-#                       again (no block held in memory), B and C: the CP
-#                       asked for frees only the log's oldest part
+#                       again (no block held in memory), B and C (whole
+#                       MiB, as many as pass three quarters of the log):
+#                       the CP asked for frees only the log's oldest part
 #                       (cp_partial 1), up to a mark after B and the first
 #                       MiB of C; it writes block 6 and B, and stalls; D
-#                       while it stalls; the power is cut
+#                       (40 MiB on, 1 MiB) while it stalls; the power is cut
 #   cp-cut.sh replay-part  enable replays: block 6, read by the LOAD of the
 #                       one-sector record, is proved by the cut CP's pending
 #                       table copy (replay_pending_verified > 0), no
@@ -71,6 +72,10 @@ array_offset() {
 		printf "%d\n", (1 + 2 * int((d + 253) / 254) + b) * 4096 }'
 }
 st() { status x "$1"; }
+# c_end: the block after region C of write-part: C is whole MiB, enough for
+# B and C to pass three quarters of the log (pmem or log disk) and leave
+# room for D.
+c_end() { echo $((2048 + ($(st log_capacity_bytes) / 4 * 3 / 1048576 + 1) * 256)); }
 # again: md0 and the module after a power cut, volume x configured.
 again() {
 	assemble_array /dev/vda /dev/vdb
@@ -126,14 +131,14 @@ write-part)
 	gen 6 7 > /tmp/r
 	dd if=/tmp/r of="$dev" bs=4096 seek=6 oflag=direct,dsync 2>/dev/null || fail "writing block 6"
 	put 1024 1280
-	put 2048 4736
+	put 2048 "$(c_end)"
 	for i in $(seq 50); do
 		dmesg | grep -q "cp_stall: CP stalled" && break
 		sleep 0.2
 	done
 	dmesg | grep "cp_stall" || fail "the CP did not stall"
 	[ "$(st cp_partial)" = 1 ] || fail "cp_partial $(st cp_partial): the CP was not of the log's oldest part"
-	put 5120 5376
+	put 10240 10496
 	echo "writes: $(st writes), CPs ended: $(st cp_count), of the oldest part: $(st cp_partial)"
 	echo "CP-CUT-WRITTEN"
 	sleep 3600
@@ -150,9 +155,9 @@ replay-part)
 	dmesg | grep -q "checksum mismatch" && fail "a checksum mismatch: $(dmesg | grep 'checksum mismatch' | head -1)"
 	same 6 7
 	same 1024 1280
-	same 2048 4736
-	same 5120 5376
-	echo "every acknowledged write verified: 3201 blocks"
+	same 2048 "$(c_end)"
+	same 10240 10496
+	echo "every acknowledged write verified: blocks 6, 1024-1279, 2048-$(($(c_end) - 1)) and 10240-10495"
 	echo 0 > $v/enable || fail disable
 	;;
 replay)

@@ -471,8 +471,8 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
 
     /// The CP loop, on the workqueue: a CP when one is wanted or every
     /// `cp_interval_ms` (module parameter), until the volume stops.
-    /// Between CPs it checksums the blocks the write path queued
-    /// (`sums.rs`).
+    /// Between CPs, while the log is more than half used (`room.rs`), it
+    /// checksums the blocks the write path queued (`sums.rs`).
     pub(super) fn cp_loop(&self) {
         let interval = u64::from(self.limits.cp_interval_ms);
         let mut last = kernel::time::Instant::<kernel::time::Monotonic>::now();
@@ -490,7 +490,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                         st.kick = false;
                         break true;
                     }
-                    if !st.sums.is_empty() {
+                    if !st.sums.is_empty() && self.sums_due(&st) {
                         break false;
                     }
                     let left = u32::try_from(interval - since).unwrap_or(u32::MAX);

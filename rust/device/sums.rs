@@ -7,7 +7,8 @@
 //! The write path checksums nothing (format version 2): it queues the
 //! block and its record here, without allocating (the queue's room is
 //! reserved when the volume opens; when it is full, the CP checksums the
-//! block itself), and wakes the CP loop once a batch is queued. The CP
+//! block itself), and, once the log is more than half used (`room.rs`),
+//! wakes the CP loop for each batch queued. The CP
 //! loop reads the record's data from the pmem without the state lock and
 //! records the checksum only if the dirty block still is that record's
 //! (`Cache::set_logged_crc0`): then no CP has begun since the write, so
@@ -40,12 +41,12 @@ impl Sums {
         Ok(Self(KVec::with_capacity(QUEUE, GFP_KERNEL)?))
     }
 
-    /// Queues a block; returns whether the CP loop should be woken (the
-    /// queue just reached [`BATCH`]). Never allocates: a block that finds
-    /// the queue full is left to the CP.
+    /// Queues a block; returns whether a batch is complete (the queue just
+    /// reached a multiple of [`BATCH`]): the CP loop, if it makes checksums
+    /// now, is to be woken. Never allocates: a block that finds the queue
+    /// full is left to the CP.
     pub(super) fn push(&mut self, block: u64, record: (u64, u64)) -> bool {
-        let _ = self.0.push_within_capacity((block, record));
-        self.0.len() == BATCH
+        self.0.push_within_capacity((block, record)).is_ok() && self.0.len() % BATCH == 0
     }
 
     /// Whether nothing is queued.

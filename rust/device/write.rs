@@ -85,6 +85,9 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             }
             self.wait_for_room(&mut st, &mut waited);
         }
+        // Whether the CP loop makes checksums ahead already (`room.rs`):
+        // if this record makes it begin, it is woken below.
+        let summing = self.sums_due(&st);
         let mut head = st.head;
         // The record's sequence number, or the wrap record's just before it
         // (the two go in together): what the cache's changes by it are
@@ -134,7 +137,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                         .put_logged(block, (at, seq), &mut spare, GFP_KERNEL)?;
                     // Its checksum, for the CP, computed by the CP loop
                     // meanwhile (`sums.rs`), woken once for a batch.
-                    wake |= st.sums.push(block, (at, seq));
+                    wake |= st.sums.push(block, (at, seq)) && summing;
                 } else {
                     // Prepared above: no allocation; the pmem read of what
                     // was just written.
@@ -155,6 +158,8 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             st.kick = true;
             wake = true;
         }
+        // The log just went past half used: the checksums queued are due.
+        wake |= !summing && !st.sums.is_empty() && self.sums_due(&st);
         drop(st);
         if wake {
             self.changed.notify_all();

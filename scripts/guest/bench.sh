@@ -46,6 +46,12 @@ all_tests() {
 	# shellcheck disable=SC2086
 	{
 		printf '[global]\nfilename=%s\ndirect=1\nrandseed=7\ngroup_reporting\n' "$dev"
+		# QD1 as below, but only three quarters of the region written
+		# (at most RUNTIME_S), first: writes that fit in both caches,
+		# neither of which has anything to write back or checksum (less
+		# than half the log; under dm-writecache's watermark).
+		job qd1_fit size=${region}M io_size=$((region * 3 / 4))M runtime=$runtime rw=randwrite bs=4k \
+			ioengine=psync sync=dsync iodepth=1
 		job qd1 $timed rw=randwrite bs=4k ioengine=psync sync=dsync iodepth=1
 		job qd32x4 $timed rw=randwrite bs=4k ioengine=libaio iodepth=32 numjobs=4 ramp_time=1
 		job qd32x4_dsync $timed rw=randwrite bs=4k ioengine=libaio sync=dsync iodepth=32 numjobs=4 \

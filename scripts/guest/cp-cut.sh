@@ -76,6 +76,32 @@ st() { status x "$1"; }
 # B and C to pass three quarters of the log (pmem or log disk) and leave
 # room for D.
 c_end() { echo $((2048 + ($(st log_capacity_bytes) / 4 * 3 / 1048576 + 1) * 256)); }
+# stalling_volume LEVEL: an md array of LEVEL, volume x formatted, region
+# A (its first MiB) written, then enabled again with the test fault that
+# stalls CPs (replay_fault 3); its disk in $dev.
+stalling_volume() {
+	make_array "$1" /dev/vda /dev/vdb
+	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 || fail insmod
+	volume x
+	echo 1 > $v/format || fail format
+	echo 1 > $v/enable || fail enable
+	dev=/dev/$(cat $v/disk)
+	dd if=/dev/urandom of="$dev" bs=1M count=1 oflag=direct 2>/dev/null || fail "filling A"
+	echo 0 > $v/enable
+	knob=/sys/kernel/debug/swarmlog/x/replay_fault
+	[ -w $knob ] || fail "no $knob (a test kernel has it)"
+	echo 3 > $knob
+	echo 1 > $v/enable || fail "enable with stalling CPs"
+	dev=/dev/$(cat $v/disk)
+}
+# wait_stall: until the kernel log says a CP stalled (10 s at most).
+wait_stall() {
+	for i in $(seq 50); do
+		dmesg | grep -q "cp_stall: CP stalled" && break
+		sleep 0.2
+	done
+	dmesg | grep "cp_stall" || fail "the CP did not stall"
+}
 # again: md0 and the module after a power cut, volume x configured.
 again() {
 	assemble_array /dev/vda /dev/vdb
@@ -85,46 +111,18 @@ again() {
 
 case "$1" in
 write)
-	make_array "${2:-1}" /dev/vda /dev/vdb
-	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 || fail insmod
-	volume x
-	echo 1 > $v/format || fail format
-	echo 1 > $v/enable || fail enable
-	dev=/dev/$(cat $v/disk)
-	dd if=/dev/urandom of="$dev" bs=1M count=1 oflag=direct 2>/dev/null || fail "filling A"
-	echo 0 > $v/enable
-	knob=/sys/kernel/debug/swarmlog/x/replay_fault
-	[ -w $knob ] || fail "no $knob (a test kernel has it)"
-	echo 3 > $knob
-	echo 1 > $v/enable || fail "enable with stalling CPs"
-	dev=/dev/$(cat $v/disk)
+	stalling_volume "${2:-1}"
 	partial --do_verify=0
 	put 1024 1280
 	put 2048 4736
-	for i in $(seq 50); do
-		dmesg | grep -q "cp_stall: CP stalled" && break
-		sleep 0.2
-	done
-	dmesg | grep "cp_stall" || fail "the CP did not stall"
+	wait_stall
 	put 5120 5376
 	echo "writes: $(st writes), CPs ended: $(st cp_count)"
 	echo "CP-CUT-WRITTEN"
 	sleep 3600
 	;;
 write-part)
-	make_array 1 /dev/vda /dev/vdb
-	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 || fail insmod
-	volume x
-	echo 1 > $v/format || fail format
-	echo 1 > $v/enable || fail enable
-	dev=/dev/$(cat $v/disk)
-	dd if=/dev/urandom of="$dev" bs=1M count=1 oflag=direct 2>/dev/null || fail "filling A"
-	echo 0 > $v/enable
-	knob=/sys/kernel/debug/swarmlog/x/replay_fault
-	[ -w $knob ] || fail "no $knob (a test kernel has it)"
-	echo 3 > $knob
-	echo 1 > $v/enable || fail "enable with stalling CPs"
-	dev=/dev/$(cat $v/disk)
+	stalling_volume 1
 	head -c 512 /dev/zero | tr '\0' 'z' > /tmp/s
 	dd if=/tmp/s of="$dev" bs=512 seek=$((6 * 8 + 3)) count=1 oflag=direct,dsync 2>/dev/null ||
 		fail "the one-sector write"
@@ -132,11 +130,7 @@ write-part)
 	dd if=/tmp/r of="$dev" bs=4096 seek=6 oflag=direct,dsync 2>/dev/null || fail "writing block 6"
 	put 1024 1280
 	put 2048 "$(c_end)"
-	for i in $(seq 50); do
-		dmesg | grep -q "cp_stall: CP stalled" && break
-		sleep 0.2
-	done
-	dmesg | grep "cp_stall" || fail "the CP did not stall"
+	wait_stall
 	[ "$(st cp_partial)" = 1 ] || fail "cp_partial $(st cp_partial): the CP was not of the log's oldest part"
 	put 10240 10496
 	echo "writes: $(st writes), CPs ended: $(st cp_count), of the oldest part: $(st cp_partial)"

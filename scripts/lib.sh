@@ -110,6 +110,12 @@ inroot() {
 	' sh "$root" "$kdir" "$SWARMLOG_TOP" "$@"
 }
 
+# drop_pmem DIR: removes the file in host memory that DIR/pmem.img links to
+# (scripts/vm --pmem-in-memory), if it is such a link.
+drop_pmem() {
+	if [ -L "$1/pmem.img" ]; then rm -f "$(readlink "$1/pmem.img")"; fi
+}
+
 # guest_started STATE PID: waits until the VM of scripts/vm --state STATE
 # (run as PID) runs its guest script, or has ended; 1 after 30 minutes.
 # Its scripts/vm has built the module and the initramfs by then: start a

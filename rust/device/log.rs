@@ -303,6 +303,7 @@ impl<M: Media> Log<M> {
             log_size: media.size(),
             block_size: crate::format::array::BLOCK_SIZE as u32,
             medium: media.medium(),
+            slots: 0,
         };
         let geo = header.geometry().ok_or(ENOSPC)?;
         let mut line = [0u8; 64];

@@ -67,6 +67,15 @@ const WINDOW_UNIT: u64 = 64 << 10;
 /// version does not open (`Invalid::Version`): replay it with the module
 /// that wrote it, or format it anew.
 pub(crate) const LOG_VERSION: u32 = 2;
+/// Version of a pmem log with a slot area ([`Geometry::slots`]): version 2's
+/// header, markers and ring, and after the ring a table of slot headers and
+/// the slots' blocks. A module of version 2 refuses it (its records in
+/// slots would be lost to it); this one opens both.
+pub(crate) const SLOT_LOG_VERSION: u32 = 3;
+/// Share of a pmem log's record area that [`Geometry::default_slots`] gives
+/// the slots, in quarters: the ring keeps the rest (writes of part of a
+/// block, discards, and whatever finds no free slot).
+const SLOT_QUARTERS: u64 = 3;
 /// Magic of a log record header ("SWRC", little-endian).
 pub(crate) const RECORD_MAGIC: u32 = 0x4352_5753;
 /// Magic of a CP marker slot ("SWCP", little-endian).
@@ -108,6 +117,9 @@ pub(crate) struct LogHeader {
     pub(crate) block_size: u32,
     /// What the log is written on.
     pub(crate) medium: Medium,
+    /// Slots of one block after the ring ([`Geometry::slots`]): 0 for none
+    /// (version 2; always on a block log), else version 3.
+    pub(crate) slots: u32,
 }
 
 /// The kind of device a log is written on; a log of one kind does not open
@@ -143,19 +155,27 @@ impl LogHeader {
             (Medium::Pmem, _) => (LOG_MAGIC, AREA_START),
         };
         put(&mut b, 0, &magic);
-        put(&mut b, 8, &LOG_VERSION.to_le_bytes());
+        let version = if self.slots == 0 {
+            LOG_VERSION
+        } else {
+            SLOT_LOG_VERSION
+        };
+        put(&mut b, 8, &version.to_le_bytes());
         put(&mut b, 12, &self.block_size.to_le_bytes());
         put(&mut b, 16, &self.array_uuid);
         put(&mut b, 32, &self.log_id.to_le_bytes());
         put(&mut b, 40, &self.log_size.to_le_bytes());
         put(&mut b, 48, &start.to_le_bytes());
-        if let Medium::Block { unit } = self.medium {
-            put(&mut b, 56, &(unit as u16).to_le_bytes());
-            put(
-                &mut b,
-                58,
-                &((BLOCK_WINDOW / WINDOW_UNIT) as u16).to_le_bytes(),
-            );
+        match self.medium {
+            Medium::Block { unit } => {
+                put(&mut b, 56, &(unit as u16).to_le_bytes());
+                put(
+                    &mut b,
+                    58,
+                    &((BLOCK_WINDOW / WINDOW_UNIT) as u16).to_le_bytes(),
+                );
+            }
+            Medium::Pmem => put(&mut b, 56, &self.slots.to_le_bytes()),
         }
         let crc = line_crc(&b);
         put(&mut b, 60, &crc.to_le_bytes());
@@ -172,9 +192,12 @@ impl LogHeader {
         if get_u32(b, 60) != line_crc(b) {
             return Err(Invalid::Checksum);
         }
-        if get_u32(b, 8) != LOG_VERSION {
-            return Err(Invalid::Version);
-        }
+        let slotted = match get_u32(b, 8) {
+            LOG_VERSION => false,
+            SLOT_LOG_VERSION if !block => true,
+            _ => return Err(Invalid::Version),
+        };
+        let mut slots = 0;
         let medium = if block {
             let unit = u32::from(u16::from_le_bytes([
                 b.get(56).copied().unwrap_or(0),
@@ -189,7 +212,9 @@ impl LogHeader {
             }
             Medium::block(unit).ok_or(Invalid::Field)?
         } else {
-            if b.get(56..60) != Some(&[0u8; 4][..]) {
+            slots = get_u32(b, 56);
+            // Version 3 has slots, version 2 none (zeroes there).
+            if slotted != (slots != 0) {
                 return Err(Invalid::Field);
             }
             Medium::Pmem
@@ -202,6 +227,7 @@ impl LogHeader {
             log_size: get_u64(b, 40),
             block_size: get_u32(b, 12),
             medium,
+            slots,
         };
         match h.geometry() {
             Some(g) if get_u64(b, 48) == g.start => {}
@@ -217,7 +243,7 @@ impl LogHeader {
     /// at least one largest record.
     pub(crate) fn geometry(&self) -> Option<Geometry> {
         match self.medium {
-            Medium::Pmem => Geometry::new(self.log_size),
+            Medium::Pmem => Geometry::pmem(self.log_size, self.block_size, self.slots),
             Medium::Block { unit } => Geometry::block(self.log_size, unit),
         }
     }
@@ -494,7 +520,20 @@ const fn align_up(v: u64, unit: u64) -> u64 {
 }
 
 /// Where records live: the area `[start, end)` of the log, used as a ring,
-/// in units of `unit` bytes.
+/// in units of `unit` bytes, and on a pmem log of version 3 the slots after
+/// it.
+///
+/// Slots (version 3): `slots` records of one block each, outside the ring,
+/// written and freed one by one. From the end of the device (rounded down
+/// to 4 KiB) back: the slots' blocks (`block` bytes each, slot 0 first),
+/// then a table of their header lines (one line each, slot 0 first); the
+/// ring ends where the table begins. A record in slot `i` is a header line
+/// in the table's line `i` (as a ring record's, covering exactly one block:
+/// its sector a multiple of the block's, its length one block) and, for a
+/// [`Op::Write`], its data in block `i`. It is written as a ring record is:
+/// the data, a fence, the header line, a fence. Sequence numbers are shared
+/// by ring and slots, so the ring's records are in increasing order but not
+/// consecutive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Geometry {
     /// Start of the record area: [`AREA_START`] on pmem, after the header,
@@ -509,6 +548,10 @@ pub(crate) struct Geometry {
     /// complete: 0 on pmem (one record at a time), [`BLOCK_WINDOW`] on a
     /// block device.
     pub(crate) window: u64,
+    /// Slots after the ring (0: none).
+    pub(crate) slots: u32,
+    /// Bytes of a slot's block (the volume's block size; 0 without slots).
+    pub(crate) block: u32,
 }
 
 impl Geometry {
@@ -534,6 +577,42 @@ impl Geometry {
         (g.capacity() >= 2 * BLOCK_WINDOW).then_some(g)
     }
 
+    /// The geometry of a pmem log of `log_size` bytes for blocks of
+    /// `block` bytes with `slots` slots ([`Self::new`] if 0), if its ring
+    /// still holds two records of the largest size.
+    pub(crate) fn pmem(log_size: u64, block: u32, slots: u32) -> Option<Self> {
+        if slots == 0 {
+            return Self::new(log_size);
+        }
+        if !block.is_power_of_two() || u64::from(block) < SECTOR_SIZE || block > (64 << 10) {
+            return None;
+        }
+        let data_end = log_size & !(AREA_START - 1);
+        let data = data_end.checked_sub(u64::from(slots).checked_mul(u64::from(block))?)?;
+        // A multiple of 4096 less a multiple of 64.
+        let table = data.checked_sub(u64::from(slots) * LINE)?;
+        let g = Self::with(table, AREA_START, LINE, 0)?;
+        Some(Self { slots, block, ..g })
+    }
+
+    /// How many slots [`LogHeader::geometry`] gives a new pmem log of
+    /// `log_size` bytes for blocks of `block` bytes: three quarters of the
+    /// record area ([`SLOT_QUARTERS`]), fewer if the ring would be too
+    /// small to hold two largest records, none if then fewer than 64.
+    pub(crate) fn default_slots(log_size: u64, block: u32) -> u32 {
+        let area = (log_size & !(AREA_START - 1)).saturating_sub(AREA_START);
+        let each = u64::from(block) + LINE;
+        let mut n = u32::try_from(area / 4 * SLOT_QUARTERS / each).unwrap_or(u32::MAX);
+        while n >= 64 && Self::pmem(log_size, block, n).is_none() {
+            n -= n / 8 + 1;
+        }
+        if n < 64 {
+            0
+        } else {
+            n
+        }
+    }
+
     fn with(log_size: u64, start: u64, unit: u64, window: u64) -> Option<Self> {
         let end = log_size & !(unit - 1);
         let need = 2 * (unit + u64::from(MAX_RECORD_DATA)) + unit;
@@ -545,7 +624,39 @@ impl Geometry {
             end,
             unit,
             window,
+            slots: 0,
+            block: 0,
         })
+    }
+
+    /// Offset of slot `i`'s header line, if there is such a slot.
+    pub(crate) fn slot_header(&self, i: u32) -> Option<u64> {
+        (i < self.slots).then(|| self.end + u64::from(i) * LINE)
+    }
+
+    /// Offset of slot `i`'s block, if there is such a slot.
+    pub(crate) fn slot_data(&self, i: u32) -> Option<u64> {
+        (i < self.slots).then(|| self.end + u64::from(self.slots) * LINE + u64::from(i) * u64::from(self.block))
+    }
+
+    /// The slot whose block begins at `at`, if one does.
+    pub(crate) fn slot_at(&self, at: u64) -> Option<u32> {
+        let first = self.slot_data(0)?;
+        let i = at.checked_sub(first)?;
+        if i % u64::from(self.block) != 0 {
+            return None;
+        }
+        u32::try_from(i / u64::from(self.block)).ok().filter(|&i| i < self.slots)
+    }
+
+    /// Whether a record header `h` fits a slot: one block, aligned, not a
+    /// wrap record.
+    pub(crate) fn fits_slot(&self, h: &RecordHeader) -> bool {
+        let sectors = u64::from(self.block) / SECTOR_SIZE;
+        self.slots != 0
+            && h.op != Op::Wrap
+            && u64::from(h.nr_sectors) == sectors
+            && h.sector % sectors == 0
     }
 
     /// Whether this is a block log's geometry.
@@ -725,6 +836,98 @@ where
     scan_records(log, geo, log_id, from, true, each)
 }
 
+/// Decodes the ring record that follows one whose sequence number was
+/// `seq - 1`: it carries `seq`, or with slots ([`Geometry::slots`]) any
+/// number from `seq` on (the slots' records took the ones between). A
+/// record of an earlier lap carries a smaller one ([`Invalid::Sequence`]).
+fn decode_next(geo: &Geometry, line: &[u8; 64], log_id: u64, seq: u64) -> Result<RecordHeader, Invalid> {
+    if geo.slots == 0 {
+        return RecordHeader::decode(line, log_id, seq);
+    }
+    let h = RecordHeader::decode_any(line, log_id)?;
+    if h.seq < seq {
+        return Err(Invalid::Sequence);
+    }
+    Ok(h)
+}
+
+/// What slot header `line` holds for a replay from sequence number `from`
+/// (the CP marker's): its record, if it is a valid record of log `log_id`
+/// that fits a slot ([`Geometry::fits_slot`]), numbered `from` or later.
+/// `None` for a slot never written, torn, of an earlier format of the
+/// device, or whose record a CP committed (numbered before `from`: its
+/// slot was free).
+pub(crate) fn slot_record(
+    geo: &Geometry,
+    log_id: u64,
+    from: u64,
+    line: &[u8; 64],
+) -> Option<RecordHeader> {
+    let h = RecordHeader::decode_any(line, log_id).ok()?;
+    (h.seq >= from && geo.fits_slot(&h)).then_some(h)
+}
+
+/// The end of a slot scan ([`scan_slots`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SlotsEnd {
+    /// Slots holding a record taken.
+    pub(crate) records: u32,
+    /// The first slot whose header line cannot be read
+    /// ([`Invalid::Unreadable`]) or whose record's block the media reports
+    /// bad ([`Invalid::DataUnreadable`]): the log is damaged there (either
+    /// may hold an acknowledged write), and the caller refuses it. `None`
+    /// if none.
+    pub(crate) damaged: Option<(u32, Invalid)>,
+}
+
+/// Reads every slot's header line, in slot order, and calls `each(slot,
+/// header)` for each record a replay from sequence number `from` takes
+/// ([`slot_record`]). A slot may hold a stale record, one that a later
+/// record of its block replaced before its slot was freed: the caller
+/// keeps the newest of each block (`format.rst`, "Slots"). Stops at the
+/// first damaged slot ([`SlotsEnd::damaged`]). `each` may stop the scan
+/// early by returning `Err`.
+pub(crate) fn scan_slots<L, F, E>(
+    log: &L,
+    geo: &Geometry,
+    log_id: u64,
+    from: u64,
+    mut each: F,
+) -> Result<SlotsEnd, E>
+where
+    L: LogRead + ?Sized,
+    F: FnMut(u32, &RecordHeader) -> Result<(), E>,
+{
+    let mut records = 0;
+    for i in 0..geo.slots {
+        let (Some(at), Some(data)) = (geo.slot_header(i), geo.slot_data(i)) else {
+            break;
+        };
+        let mut line = [0u8; 64];
+        if let Err(e) = log.read_at(at, &mut line) {
+            return Ok(SlotsEnd {
+                records,
+                damaged: Some((i, e)),
+            });
+        }
+        let Some(h) = slot_record(geo, log_id, from, &line) else {
+            continue;
+        };
+        if log.bad(data, u64::from(h.data_len())) {
+            return Ok(SlotsEnd {
+                records,
+                damaged: Some((i, Invalid::DataUnreadable)),
+            });
+        }
+        each(i, &h)?;
+        records += 1;
+    }
+    Ok(SlotsEnd {
+        records,
+        damaged: None,
+    })
+}
+
 /// Whether a power cut can have torn the record at `at` of a block log whose
 /// chain of valid headers ends with the record at `last` (both found by one
 /// scan from one CP marker, so `at` is not after `last`). A record is
@@ -822,7 +1025,7 @@ where
         if let Err(e) = log.read_at(off, &mut line) {
             break e;
         }
-        let header = match RecordHeader::decode(&line, log_id, seq) {
+        let header = match decode_next(&geo, &line, log_id, seq) {
             Ok(h) => h,
             Err(e) => break e,
         };
@@ -851,7 +1054,7 @@ where
             header,
         })?;
         records += 1;
-        seq = match seq.checked_add(1) {
+        seq = match header.seq.checked_add(1) {
             Some(s) => s,
             None => break Invalid::Sequence,
         };
@@ -919,7 +1122,7 @@ where
         if log.read_at(off, &mut line).is_err() {
             return false;
         }
-        let Ok(h) = RecordHeader::decode(&line, log_id, seq) else {
+        let Ok(h) = decode_next(&geo, &line, log_id, seq) else {
             return false;
         };
         h.op == Op::Wrap || off + h.log_len() <= geo.end

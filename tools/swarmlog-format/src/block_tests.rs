@@ -77,6 +77,7 @@ fn header(log_size: u64, unit: u32, log_id: u64) -> LogHeader {
         log_size,
         block_size: 4096,
         medium: Medium::Block { unit },
+        slots: 0,
     }
 }
 

@@ -118,6 +118,7 @@ pub fn sample_log_image() -> Vec<u8> {
         log_size: size,
         block_size: 4096,
         medium: crate::format::log::Medium::Pmem,
+        slots: 0,
     };
     image[..64].copy_from_slice(&h.encode());
     let cp = CpMarker {

@@ -362,6 +362,7 @@ mod tests {
             log_size,
             block_size: 4096,
             medium: crate::format::log::Medium::Pmem,
+            slots: 0,
         };
         let cp = CpMarker {
             log_id: 99,

@@ -55,6 +55,7 @@ impl LogImage {
             log_size: size,
             block_size: BLOCK_SIZE as u32,
             medium,
+            slots: 0,
         };
         let geo = h.geometry()?;
         let mut img = Self {

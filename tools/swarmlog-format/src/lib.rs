@@ -49,4 +49,6 @@ pub use source::ReadAt;
 #[cfg(test)]
 mod block_tests;
 #[cfg(test)]
+mod slot_tests;
+#[cfg(test)]
 mod tests;

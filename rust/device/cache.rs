@@ -108,6 +108,13 @@ pub(crate) struct Block {
     /// ([`Cache::commit_before`]); one up to a record at or before it need
     /// not: replay from there applies every change the block holds.
     pub(crate) since: u64,
+    /// The log slot (`format/log.rs`, `Geometry`) holding the record of
+    /// this block that its contents start from, if one does: the block's
+    /// own record for a [`Contents::Logged`] block in a slot, and a block
+    /// made from one in memory by writes of part of it keeps it. The slot
+    /// is in use while a cached block names it: replay needs its record
+    /// until a CP commits the block or a later record replaces it whole.
+    pub(crate) slot: Option<u32>,
 }
 
 impl Block {
@@ -116,6 +123,7 @@ impl Block {
             data: Contents::Ram(bytes::zeroed(BLOCK_SIZE, flags)?),
             valid: 0,
             since,
+            slot: None,
         })
     }
 
@@ -139,10 +147,13 @@ impl Block {
                 data
             }
         };
+        // The committing block keeps its slot until its CP ends, and
+        // replay needs it no longer after.
         Ok(Self {
             data: Contents::Ram(data),
             valid: self.valid,
             since,
+            slot: None,
         })
     }
 
@@ -415,11 +426,11 @@ impl Cache {
         b: Block,
         spare: &mut Option<Spare>,
         flags: kernel::alloc::Flags,
-    ) -> Result {
+    ) -> Result<Option<u32>> {
         let in_ram = b.in_ram();
         if let Some(d) = self.dirty.get_mut(&block) {
             let was_in_ram = d.in_ram();
-            *d = b;
+            let old = core::mem::replace(d, b).slot;
             match (was_in_ram, in_ram) {
                 (true, false) => self.ram -= 1,
                 (false, true) => self.ram += 1,
@@ -428,7 +439,7 @@ impl Cache {
             if self.ram == self.committing_ram {
                 self.ram_since = u64::MAX;
             }
-            return Ok(());
+            return Ok(old);
         }
         let node = match spare.take() {
             Some(s) => s,
@@ -439,7 +450,7 @@ impl Cache {
         if in_ram {
             self.ram += 1;
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Makes dirty `block` the whole block whose bytes are at log offset
@@ -447,13 +458,29 @@ impl Cache {
     /// dirty block takes its tree node from `spare` if there is one there,
     /// else allocates it with `flags`: the write path allocates them before
     /// it appends, so that this cannot fail once the record is in the log.
+    ///
+    /// Returns the slot the dirty version it replaces named, if it named
+    /// one: free now, as the new record replaces the whole block.
     pub(crate) fn put_logged(
         &mut self,
         block: u64,
-        (at, seq): (u64, u64),
+        at_seq: (u64, u64),
         spare: &mut Option<Spare>,
         flags: kernel::alloc::Flags,
-    ) -> Result {
+    ) -> Result<Option<u32>> {
+        self.put_in_slot(block, at_seq, None, spare, flags)
+    }
+
+    /// [`Self::put_logged`] of a record in log slot `slot` (its data at
+    /// `at`), if it is in one.
+    pub(crate) fn put_in_slot(
+        &mut self,
+        block: u64,
+        (at, seq): (u64, u64),
+        slot: Option<u32>,
+        spare: &mut Option<Spare>,
+        flags: kernel::alloc::Flags,
+    ) -> Result<Option<u32>> {
         // The record replaces the whole block: no older change is needed.
         let b = Block {
             data: Contents::Logged(Logged {
@@ -463,8 +490,15 @@ impl Cache {
             }),
             valid: ALL_VALID,
             since: seq,
+            slot,
         };
         self.put(block, b, spare, flags)
+    }
+
+    /// The slots the cached blocks name (dirty and committing), in no
+    /// order: those in use.
+    pub(crate) fn slots_in_use(&self) -> impl Iterator<Item = u32> + '_ {
+        Iterator::chain(self.dirty.values(), self.committing.values()).filter_map(|b| b.slot)
     }
 
     /// Records `crc0`, `crc32c(0, data)` of the record data at `at` of

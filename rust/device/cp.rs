@@ -88,6 +88,17 @@ fn entry_for(data: &[u8], generation: u64) -> Entry {
     }
 }
 
+/// Where a CP frees the log up to.
+#[derive(Clone, Copy)]
+enum Aim {
+    /// The head: the whole log.
+    Whole,
+    /// A mark while the log is past half used (`room.rs`), else the head.
+    Room,
+    /// This mark, a head the log had (`room.rs`, [`Core::older_target`]).
+    Older(Position),
+}
+
 impl<M: Media + 'static, A: Array> Core<M, A> {
     /// Takes a consistency point (a no-op when nothing was logged since the
     /// last one): commits every change logged and frees the whole log.
@@ -99,7 +110,18 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     /// log's oldest part and commits only the blocks that part needs
     /// (`room.rs`); otherwise as [`Self::checkpoint`].
     pub(super) fn checkpoint_for_room(&self) -> Result {
-        self.take_cp(None, true)
+        self.take_cp(None, Aim::Room)
+    }
+
+    /// The CP loop's timed CP: commits the blocks holding a change of a
+    /// record before `tick` (the head at the timed CP before), so that
+    /// what stays dirty a whole interval reaches the array, and a block
+    /// written again and again stays in the log, as it would in a cache
+    /// under its writeback watermark (`room.rs`). Nothing to do if the log
+    /// holds nothing from before `tick`; the whole log if `tick` cannot be
+    /// a mark.
+    pub(super) fn checkpoint_older_than(&self, tick: Position) -> Result {
+        self.take_cp(None, Aim::Older(tick))
     }
 
     /// A CP whose marker stays at `hold` (a record before the head) rather
@@ -110,13 +132,13 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     /// again, in order, which leaves every sector as the last record that
     /// writes it says, as one replay would.
     pub(crate) fn checkpoint_holding(&self, hold: Option<Position>) -> Result {
-        self.take_cp(hold, false)
+        self.take_cp(hold, Aim::Whole)
     }
 
     /// A CP whose marker goes to `hold`, else to its target: the head, or,
     /// with `for_room`, the mark [`Self::room_target`] gives if it gives
     /// one. A CP that failed is retried as it began.
-    fn take_cp(&self, hold: Option<Position>, for_room: bool) -> Result {
+    fn take_cp(&self, hold: Option<Position>, aim: Aim) -> Result {
         let _noio = NoIo::new();
         let _serial = self.cp_lock.lock();
         let (target, generation, part) = {
@@ -130,10 +152,15 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                         st.tables.trim(self.limits.table_blocks());
                         return Ok(());
                     }
-                    let mark = if for_room {
-                        self.room_target(&st)
-                    } else {
-                        None
+                    let mark = match aim {
+                        Aim::Whole => None,
+                        Aim::Room => self.room_target(&st),
+                        Aim::Older(tick) if tick.seq <= st.tail.seq => {
+                            // Nothing logged before it is uncommitted.
+                            st.tables.trim(self.limits.table_blocks());
+                            return Ok(());
+                        }
+                        Aim::Older(tick) => self.older_target(&st, tick),
                     };
                     match mark {
                         Some(mark) => {
@@ -197,6 +224,11 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             st.cp_target = None;
             let committed = st.cache.end_commit();
             st.tables.committed(self.limits.table_blocks());
+            // The committed blocks' slots are free: the marker is past
+            // their records.
+            for s in committed.values().filter_map(|b| b.slot) {
+                kernel::warn_on!(!st.free_slots.give(s));
+            }
             committed
         };
         self.changed.notify_all();
@@ -477,9 +509,11 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         let interval = u64::from(self.limits.cp_interval_ms);
         let mut last = kernel::time::Instant::<kernel::time::Monotonic>::now();
         let mut pacer = self.pacer();
+        // The head at the last timed CP: the next commits what is older.
+        let mut tick: Option<Position> = None;
         loop {
             let mut idle = false;
-            let cp = {
+            let (cp, timed) = {
                 let mut st = self.state.lock();
                 loop {
                     if st.stop {
@@ -487,11 +521,12 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                     }
                     let since = u64::try_from(last.elapsed().as_millis()).unwrap_or(0);
                     if st.kick || since >= interval {
+                        let timed = !st.kick;
                         st.kick = false;
-                        break true;
+                        break (true, timed.then_some(st.head));
                     }
                     if !st.sums.is_empty() && self.sums_due(&st) {
-                        break false;
+                        break (false, None);
                     }
                     let left = u32::try_from(interval - since).unwrap_or(u32::MAX);
                     // Idle: the next stretch of work begins after this.
@@ -512,7 +547,14 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 continue;
             }
             last = kernel::time::Instant::<kernel::time::Monotonic>::now();
-            let res = self.checkpoint_for_room();
+            let res = match timed {
+                None => self.checkpoint_for_room(),
+                Some(head) => match tick.replace(head) {
+                    Some(t) => self.checkpoint_older_than(t),
+                    // The first: nothing can be older than an interval yet.
+                    None => Ok(()),
+                },
+            };
             // The CP paced itself: the checksums ahead begin afresh.
             pacer = self.pacer();
             if let Err(e) = res {

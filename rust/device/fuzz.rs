@@ -220,7 +220,7 @@ fn one_case(img: &Images, t: &mut Tally, write: bool) -> Result {
         // Only where it fits: a full log makes a writer wait for a CP,
         // and no CP loop runs here.
         if log.fits(&head, &tail, BLOCK_SIZE as u32) {
-            core.replayed_through(head);
+            core.replayed_through(head)?;
             let mut lines = [0u8; 64 * 3];
             img.media.read(0, &mut lines)?;
             let _ = core.write(&Buf::new(200, BLOCK_SIZE, |_| 7)?, Op::Write);

@@ -41,7 +41,8 @@ use crate::format::checksum::{crc32c, SEED};
 
 use crate::format::log::{
     data_sum, first_torn, may_be_torn, scan_records, sum_by_reads, valid_record_after, CpMarker,
-    Found, Geometry, LogHeader, LogRead, Op, RecordHeader, ScanEnd, RECORD_HEADER_SIZE,
+    Found, Geometry, LogHeader, LogRead, Medium, Op, RecordHeader, ScanEnd, RECORD_HEADER_SIZE,
+    SECTOR_SIZE,
 };
 use crate::format::Invalid;
 use crate::sys::bio::Chunk;
@@ -303,7 +304,15 @@ impl<M: Media> Log<M> {
             log_size: media.size(),
             block_size: crate::format::array::BLOCK_SIZE as u32,
             medium: media.medium(),
-            slots: 0,
+            // On pmem, slots for records of one block (`format.rs`,
+            // `Geometry`): as many as fit in three quarters of the log.
+            slots: match media.medium() {
+                Medium::Pmem => Geometry::default_slots(
+                    media.size(),
+                    crate::format::array::BLOCK_SIZE as u32,
+                ),
+                Medium::Block { .. } => 0,
+            },
         };
         let geo = header.geometry().ok_or(ENOSPC)?;
         let mut line = [0u8; 64];
@@ -718,6 +727,126 @@ impl<M: Media> Log<M> {
             seq: next_seq,
         };
         Ok(data_at)
+    }
+
+    /// Writes a write of whole blocks from `sector` (`nr_sectors` sectors)
+    /// into `slots`, one block each, in order (pmem only): every block's
+    /// data into its slot, a fence, every slot's header line (numbered from
+    /// `head.seq` on, one a block), a fence; then `head.seq` is past them
+    /// (its offset, the ring's, does not move). `fill` as for
+    /// [`Self::append`]. Durable when it returns `Ok`.
+    pub(crate) fn write_slots<F>(
+        &self,
+        head: &mut Position,
+        sector: u64,
+        nr_sectors: u32,
+        slots: &[u32],
+        fill: F,
+    ) -> Result
+    where
+        F: FnOnce(&mut dyn FnMut(&Chunk<'_>) -> Result) -> Result,
+    {
+        let block = u64::from(self.geo.block);
+        let per = u32::try_from(block / SECTOR_SIZE).map_err(|_| EINVAL)?;
+        if self.geo.is_block()
+            || block == 0
+            || sector % u64::from(per) != 0
+            || u64::from(nr_sectors) != u64::from(per) * slots.len() as u64
+        {
+            return Err(EINVAL);
+        }
+        let n = u64::try_from(slots.len()).map_err(|_| EINVAL)?;
+        let next_seq = head.seq.checked_add(n).ok_or(EOVERFLOW)?;
+        // The data: byte `pos` of the request goes to its block's slot.
+        let total = n * block;
+        let mut pos = 0u64;
+        let media = &self.media;
+        let geo = &self.geo;
+        fill(&mut |chunk: &Chunk<'_>| {
+            let mut done = 0usize;
+            while done < chunk.len() {
+                let i = usize::try_from(pos / block).map_err(|_| EINVAL)?;
+                let slot = *slots.get(i).ok_or(EINVAL)?;
+                let into = pos % block;
+                let len = ((block - into) as usize).min(chunk.len() - done);
+                let at = geo.slot_data(slot).ok_or(EINVAL)? + into;
+                media.write_from(at, &chunk.piece(done, len)?)?;
+                done += len;
+                pos += len as u64;
+            }
+            Ok(())
+        })?;
+        if pos != total {
+            return Err(EINVAL);
+        }
+        self.media.drain();
+        for (k, &slot) in slots.iter().enumerate() {
+            let rec = RecordHeader {
+                op: Op::Write,
+                seq: head.seq + k as u64,
+                log_id: self.header.log_id,
+                sector: sector + k as u64 * u64::from(per),
+                nr_sectors: per,
+            };
+            let line = rec.encode().map_err(|_| EINVAL)?;
+            self.media
+                .write(self.geo.slot_header(slot).ok_or(EINVAL)?, &line)?;
+        }
+        self.media.drain();
+        head.seq = next_seq;
+        Ok(())
+    }
+
+    /// Calls `each(slot, header)` for every slot record a replay from
+    /// sequence number `from` takes (`format::log::slot_record`), reading
+    /// the slot table 64 KiB at a time. A table line that cannot be read,
+    /// or a valid record whose block the media reports bad, may hold an
+    /// acknowledged write: `EIO`, the kernel log naming the slot.
+    pub(crate) fn scan_slots<F>(&self, from: u64, mut each: F) -> Result<u32>
+    where
+        F: FnMut(u32, &RecordHeader) -> Result,
+    {
+        const LINES: u32 = 1024;
+        let geo = &self.geo;
+        let mut buf = KVVec::from_elem(0u8, (LINES as usize) * 64, GFP_KERNEL)?;
+        let mut records = 0u32;
+        let mut first = 0u32;
+        while first < geo.slots {
+            let n = LINES.min(geo.slots - first);
+            let at = geo.slot_header(first).ok_or(EINVAL)?;
+            let part = buf.get_mut(..n as usize * 64).ok_or(EINVAL)?;
+            if self.media.read(at, part).is_err() {
+                pr_err!(
+                    "swarmlog: log slot table unreadable at slots {}..{}: the log may hold \
+                     acknowledged writes there; not replayed\n",
+                    first,
+                    first + n
+                );
+                return Err(EIO);
+            }
+            for (k, line) in part.chunks_exact(64).enumerate() {
+                let slot = first + k as u32;
+                let line: &[u8; 64] = line.try_into().map_err(|_| EINVAL)?;
+                let Some(h) = crate::format::log::slot_record(geo, self.header.log_id, from, line)
+                else {
+                    continue;
+                };
+                let data = geo.slot_data(slot).ok_or(EINVAL)?;
+                if self.media.bad(data, u64::from(h.data_len())) {
+                    pr_err!(
+                        "swarmlog: log slot {} (record seq {}) holds data the media reports bad; \
+                         not replayed\n",
+                        slot,
+                        h.seq
+                    );
+                    return Err(EIO);
+                }
+                each(slot, &h)?;
+                records += 1;
+            }
+            first += n;
+        }
+        Ok(records)
     }
 
     /// Reads `buf.len()` bytes of the log at `off` (a record's data).

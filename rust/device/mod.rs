@@ -41,6 +41,7 @@ mod persist;
 mod read;
 mod replaying;
 mod room;
+mod slots;
 mod stats;
 mod sums;
 mod tables;
@@ -150,6 +151,8 @@ struct State {
     marks: room::Marks,
     /// The volume is going away: the CP loop ends, writers fail.
     stop: bool,
+    /// The log's free slots (none without a slot area).
+    free_slots: slots::FreeSlots,
 }
 
 /// A running volume over log media `M` and array `A`.
@@ -214,6 +217,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         };
         let sums = sums::Sums::new()?;
         let marks = room::Marks::new()?;
+        let free_slots = slots::FreeSlots::new(log.geometry().slots)?;
         if limits.cp_fault == CpFault::NoFua {
             log.set_no_fua(true);
         }
@@ -240,6 +244,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                     kick: false,
                     marks,
                     stop: false,
+                    free_slots,
                 }),
                 changed <- new_condvar!(),
                 turns <- pin_init::pin_init_array_from_fn(|_| new_condvar!("swarmlog::turn")),

@@ -102,10 +102,14 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     /// MODIFY of a record that writes one whole block: the block is cached
     /// as the record's data in the log, at `at`, of record `seq`.
     pub(crate) fn modify_whole_logged(&self, block: u64, (at, seq): (u64, u64)) -> Result {
+        // A record in a slot keeps its slot in use (the free slots are
+        // made once replay is done: `Self::replayed_through`).
+        let slot = self.log.geometry().slot_at(at);
         self.state
             .lock()
             .cache
-            .put_logged(block, (at, seq), &mut None, GFP_KERNEL)
+            .put_in_slot(block, (at, seq), slot, &mut None, GFP_KERNEL)
+            .map(|_| ())
     }
 
     /// MODIFY of the record `seq`, `op` of `nr` sectors at `sector`, whose
@@ -161,13 +165,24 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
 
     /// Makes `pos` the log's head: every record before it is replayed into
     /// the cache, and the next CP (asked for here) commits them.
-    pub(crate) fn replayed_through(&self, pos: Position) {
-        let mut st = self.state.lock();
-        st.head = pos;
-        st.reserved = pos;
-        st.kick = true;
-        drop(st);
+    pub(crate) fn replayed_through(&self, pos: Position) -> Result {
+        {
+            let mut st = self.state.lock();
+            st.head = pos;
+            st.reserved = pos;
+            st.kick = true;
+        }
+        self.free_unused_slots()?;
         self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Replay is done: every slot is free but those the cached blocks name
+    /// (until now none was taken from the free slots).
+    pub(crate) fn free_unused_slots(&self) -> Result {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        st.free_slots.rebuild(st.cache.slots_in_use())
     }
 
     /// Commits every record before `pos` (replayed into the cache) with a

@@ -147,6 +147,23 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     }
 }
 
+impl<M: Media + 'static, A: Array> Core<M, A> {
+    /// Where the timed CP whose previous one saw the head at `tick` frees
+    /// the log up to: `tick`, if it can be a mark as [`Self::room_target`]'s
+    /// are (past the tail, before the head and before [`Cache::ram_since`],
+    /// the cache's memory at most half its limit); `None` (the whole log)
+    /// otherwise.
+    ///
+    /// [`Cache::ram_since`]: super::cache::Cache::ram_since
+    pub(super) fn older_target(&self, st: &State, tick: Position) -> Option<Position> {
+        let newest = st.head.seq.min(st.cache.ram_since().saturating_add(1));
+        (tick.seq > st.tail.seq
+            && tick.seq < newest
+            && st.cache.ram_blocks() <= self.limits.cache_blocks / 2)
+            .then_some(tick)
+    }
+}
+
 #[kernel::prelude::kunit_tests(swarmlog_room)]
 mod tests {
     use super::*;

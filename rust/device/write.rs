@@ -49,12 +49,17 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         if data_len > MAX_RECORD_DATA {
             return Err(EINVAL);
         }
-        if self.log_on_block()
-            && op == Op::Write
-            && block_pieces(sector, u64::from(nr)).all(|(_, _, whole)| whole)
-        {
+        let whole = op == Op::Write && block_pieces(sector, u64::from(nr)).all(|(_, _, w)| w);
+        if self.log_on_block() && whole {
             return self.write_in_flight(bio, sector, nr);
         }
+        // Blocks a write of whole blocks puts in slots, if the log has
+        // them and enough are free.
+        let in_slots = if whole && self.log.geometry().slots != 0 {
+            usize::try_from(u64::from(nr) / SECTORS).map_err(|_| EINVAL)?
+        } else {
+            0
+        };
         // A write of one whole block (most): its tree node, in case the
         // block is not dirty yet, before the lock (dropped after it if
         // unused: declared before the guard).
@@ -78,12 +83,16 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 self.changed.wait(&mut st);
                 continue;
             }
-            if self.log.fits(&st.head, &st.tail, data_len)
-                && st.cache.ram_blocks() < self.limits.cache_blocks
+            if st.cache.ram_blocks() < self.limits.cache_blocks
+                && ((in_slots > 0 && st.free_slots.len() >= in_slots)
+                    || self.log.fits(&st.head, &st.tail, data_len))
             {
                 break;
             }
             self.wait_for_room(&mut st, &mut waited);
+        }
+        if in_slots > 0 && st.free_slots.len() >= in_slots {
+            return self.write_slots(bio, st, (sector, nr), in_slots, spare);
         }
         // Whether the CP loop makes checksums ahead already (`room.rs`):
         // if this record makes it begin, it is woken below.
@@ -133,8 +142,14 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                     if spare.is_none() {
                         spare = spares.pop();
                     }
-                    st.cache
-                        .put_logged(block, (at, seq), &mut spare, GFP_KERNEL)?;
+                    // A slot the block was in is free: this record
+                    // replaces it whole.
+                    if let Some(old) =
+                        st.cache
+                            .put_logged(block, (at, seq), &mut spare, GFP_KERNEL)?
+                    {
+                        kernel::warn_on!(!st.free_slots.give(old));
+                    }
                     // Its checksum, for the CP, computed by the CP loop
                     // meanwhile (`sums.rs`), woken once for a batch.
                     wake |= st.sums.push(block, (at, seq)) && summing;
@@ -247,6 +262,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         for (block, range, _) in block_pieces(sector, u64::from(nr)) {
             let at = data_at + range.start as u64;
             let mut spare = spares.pop();
+            // A block log has no slots: nothing to give back.
             if let Err(e) = st
                 .cache
                 .put_logged(block, (at, seq), &mut spare, GFP_KERNEL)
@@ -273,6 +289,90 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         res?;
         self.stats.writes.fetch_add(1, Relaxed);
         self.stats.write_bytes.fetch_add(u64::from(size), Relaxed);
+        Ok(())
+    }
+
+    /// The write path of a write of `in_slots` whole blocks (`sector`,
+    /// `nr`) with as many slots free (`st` held): each block's record in a
+    /// slot of its own, the slot the block was in (if it was) free once
+    /// they are durable. The ring's room is not touched.
+    fn write_slots<R: Request>(
+        &self,
+        bio: &R,
+        mut st: MutexGuard<'_, State>,
+        (sector, nr): (u64, u32),
+        in_slots: usize,
+        mut spare: Option<Spare>,
+    ) -> Result {
+        // The tree nodes of the blocks not dirty yet, beyond the spare,
+        // and the slots: nothing may fail once the records are in.
+        let mut spares = KVec::new();
+        let mut nodes = usize::from(spare.is_some());
+        for (block, _, _) in block_pieces(sector, u64::from(nr)) {
+            if !st.cache.is_dirty(block) {
+                if nodes > 0 {
+                    nodes -= 1;
+                } else {
+                    spares.push(Spare::new(GFP_KERNEL)?, GFP_KERNEL)?;
+                }
+            }
+        }
+        let mut one = [0u32; 1];
+        let mut many = KVec::new();
+        let slots: &mut [u32] = if in_slots == 1 {
+            &mut one
+        } else {
+            many.resize(in_slots, 0, GFP_KERNEL)?;
+            &mut many
+        };
+        for s in slots.iter_mut() {
+            *s = st.free_slots.take().ok_or(ENOSPC)?;
+        }
+        let summing = self.sums_due(&st);
+        let mut head = st.head;
+        let first = head.seq;
+        let res = self.log.write_slots(&mut head, sector, nr, slots, |sink| {
+            bio.for_each_chunk(|chunk| sink(chunk))
+        });
+        if let Err(e) = res {
+            // Not acknowledged: the slots are free again (a header written
+            // before the failure names a record replay may take, as it may
+            // any write not acknowledged).
+            for &s in slots.iter() {
+                kernel::warn_on!(!st.free_slots.give(s));
+            }
+            return Err(e);
+        }
+        st.head = head;
+        st.reserved = head;
+        let geo = self.log.geometry();
+        let mut wake = false;
+        for (k, ((block, _, _), &slot)) in block_pieces(sector, u64::from(nr))
+            .zip(slots.iter())
+            .enumerate()
+        {
+            let at = geo.slot_data(slot).ok_or(EINVAL)?;
+            let seq = first + k as u64;
+            if spare.is_none() {
+                spare = spares.pop();
+            }
+            if let Some(old) =
+                st.cache
+                    .put_in_slot(block, (at, seq), Some(slot), &mut spare, GFP_KERNEL)?
+            {
+                kernel::warn_on!(!st.free_slots.give(old));
+            }
+            wake |= st.sums.push(block, (at, seq)) && summing;
+        }
+        self.note_head(&mut st);
+        drop(st);
+        if wake {
+            self.changed.notify_all();
+        }
+        self.stats.writes.fetch_add(1, Relaxed);
+        self.stats
+            .write_bytes
+            .fetch_add(u64::from(nr) * 512, Relaxed);
         Ok(())
     }
 

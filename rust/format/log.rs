@@ -639,6 +639,15 @@ impl Geometry {
         (i < self.slots).then(|| self.end + u64::from(self.slots) * LINE + u64::from(i) * u64::from(self.block))
     }
 
+    /// The slot whose header line is at `at`, if one is.
+    pub(crate) fn slot_of_header(&self, at: u64) -> Option<u32> {
+        let i = at.checked_sub(self.slot_header(0)?)?;
+        if i % LINE != 0 {
+            return None;
+        }
+        u32::try_from(i / LINE).ok().filter(|&i| i < self.slots)
+    }
+
     /// The slot whose block begins at `at`, if one does.
     pub(crate) fn slot_at(&self, at: u64) -> Option<u32> {
         let first = self.slot_data(0)?;
@@ -869,6 +878,9 @@ pub(crate) fn slot_record(
 
 /// The end of a slot scan ([`scan_slots`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// The module reads the table in blocks of lines (`device/log.rs`); the
+// tools scan slot by slot.
+#[allow(dead_code)]
 pub(crate) struct SlotsEnd {
     /// Slots holding a record taken.
     pub(crate) records: u32,
@@ -887,6 +899,7 @@ pub(crate) struct SlotsEnd {
 /// keeps the newest of each block (`format.rst`, "Slots"). Stops at the
 /// first damaged slot ([`SlotsEnd::damaged`]). `each` may stop the scan
 /// early by returning `Err`.
+#[allow(dead_code)]
 pub(crate) fn scan_slots<L, F, E>(
     log: &L,
     geo: &Geometry,
@@ -1278,6 +1291,7 @@ mod tests {
             log_size: SIZE,
             block_size: 4096,
             medium: Medium::Pmem,
+            slots: 0,
         };
         let line = h.encode();
         assert_eq!(LogHeader::decode(&line), Ok(h));

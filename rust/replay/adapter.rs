@@ -91,7 +91,12 @@ impl FileSystem for VolumeFs<'_> {
     fn modify(&self, m: &Message) -> Result {
         // The record's data follows its header's room: a line on pmem, a
         // unit on a block device.
-        let data_at = m.offset + self.core.log().geometry().header_room();
+        let geo = self.core.log().geometry();
+        let data_at = match geo.slot_of_header(m.offset) {
+            // A slot's record: its data in the slot's block.
+            Some(slot) => geo.slot_data(slot).ok_or(EINVAL)?,
+            None => m.offset + geo.header_room(),
+        };
         if m.op == Op::Write && is_whole_block(m.sector, u64::from(m.nr_sectors)) {
             // Cached as a pointer to the record's data, as the write path
             // caches a whole block: nothing read, nothing held in memory.

@@ -12,9 +12,11 @@ use kernel::{
 };
 
 use super::message::Message;
+use super::slots::PendingSlots;
+use crate::device::cache::SECTORS;
 use crate::device::log::Position;
 use crate::device::Volume;
-use crate::format::log::{CpMarker, Found, ScanEnd};
+use crate::format::log::{CpMarker, Found, Op, ScanEnd};
 use crate::sys::noio::NoIo;
 
 /// How the scan ended: where, and the offset of a valid record behind that
@@ -27,6 +29,18 @@ pub(super) struct Scanned {
     pub(super) msgs: KVec<Message>,
     /// Where the record after the swarm is; `None` for the last swarm.
     pub(super) next: Option<Position>,
+}
+
+/// The swarms the scan is filling.
+struct Swarms {
+    /// The swarm being filled.
+    swarm: KVec<Message>,
+    /// Full swarms held back, each with where the record after it is.
+    held: KVec<(KVec<Message>, Position)>,
+    /// Messages the swarm being filled takes.
+    limit: usize,
+    /// The cut, until a record at or past it is scanned.
+    cut: Option<Position>,
 }
 
 /// What the initiator hands to the MODIFY path.
@@ -145,66 +159,122 @@ impl Initiator {
         Ok(())
     }
 
+    /// Adds message `m` to the swarm being filled, `at` its place for a CP
+    /// marker (its ring record's, or for a slot's record the ring record
+    /// scanned next, with the slot record's number); hands over the swarm
+    /// before it if it is full or `m` is the first record at or past the
+    /// cut.
+    fn push(&self, s: &mut Swarms, m: Message, at: Position) -> Result {
+        let log = self.core.log();
+        while let Some((msgs, _)) = s.held.first() {
+            if msgs
+                .last()
+                .is_some_and(|l| log.may_be_torn(l.offset, at.offset))
+            {
+                break;
+            }
+            let (msgs, next) = s.held.remove(0).map_err(|_| EINVAL)?;
+            self.hand_over(msgs, Some(next), None)?;
+        }
+        // The first record at or past the cut begins a swarm.
+        let at_cut = s.cut.is_some_and(|c| m.seq >= c.seq);
+        if at_cut {
+            s.cut = None;
+        }
+        if s.swarm.len() >= s.limit || (at_cut && !s.swarm.is_empty()) {
+            s.limit = self.size;
+            let full = core::mem::replace(&mut s.swarm, KVec::with_capacity(self.size, GFP_KERNEL)?);
+            if self.check_all {
+                self.hand_over(full, Some(at), None)?;
+            } else {
+                s.held.push((full, at), GFP_KERNEL)?;
+            }
+        }
+        s.swarm.push(m, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Adds the slot records `give` (as `(seq, block, slot)`) to the swarm,
+    /// before the ring record at `ring_at` (or the ring's end).
+    fn push_slots(&self, s: &mut Swarms, give: &[(u64, u64, u32)], ring_at: u64) -> Result {
+        let geo = self.core.log().geometry();
+        for &(seq, block, slot) in give {
+            let offset = geo.slot_header(slot).ok_or(EINVAL)?;
+            let m = Message::new(
+                seq,
+                offset,
+                Op::Write,
+                block * SECTORS,
+                SECTORS as u32,
+            );
+            self.push(s, m, Position { offset: ring_at, seq })?;
+        }
+        Ok(())
+    }
+
     fn scan(&self) -> Result {
         let log = self.core.log();
-        let mut swarm = KVec::with_capacity(self.size, GFP_KERNEL)?;
-        // Swarms scanned (with where the record after each is) whose last
-        // record a power cut may have torn, as far as the scan has seen: on
-        // a block log scanned without data sums, a swarm goes to the MODIFY
-        // path only once a record a window past its last is found
-        // (`may_be_torn`). None otherwise.
-        let mut held: KVec<(KVec<Message>, Position)> = KVec::new();
-        // The first swarm is a sixteenth of the others, so that the first
-        // LOADs start after a short scan while the next is scanned, in
-        // time: the first swarm's LOADs take longer.
-        let mut limit = (self.size / 16).max(1);
-        let mut cut = self.cut;
+        // The slots' records, merged in below (`slots.rs`).
+        let mut slots = PendingSlots::scan(log, self.from.seq, self.cut.map(|c| c.seq))?;
+        let mut give = KVec::new();
+        let mut s = Swarms {
+            swarm: KVec::with_capacity(self.size, GFP_KERNEL)?,
+            // Swarms scanned (with where the record after each is) whose
+            // last record a power cut may have torn, as far as the scan has
+            // seen: on a block log scanned without data sums, a swarm goes
+            // to the MODIFY path only once a record a window past its last
+            // is found (`may_be_torn`). None otherwise.
+            held: KVec::new(),
+            // The first swarm is a sixteenth of the others, so that the
+            // first LOADs start after a short scan while the next is
+            // scanned, in time: the first swarm's LOADs take longer.
+            limit: (self.size / 16).max(1),
+            cut: self.cut,
+        };
         let mut each = |f: &Found| -> Result {
-            while let Some((msgs, _)) = held.first() {
-                if msgs
-                    .last()
-                    .is_some_and(|m| log.may_be_torn(m.offset, f.offset))
-                {
-                    break;
-                }
-                let (msgs, next) = held.remove(0).map_err(|_| EINVAL)?;
-                self.hand_over(msgs, Some(next), None)?;
-            }
-            // The first record at or past the cut begins a swarm.
-            let at_cut = cut.is_some_and(|c| f.header.seq >= c.seq);
-            if at_cut {
-                cut = None;
-            }
-            if swarm.len() >= limit || (at_cut && !swarm.is_empty()) {
-                limit = self.size;
-                let full =
-                    core::mem::replace(&mut swarm, KVec::with_capacity(self.size, GFP_KERNEL)?);
-                let next = Position {
-                    offset: f.offset,
-                    seq: f.header.seq,
-                };
-                if self.check_all {
-                    self.hand_over(full, Some(next), None)?;
-                } else {
-                    held.push((full, next), GFP_KERNEL)?;
-                }
-            }
             let h = f.header;
+            if h.op != Op::Wrap && slots.len() > 0 {
+                // Before the cut, every slot record before it; before this
+                // record, its blocks' earlier slot records.
+                if let Some(c) = s.cut.filter(|c| h.seq >= c.seq) {
+                    slots.before(c.seq, &mut give)?;
+                    self.push_slots(&mut s, &give, f.offset)?;
+                }
+                let m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
+                slots.before_ring(m.blocks(), h.seq, &mut give)?;
+                self.push_slots(&mut s, &give, f.offset)?;
+            }
             let m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
-            swarm.push(m, GFP_KERNEL)?;
-            Ok(())
+            let at = Position {
+                offset: f.offset,
+                seq: h.seq,
+            };
+            self.push(&mut s, m, at)
         };
         let end = if self.check_all {
             log.scan(&self.from, &mut each)?
         } else {
             let end = log.scan_headers(&self.from, &mut each)?;
-            self.end_at_torn(end, &mut held, &mut swarm)?
+            self.end_at_torn(end, &mut s.held, &mut s.swarm)?
         };
-        for (msgs, next) in held.drain_all() {
+        // The slot records no ring record came after: those before the cut
+        // (if it is still ahead) first, so that the cut falls between.
+        let mut end = end;
+        if slots.len() > 0 {
+            if let Some(c) = s.cut {
+                slots.before(c.seq, &mut give)?;
+                self.push_slots(&mut s, &give, end.offset)?;
+            }
+            slots.before(u64::MAX, &mut give)?;
+            self.push_slots(&mut s, &give, end.offset)?;
+            // The head goes past every record replayed.
+            end.seq = end.seq.max(slots.newest().saturating_add(1));
+        }
+        for (msgs, next) in s.held.drain_all() {
             self.hand_over(msgs, Some(next), None)?;
         }
         let behind = log.valid_record_after(&end)?;
-        self.hand_over(swarm, None, Some(Ok((end, behind))))
+        self.hand_over(s.swarm, None, Some(Ok((end, behind))))
     }
 
     /// After a scan without data sums that ended at `end`: checks the data

@@ -26,6 +26,7 @@ mod engine;
 mod initiator;
 mod loads;
 mod message;
+mod slots;
 pub(crate) mod trace;
 
 use core::sync::atomic::{
@@ -457,13 +458,14 @@ pub(crate) fn replay(
         // of it: the volume may be exposed now, the CP loop committing it
         // as it commits writes (a crash before that replays the same log
         // again). The final CP was most of the time to available.
-        core.replayed_through(pos);
+        core.replayed_through(pos).map_err(Stop::Error)?;
     } else {
         // Records dropped (corrupt, skipped): the CP marker must move past
         // them before anything is appended over them. Or the CP cut short
         // is still to redo: the records replayed are all before its
         // target, and a CP by the CP loop could take writes after them.
         core.commit_through(pos).map_err(Stop::Error)?;
+        core.free_unused_slots().map_err(Stop::Error)?;
     }
     Ok(end)
 }

@@ -77,6 +77,20 @@ impl<'a> Chunk<'a> {
         self.ptr
     }
 
+    /// The `len` bytes from `at` as a chunk of their own, to be read (a
+    /// source of a copy: the write path splits a request's data between
+    /// slots, `log.rs`); `EINVAL` past its end.
+    pub(crate) fn piece(&self, at: usize, len: usize) -> Result<Chunk<'_>> {
+        if at.checked_add(len).is_none_or(|end| end > self.len) {
+            return Err(EINVAL);
+        }
+        // SAFETY: `[at, at + len)` lies within this chunk's bytes (checked
+        // above), which stay mapped and writable for `'a`, longer than the
+        // borrow of `self` the piece lives for; swarmlog makes no reference
+        // to them (type invariant).
+        Ok(unsafe { Chunk::from_raw(self.ptr.add(at), len) })
+    }
+
     /// Copies its bytes from `at` into `dst`; `EINVAL` past its end.
     pub(crate) fn copy_to(&self, at: usize, dst: &mut [u8]) -> Result {
         if at.checked_add(dst.len()).is_none_or(|end| end > self.len) {

@@ -966,6 +966,108 @@ mod tests {
         Ok(())
     }
 
+    /// Slot records on a log with slots: each whole once its header line
+    /// validates, none acknowledged lost, and a slot used again (a stale
+    /// header over new data until the new header lands) never gives the
+    /// new data to the old record (replay keeps each block's newest).
+    ///
+    /// Writes, with a note after each: block 1 into slot 0, block 2 into
+    /// slot 1, block 1 again into slot 2 (slot 0 is free then), block 3
+    /// into slot 0, blocks 5 and 6 at once into slots 4 and 5, block 2
+    /// again into slot 1's successor, slot 3.
+    #[test]
+    fn slot_records_are_whole_or_absent() -> Result {
+        // Room for a ring and a few slots.
+        const SLOTTED: usize = 8 << 20;
+        const LOG_ID: u64 = 0x5107;
+        let model = Model::new(SLOTTED)?;
+        let log = Log::format(&*model, [7; 16], LOG_ID)?;
+        let geo = log.geometry();
+        if geo.slots < 8 {
+            return Err(violated!("a log of 8 MiB has {} slots", geo.slots));
+        }
+        let (_, cp) = log.cp_marker()?;
+        let mut head = Position {
+            offset: cp.offset,
+            seq: cp.seq,
+        };
+        // Each write: its first block and its slots (one a block).
+        let writes: [(u64, &[u32]); 6] = [
+            (1, &[0]),
+            (2, &[1]),
+            (1, &[2]),
+            (3, &[0]),
+            (5, &[4, 5]),
+            (2, &[3]),
+        ];
+        let byte = |block: u64, seq: u64, i: usize| data_byte(LOG_ID ^ seq, block, i);
+        // (block, seq) of every record written, in order.
+        let mut planned: KVec<(u64, u64)> = KVec::new();
+        model.begin(Progress::default())?;
+        for &(first_block, slots) in writes.iter() {
+            let first = head.seq;
+            let mut data = KVec::new();
+            for k in 0..slots.len() as u64 {
+                for i in 0..4096 {
+                    data.push(byte(first_block + k, first + k, i), GFP_KERNEL)?;
+                }
+                planned.push((first_block + k, first + k), GFP_KERNEL)?;
+            }
+            let nr = 8 * slots.len() as u32;
+            log.write_slots(&mut head, first_block * 8, nr, slots, |sink| {
+                // Handed over in pieces that straddle the blocks.
+                for c in data.chunks_mut(3000) {
+                    sink(&Chunk::of(c))?;
+                }
+                Ok(())
+            })?;
+            model.note(Progress {
+                records: planned.len(),
+                markers: 1,
+                in_flight: 0,
+            })?;
+        }
+        let check = |img: &CrashImage<'_>, done: Progress| -> Result {
+            let log = Log::open(*img).map_err(|(why, _)| violated!("open fails: {:?}", why))?;
+            let (_, cp) = log.cp_marker()?;
+            // Each block's newest record, as replay takes it.
+            let mut newest: KVec<(u64, u64, u32)> = KVec::new();
+            log.scan_slots(cp.seq, |slot, h| {
+                let b = h.sector / 8;
+                match newest.iter_mut().find(|e| e.0 == b) {
+                    Some(e) if e.1 >= h.seq => {}
+                    Some(e) => *e = (b, h.seq, slot),
+                    None => newest.push((b, h.seq, slot), GFP_KERNEL)?,
+                }
+                Ok(())
+            })?;
+            for &(b, seq, slot) in newest.iter() {
+                // Acknowledged, or of the write being made (up to two
+                // records).
+                if !planned.iter().take(done.records + 2).any(|&p| p == (b, seq)) {
+                    return Err(violated!("block {} seq {} taken, never written", b, seq));
+                }
+                let mut buf = [0u8; 4096];
+                log.read(geo.slot_data(slot).ok_or(EINVAL)?, &mut buf)?;
+                if buf.iter().enumerate().any(|(i, &x)| x != byte(b, seq, i)) {
+                    return Err(violated!("block {} seq {} taken with wrong data", b, seq));
+                }
+            }
+            // Every acknowledged write's block is there, that write or a
+            // later one of it.
+            for &(b, seq) in planned.iter().take(done.records) {
+                if !newest.iter().any(|e| e.0 == b && e.1 >= seq) {
+                    return Err(violated!("acknowledged block {} seq {} lost", b, seq));
+                }
+            }
+            Ok(())
+        };
+        let n = explore(&model, SEED, check)?;
+        pr_info!("# slot_records_are_whole_or_absent: crash states explored: {}\n", n);
+        assert!(n > 0);
+        Ok(())
+    }
+
     #[test]
     fn format_is_atomic() -> Result {
         let n = format_over(Some(0))? + format_over(Some(1))? + format_over(None)?;

@@ -84,9 +84,20 @@ fn log_human(r: &LogReport) -> String {
             bytes(h.area_end - h.area_start)
         ),
     );
+    if h.slots > 0 {
+        o.line("slots", format!("{} of {}", h.slots, bytes(u64::from(h.block_size))));
+    }
     cp_human(&mut o, &r.cp, r.intent.as_ref());
     if let Some(s) = &r.scan {
         scan_human(&mut o, s);
+    }
+    if let Some(s) = &r.slots {
+        o.section("slots from the CP marker");
+        o.line("valid records", s.valid.to_string());
+        o.line("replayed (newest of each block)", s.records.to_string());
+        if let Some((i, why)) = &s.damaged {
+            o.line("damaged", format!("slot {i}: {why}"));
+        }
     }
     o.section("verdict");
     o.line("enable", &r.verdict);
@@ -220,7 +231,14 @@ fn log_json(r: &LogReport) -> Value {
             "block_size": h.block_size,
             "area_start": h.area_start,
             "area_end": h.area_end,
+            "slots": h.slots,
         },
+        "slot_scan": r.slots.as_ref().map(|s| json!({
+            "valid": s.valid,
+            "records": s.records,
+            "newest_seq": s.newest_seq,
+            "damaged": s.damaged.as_ref().map(|(i, why)| json!({ "slot": i, "why": why })),
+        })),
         "device_size": r.device_size,
         "cp": {
             "slots": slots,

@@ -9,7 +9,7 @@
 //! of its own about the format: it names what the format code returns.
 
 use crate::format::log::{
-    first_torn, scan_records, valid_record_after, CpMarker, Geometry, LogHeader, Medium, Op,
+    first_torn, scan_records, scan_slots, valid_record_after, CpMarker, Geometry, LogHeader, Medium, Op,
 };
 use crate::format::Invalid;
 use crate::source::{ReadAt, Reader};
@@ -42,6 +42,8 @@ pub struct HeaderInfo {
     /// The record area, `[area_start, area_end)`, used as a ring.
     pub area_start: u64,
     pub area_end: u64,
+    /// Slots after the ring (format version 3; 0 in version 2).
+    pub slots: u32,
 }
 
 /// A CP marker or intent: every record before `(offset, seq)` is, or is
@@ -151,6 +153,19 @@ pub struct Scan {
     pub list: Vec<Record>,
 }
 
+/// The slots' records a replay from the CP marker takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotScan {
+    /// Slots holding a valid record numbered from the marker's on.
+    pub valid: u64,
+    /// Of those, the records replay takes: the newest of each block.
+    pub records: u64,
+    /// The largest sequence number among them (0 if none).
+    pub newest_seq: u64,
+    /// The first damaged slot and why (enable refuses the log, EIO).
+    pub damaged: Option<(u32, String)>,
+}
+
 /// Everything `inspect_log` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogReport {
@@ -159,6 +174,8 @@ pub struct LogReport {
     pub cp: Cp,
     pub intent: Option<Intent>,
     pub scan: Option<Scan>,
+    /// The slots' scan (none without slots, or without a marker in force).
+    pub slots: Option<SlotScan>,
     /// What `enable` would do with the log.
     pub verdict: String,
 }
@@ -352,6 +369,7 @@ pub fn inspect_log_with<R: ReadAt + ?Sized>(
         block_size: h.block_size,
         area_start: geo.start,
         area_end: geo.end,
+        slots: geo.slots,
     };
     let (a, b) = (r.line(geo.cp_slot(0))?, r.line(geo.cp_slot(1))?);
     let (cp, current) = cp([&a, &b], &geo, h.log_id);
@@ -360,6 +378,7 @@ pub fn inspect_log_with<R: ReadAt + ?Sized>(
         header,
         intent: None,
         scan: None,
+        slots: None,
         verdict: String::new(),
         cp,
     };
@@ -377,7 +396,15 @@ pub fn inspect_log_with<R: ReadAt + ?Sized>(
     let impossible = i.state == IntentState::Impossible;
     report.intent = Some(i);
     let s = scan_log(&r, geo, h.log_id, &from, records, check_all);
+    let slots = (geo.slots > 0).then(|| scan_slot_area(&r, &geo, h.log_id, from.seq));
+    let in_slots = slots.as_ref().map_or(0, |x| x.records);
+    let damaged = slots.as_ref().and_then(|x| x.damaged.clone());
+    report.slots = slots;
     report.verdict = match (&s.stop, impossible) {
+        _ if damaged.is_some() => format!(
+            "refused (EIO): {}",
+            damaged.map(|(i, why)| format!("log slot {i}: {why}")).unwrap_or_default()
+        ),
         (_, true) => "refused (EUCLEAN): the CP intent is impossible".into(),
         (Stop::Corrupt, _) => format!(
             "refused ({}): the record at offset {} (sequence number {}) is \
@@ -391,11 +418,51 @@ pub fn inspect_log_with<R: ReadAt + ?Sized>(
             s.end_seq,
             s.valid_after.unwrap_or(s.end_offset)
         ),
-        _ if s.records == 0 => "clean: nothing to replay".into(),
+        _ if s.records + in_slots == 0 => "clean: nothing to replay".into(),
+        _ if in_slots > 0 => format!(
+            "replays {} records ({} in the ring, {in_slots} in slots)",
+            s.records + in_slots,
+            s.records
+        ),
         _ => format!("replays {} records", s.records),
     };
     report.scan = Some(s);
     Ok(report)
+}
+
+/// The module's slot scan from sequence number `from`, each block's
+/// newest record kept, as replay keeps it.
+fn scan_slot_area<R: ReadAt + ?Sized>(
+    r: &Reader<'_, R>,
+    geo: &Geometry,
+    log_id: u64,
+    from: u64,
+) -> SlotScan {
+    let mut newest = std::collections::BTreeMap::new();
+    let mut valid = 0u64;
+    let end = scan_slots(r, geo, log_id, from, |_, h| {
+        valid += 1;
+        let e = newest.entry(h.sector).or_insert(h.seq);
+        *e = (*e).max(h.seq);
+        Ok::<(), core::convert::Infallible>(())
+    });
+    // `each` never stops the scan.
+    let end = match end {
+        Ok(e) => e,
+        Err(never) => match never {},
+    };
+    SlotScan {
+        valid,
+        records: newest.len() as u64,
+        newest_seq: newest.values().copied().max().unwrap_or(0),
+        damaged: end.damaged.map(|(i, why)| {
+            let what = match why {
+                Invalid::DataUnreadable => "its block reads as bad",
+                _ => "its table line cannot be read",
+            };
+            (i, what.to_string())
+        }),
+    }
 }
 
 /// The module's scan from `from` and its verdict on the end.

@@ -77,7 +77,7 @@ impl Images {
     fn crashed() -> Result<Self> {
         let media = RamMedia::shared(LOG_BYTES)?;
         let array = RamArray::new(ARRAY_SECTORS)?;
-        format_on(media.clone(), &array)?;
+        format_on(media.clone(), &array, false)?;
         {
             let core = reopen(&media, &array)?;
             // Sizes chosen so that the last record wraps the log (a 3 MiB

@@ -297,7 +297,15 @@ impl<M: Media> Log<M> {
     /// drained before the header is written; records and markers of the old
     /// log carry its log id and so do not validate under the new one.
     /// `EEXIST` if the log on the media already has the id `log_id`.
-    pub(crate) fn format(media: M, array_uuid: [u8; 16], log_id: u64) -> Result<Self> {
+    ///
+    /// With `slotted`, a pmem log gets slots ([`Geometry::default_slots`]:
+    /// format version 3); a block log never has any.
+    pub(crate) fn format(
+        media: M,
+        array_uuid: [u8; 16],
+        log_id: u64,
+        slotted: bool,
+    ) -> Result<Self> {
         let header = LogHeader {
             array_uuid,
             log_id,
@@ -307,11 +315,10 @@ impl<M: Media> Log<M> {
             // On pmem, slots for records of one block (`format.rs`,
             // `Geometry`): as many as fit in three quarters of the log.
             slots: match media.medium() {
-                Medium::Pmem => Geometry::default_slots(
-                    media.size(),
-                    crate::format::array::BLOCK_SIZE as u32,
-                ),
-                Medium::Block { .. } => 0,
+                Medium::Pmem if slotted => {
+                    Geometry::default_slots(media.size(), crate::format::array::BLOCK_SIZE as u32)
+                }
+                _ => 0,
             },
         };
         let geo = header.geometry().ok_or(ENOSPC)?;
@@ -808,6 +815,9 @@ impl<M: Media> Log<M> {
     {
         const LINES: u32 = 1024;
         let geo = &self.geo;
+        if geo.slots == 0 {
+            return Ok(0);
+        }
         let mut buf = KVVec::from_elem(0u8, (LINES as usize) * 64, GFP_KERNEL)?;
         let mut records = 0u32;
         let mut first = 0u32;
@@ -1127,7 +1137,7 @@ mod tests {
     /// `i`, from 0, of blocks `i` filled with `i`): returns the CP marker,
     /// the head after them and their offsets.
     fn block_records(media: Failing<'_>, n: u64) -> Result<(CpMarker, Position, KVec<u64>)> {
-        let log = Log::format(media, [1; 16], 5)?;
+        let log = Log::format(media, [1; 16], 5, false)?;
         let (_, cp) = log.cp_marker()?;
         let mut head = Position {
             offset: cp.offset,
@@ -1160,7 +1170,7 @@ mod tests {
     fn format_then_open_is_empty() -> Result {
         let ram = RamMedia::new(SIZE)?;
         {
-            let log = Log::format(Shared(&ram), [9; 16], 77)?;
+            let log = Log::format(Shared(&ram), [9; 16], 77, false)?;
             let (slot, cp) = log.cp_marker()?;
             assert_eq!(slot, 0);
             assert_eq!(cp.seq, 1);
@@ -1182,7 +1192,7 @@ mod tests {
     #[test]
     fn append_fill_and_cp_free_space() -> Result {
         let ram = RamMedia::new(SIZE)?;
-        let log = Log::format(Shared(&ram), [1; 16], 5)?;
+        let log = Log::format(Shared(&ram), [1; 16], 5, false)?;
         let (mut slot, cp) = log.cp_marker()?;
         let mut tail = Position {
             offset: cp.offset,
@@ -1237,7 +1247,7 @@ mod tests {
             (AREA_START, u64::MAX),
         ] {
             let ram = RamMedia::new(SIZE)?;
-            let log = Log::format(Shared(&ram), [1; 16], 5)?;
+            let log = Log::format(Shared(&ram), [1; 16], 5, false)?;
             let (slot, _) = log.cp_marker()?;
             let m = CpMarker {
                 log_id: 5,
@@ -1259,7 +1269,7 @@ mod tests {
     #[test]
     fn append_refuses_a_sequence_number_past_the_last() -> Result {
         let ram = RamMedia::new(SIZE)?;
-        let log = Log::format(Shared(&ram), [1; 16], 5)?;
+        let log = Log::format(Shared(&ram), [1; 16], 5, false)?;
         let mut head = Position {
             offset: AREA_START,
             seq: u64::MAX,
@@ -1276,7 +1286,7 @@ mod tests {
     #[test]
     fn append_checks_data_length() -> Result {
         let ram = RamMedia::new(SIZE)?;
-        let log = Log::format(Shared(&ram), [1; 16], 5)?;
+        let log = Log::format(Shared(&ram), [1; 16], 5, false)?;
         let mut head = Position {
             offset: AREA_START,
             seq: 1,

@@ -41,6 +41,8 @@ mod persist;
 mod read;
 mod replaying;
 mod room;
+#[cfg(CONFIG_KUNIT = "y")]
+mod slot_tests;
 mod slots;
 mod stats;
 mod sums;

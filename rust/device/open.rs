@@ -81,7 +81,7 @@ fn open_devices(log: &CStr, array: &CStr, holder: *mut c_void) -> Result<(LogDev
 pub(crate) fn format(log: &CStr, array: &CStr, holder: *mut c_void) -> Result {
     let (media, array_dev) = open_devices(log, array, holder)?;
     let (log, array) = (log.to_str().unwrap_or("?"), array.to_str().unwrap_or("?"));
-    let layout = format_on(media, &array_dev)?;
+    let layout = format_on(media, &array_dev, true)?;
     pr_info!(
         "formatted {} ({} data blocks of {} bytes) with log {}\n",
         array,
@@ -94,8 +94,8 @@ pub(crate) fn format(log: &CStr, array: &CStr, holder: *mut c_void) -> Result {
 
 /// Formats `array` and the log on `media`: every table block empty in
 /// both copies, then the superblock, then the log (its header last, the
-/// commit point of [`Log::format`]).
-pub(super) fn format_on<M: Media, A: Array>(media: M, array: &A) -> Result<Layout> {
+/// commit point of [`Log::format`]); a pmem log with slots if `slotted`.
+pub(super) fn format_on<M: Media, A: Array>(media: M, array: &A, slotted: bool) -> Result<Layout> {
     let layout = Layout::for_array(array.nr_sectors() / SECTORS).ok_or_else(|| {
         pr_err!("the array is too small\n");
         ENOSPC
@@ -142,7 +142,7 @@ pub(super) fn format_on<M: Media, A: Array>(media: M, array: &A) -> Result<Layou
     bytes::resize_zeroed(&mut block, BLOCK_SIZE, GFP_KERNEL)?;
     array.write(0, &block, true)?;
     array.flush()?;
-    Log::format(media, uuid, log_id)?;
+    Log::format(media, uuid, log_id, slotted)?;
     Ok(layout)
 }
 

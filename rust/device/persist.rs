@@ -469,7 +469,7 @@ mod tests {
     impl<'a> Driver<'a> {
         /// Formats a log with id `log_id`.
         fn format(model: &'a Model, log_id: u64) -> Result<Self> {
-            let log = Log::format(model, [7; 16], log_id)?;
+            let log = Log::format(model, [7; 16], log_id, false)?;
             let (slot, cp) = log.cp_marker()?;
             let mut markers = KVec::new();
             markers.push((cp, 0), GFP_KERNEL)?;
@@ -981,7 +981,7 @@ mod tests {
         const SLOTTED: usize = 8 << 20;
         const LOG_ID: u64 = 0x5107;
         let model = Model::new(SLOTTED)?;
-        let log = Log::format(&*model, [7; 16], LOG_ID)?;
+        let log = Log::format(&*model, [7; 16], LOG_ID, true)?;
         let geo = log.geometry();
         if geo.slots < 8 {
             return Err(violated!("a log of 8 MiB has {} slots", geo.slots));
@@ -1044,7 +1044,11 @@ mod tests {
             for &(b, seq, slot) in newest.iter() {
                 // Acknowledged, or of the write being made (up to two
                 // records).
-                if !planned.iter().take(done.records + 2).any(|&p| p == (b, seq)) {
+                if !planned
+                    .iter()
+                    .take(done.records + 2)
+                    .any(|&p| p == (b, seq))
+                {
                     return Err(violated!("block {} seq {} taken, never written", b, seq));
                 }
                 let mut buf = [0u8; 4096];
@@ -1063,7 +1067,10 @@ mod tests {
             Ok(())
         };
         let n = explore(&model, SEED, check)?;
-        pr_info!("# slot_records_are_whole_or_absent: crash states explored: {}\n", n);
+        pr_info!(
+            "# slot_records_are_whole_or_absent: crash states explored: {}\n",
+            n
+        );
         assert!(n > 0);
         Ok(())
     }

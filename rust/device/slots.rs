@@ -91,7 +91,10 @@ mod tests {
         assert_eq!((f.len(), f.take()), (0, None));
         f.rebuild(core::iter::empty())?;
         assert_eq!(f.len(), 3);
-        assert_eq!((f.take(), f.take(), f.take(), f.take()), (Some(0), Some(1), Some(2), None));
+        assert_eq!(
+            (f.take(), f.take(), f.take(), f.take()),
+            (Some(0), Some(1), Some(2), None)
+        );
         assert!(f.give(1));
         assert_eq!(f.take(), Some(1));
         assert!(f.give(0) && f.give(1) && f.give(2));

@@ -78,7 +78,7 @@ impl Request for Buf {
 fn fresh() -> Result<(Arc<TestCore>, Arc<RamMedia>, RamArray)> {
     let media = RamMedia::shared(LOG_BYTES)?;
     let array = RamArray::new(ARRAY_SECTORS)?;
-    format_on(media.clone(), &array)?;
+    format_on(media.clone(), &array, false)?;
     let core = reopen(&media, &array)?;
     Ok((core, media, array))
 }
@@ -95,18 +95,18 @@ pub(super) fn reopen(media: &Arc<RamMedia>, array: &RamArray) -> Result<Arc<Test
 }
 
 /// Reads `len` bytes at `sector` through the read path.
-fn read(core: &TestCore, sector: u64, len: usize) -> Result<KVec<u8>> {
+pub(super) fn read(core: &TestCore, sector: u64, len: usize) -> Result<KVec<u8>> {
     let buf = Buf::new(sector, len, |_| 0xee)?;
     core.read(&buf)?;
     Ok(buf.data.into_inner())
 }
 
 /// A byte pattern unique to a write `w` and position `i`.
-fn pattern(w: u8) -> impl Fn(usize) -> u8 {
+pub(super) fn pattern(w: u8) -> impl Fn(usize) -> u8 {
     move |i| (i / 512) as u8 ^ w.wrapping_mul(37) ^ (i as u8)
 }
 
-fn same(got: &[u8], want: impl Fn(usize) -> u8) -> bool {
+pub(super) fn same(got: &[u8], want: impl Fn(usize) -> u8) -> bool {
     got.iter().enumerate().all(|(i, &b)| b == want(i))
 }
 
@@ -349,7 +349,7 @@ mod paths {
         // twice over).
         let media = RamMedia::shared_block(4096 + (4 << 20) + 4096, 512)?;
         let array = RamArray::new(ARRAY_SECTORS)?;
-        format_on(media.clone(), &array)?;
+        format_on(media.clone(), &array, false)?;
         let core = reopen(&media, &array)?;
         assert!(core.log_on_block());
         // Whole blocks (written in flight), part of a block and a discard

@@ -636,7 +636,8 @@ impl Geometry {
 
     /// Offset of slot `i`'s block, if there is such a slot.
     pub(crate) fn slot_data(&self, i: u32) -> Option<u64> {
-        (i < self.slots).then(|| self.end + u64::from(self.slots) * LINE + u64::from(i) * u64::from(self.block))
+        (i < self.slots)
+            .then(|| self.end + u64::from(self.slots) * LINE + u64::from(i) * u64::from(self.block))
     }
 
     /// The slot whose header line is at `at`, if one is.
@@ -655,7 +656,9 @@ impl Geometry {
         if i % u64::from(self.block) != 0 {
             return None;
         }
-        u32::try_from(i / u64::from(self.block)).ok().filter(|&i| i < self.slots)
+        u32::try_from(i / u64::from(self.block))
+            .ok()
+            .filter(|&i| i < self.slots)
     }
 
     /// Whether a record header `h` fits a slot: one block, aligned, not a
@@ -849,7 +852,12 @@ where
 /// `seq - 1`: it carries `seq`, or with slots ([`Geometry::slots`]) any
 /// number from `seq` on (the slots' records took the ones between). A
 /// record of an earlier lap carries a smaller one ([`Invalid::Sequence`]).
-fn decode_next(geo: &Geometry, line: &[u8; 64], log_id: u64, seq: u64) -> Result<RecordHeader, Invalid> {
+fn decode_next(
+    geo: &Geometry,
+    line: &[u8; 64],
+    log_id: u64,
+    seq: u64,
+) -> Result<RecordHeader, Invalid> {
     if geo.slots == 0 {
         return RecordHeader::decode(line, log_id, seq);
     }

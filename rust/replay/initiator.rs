@@ -183,7 +183,8 @@ impl Initiator {
         }
         if s.swarm.len() >= s.limit || (at_cut && !s.swarm.is_empty()) {
             s.limit = self.size;
-            let full = core::mem::replace(&mut s.swarm, KVec::with_capacity(self.size, GFP_KERNEL)?);
+            let full =
+                core::mem::replace(&mut s.swarm, KVec::with_capacity(self.size, GFP_KERNEL)?);
             if self.check_all {
                 self.hand_over(full, Some(at), None)?;
             } else {
@@ -200,14 +201,15 @@ impl Initiator {
         let geo = self.core.log().geometry();
         for &(seq, block, slot) in give {
             let offset = geo.slot_header(slot).ok_or(EINVAL)?;
-            let m = Message::new(
-                seq,
-                offset,
-                Op::Write,
-                block * SECTORS,
-                SECTORS as u32,
-            );
-            self.push(s, m, Position { offset: ring_at, seq })?;
+            let m = Message::new(seq, offset, Op::Write, block * SECTORS, SECTORS as u32);
+            self.push(
+                s,
+                m,
+                Position {
+                    offset: ring_at,
+                    seq,
+                },
+            )?;
         }
         Ok(())
     }

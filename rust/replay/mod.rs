@@ -403,6 +403,7 @@ pub(crate) fn replay(
                 seq: end.seq,
             })
             .map_err(Stop::Error)?;
+            core.free_unused_slots().map_err(Stop::Error)?;
             return Ok(end);
         }
         Ok(end) => Some(end),

@@ -199,7 +199,10 @@ mod tests {
     #[test]
     fn each_side_of_a_cut_keeps_its_newest() -> Result {
         // Cut at 10: block 7's newest before it (8) and from it (12).
-        let mut s = set(&[p(7, 5, 0), p(7, 8, 1), p(7, 12, 2), p(7, 15, 3)], Some(10))?;
+        let mut s = set(
+            &[p(7, 5, 0), p(7, 8, 1), p(7, 12, 2), p(7, 15, 3)],
+            Some(10),
+        )?;
         assert_eq!((s.len(), s.cut()), (2, Some(10)));
         let mut out = KVec::new();
         s.before(10, &mut out)?;

@@ -85,7 +85,10 @@ fn log_human(r: &LogReport) -> String {
         ),
     );
     if h.slots > 0 {
-        o.line("slots", format!("{} of {}", h.slots, bytes(u64::from(h.block_size))));
+        o.line(
+            "slots",
+            format!("{} of {}", h.slots, bytes(u64::from(h.block_size))),
+        );
     }
     cp_human(&mut o, &r.cp, r.intent.as_ref());
     if let Some(s) = &r.scan {

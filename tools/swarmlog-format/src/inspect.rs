@@ -9,7 +9,8 @@
 //! of its own about the format: it names what the format code returns.
 
 use crate::format::log::{
-    first_torn, scan_records, scan_slots, valid_record_after, CpMarker, Geometry, LogHeader, Medium, Op,
+    first_torn, scan_records, scan_slots, valid_record_after, CpMarker, Geometry, LogHeader,
+    Medium, Op,
 };
 use crate::format::Invalid;
 use crate::source::{ReadAt, Reader};
@@ -403,7 +404,9 @@ pub fn inspect_log_with<R: ReadAt + ?Sized>(
     report.verdict = match (&s.stop, impossible) {
         _ if damaged.is_some() => format!(
             "refused (EIO): {}",
-            damaged.map(|(i, why)| format!("log slot {i}: {why}")).unwrap_or_default()
+            damaged
+                .map(|(i, why)| format!("log slot {i}: {why}"))
+                .unwrap_or_default()
         ),
         (_, true) => "refused (EUCLEAN): the CP intent is impossible".into(),
         (Stop::Corrupt, _) => format!(

@@ -75,7 +75,10 @@ impl Img {
     fn slot(&mut self, i: u32, h: &RecordHeader, fill: u8) {
         let data = vec![fill; h.data_len() as usize];
         self.put(self.geo.slot_data(i).expect("a slot"), &data);
-        self.put(self.geo.slot_header(i).expect("a slot"), &h.encode().expect("valid"));
+        self.put(
+            self.geo.slot_header(i).expect("a slot"),
+            &h.encode().expect("valid"),
+        );
     }
 
     fn scan_ring(&self, from: u64) -> (Vec<u64>, u64, Invalid) {
@@ -272,12 +275,24 @@ fn a_valid_later_record_after_a_torn_one_is_corruption_with_gaps_too() {
         seq: 1,
         offset: AREA_START,
     };
-    let end = scan(&img.bytes[..], img.geo, LOG_ID, &m, |_: &Found| Ok::<(), ()>(())).expect("scan");
-    assert_eq!((end.offset, end.seq, end.stop), (torn_at, 2, Invalid::Checksum));
-    assert_eq!(valid_record_after(&img.bytes[..], img.geo, LOG_ID, &end), Some(off));
+    let end = scan(&img.bytes[..], img.geo, LOG_ID, &m, |_: &Found| {
+        Ok::<(), ()>(())
+    })
+    .expect("scan");
+    assert_eq!(
+        (end.offset, end.seq, end.stop),
+        (torn_at, 2, Invalid::Checksum)
+    );
+    assert_eq!(
+        valid_record_after(&img.bytes[..], img.geo, LOG_ID, &end),
+        Some(off)
+    );
     // A record of an earlier lap there instead proves nothing.
     img.ring(off, &rec(Op::Write, 1, 2), 1);
-    assert_eq!(valid_record_after(&img.bytes[..], img.geo, LOG_ID, &end), None);
+    assert_eq!(
+        valid_record_after(&img.bytes[..], img.geo, LOG_ID, &end),
+        None
+    );
 }
 
 #[test]
@@ -293,7 +308,14 @@ fn slot_scan_takes_records_from_the_marker_on() {
     let h3 = img.geo.slot_header(3).expect("slot 3");
     img.bytes[h3 as usize + 30] ^= 0x10;
     // Of an earlier format of the device.
-    img.slot(4, &RecordHeader { log_id: LOG_ID ^ 1, ..rec(Op::Write, 7, 13) }, 7);
+    img.slot(
+        4,
+        &RecordHeader {
+            log_id: LOG_ID ^ 1,
+            ..rec(Op::Write, 7, 13)
+        },
+        7,
+    );
     // Two blocks: not a slot's record.
     let mut two = rec(Op::Write, 8, 14);
     two.nr_sectors *= 2;
@@ -309,7 +331,10 @@ fn slot_scan_takes_records_from_the_marker_on() {
         let at = img.geo.slot_header(i).expect("a slot") as usize;
         img.bytes[at..at + 64].try_into().expect("a line")
     };
-    assert_eq!(slot_record(&img.geo, LOG_ID, 2, &line(0)), Some(rec(Op::Write, 5, 10)));
+    assert_eq!(
+        slot_record(&img.geo, LOG_ID, 2, &line(0)),
+        Some(rec(Op::Write, 5, 10))
+    );
     assert_eq!(slot_record(&img.geo, LOG_ID, 2, &line(2)), None);
     assert_eq!(slot_record(&img.geo, LOG_ID, 2, &line(3)), None);
 }
@@ -350,12 +375,24 @@ fn a_damaged_slot_stops_the_slot_scan() {
         (got, end.damaged)
     };
     // An unreadable line may hold an acknowledged record, written or not.
-    let p = Poisoned { img: &img, bad_line: Some(2), bad_block: None };
+    let p = Poisoned {
+        img: &img,
+        bad_line: Some(2),
+        bad_block: None,
+    };
     assert_eq!(scan_of(&p), (vec![0], Some((2, Invalid::Unreadable))));
     // A valid record whose block is bad: its data is lost.
-    let p = Poisoned { img: &img, bad_line: None, bad_block: Some(4) };
+    let p = Poisoned {
+        img: &img,
+        bad_line: None,
+        bad_block: Some(4),
+    };
     assert_eq!(scan_of(&p), (vec![0], Some((4, Invalid::DataUnreadable))));
     // A bad block of a free slot is no damage.
-    let p = Poisoned { img: &img, bad_line: None, bad_block: Some(3) };
+    let p = Poisoned {
+        img: &img,
+        bad_line: None,
+        bad_block: Some(3),
+    };
     assert_eq!(scan_of(&p), (vec![0, 4], None));
 }

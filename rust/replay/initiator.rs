@@ -19,10 +19,11 @@ use crate::device::Volume;
 use crate::format::log::{CpMarker, Found, Op, ScanEnd};
 use crate::sys::noio::NoIo;
 
-/// How the scan ended: where, and the offset of a valid record behind that
-/// end (the record at the end is then corrupt); or why it failed
-/// (`ECANCELED` when told to stop).
-pub(super) type ScanResult = Result<(ScanEnd, Option<u64>)>;
+/// How the scan ended: where the ring's valid end is, the offset of a valid
+/// record behind that end (the record at the end is then corrupt), and the
+/// sequence number the log's head takes (past every slot record too); or
+/// why it failed (`ECANCELED` when told to stop).
+pub(super) type ScanResult = Result<(ScanEnd, Option<u64>, u64)>;
 
 /// A swarm the initiator scanned, for the MODIFY path.
 pub(super) struct Scanned {
@@ -41,6 +42,10 @@ struct Swarms {
     limit: usize,
     /// The cut, until a record at or past it is scanned.
     cut: Option<Position>,
+    /// The smallest number of a slot record not in a swarm yet
+    /// (`PendingSlots::floor`): where a swarm ends, the CP marker replay
+    /// may write must not be past it.
+    floor: u64,
 }
 
 /// What the initiator hands to the MODIFY path.
@@ -183,6 +188,12 @@ impl Initiator {
         }
         if s.swarm.len() >= s.limit || (at_cut && !s.swarm.is_empty()) {
             s.limit = self.size;
+            // Slot records still to come may be numbered below `m`: the
+            // marker there must not pass them.
+            let at = Position {
+                seq: at.seq.min(s.floor),
+                ..at
+            };
             let full =
                 core::mem::replace(&mut s.swarm, KVec::with_capacity(self.size, GFP_KERNEL)?);
             if self.check_all {
@@ -232,6 +243,7 @@ impl Initiator {
             // scanned, in time: the first swarm's LOADs take longer.
             limit: (self.size / 16).max(1),
             cut: self.cut,
+            floor: slots.floor(),
         };
         let mut each = |f: &Found| -> Result {
             let h = f.header;
@@ -240,11 +252,13 @@ impl Initiator {
                 // record, its blocks' earlier slot records.
                 if let Some(c) = s.cut.filter(|c| h.seq >= c.seq) {
                     slots.before(c.seq, &mut give)?;
+                    s.floor = slots.floor();
                     self.push_slots(&mut s, &give, f.offset)?;
                 }
                 let m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
                 slots.before_ring(m.blocks(), h.seq, &mut give)?;
                 self.push_slots(&mut s, &give, f.offset)?;
+                s.floor = slots.floor();
             }
             let m = Message::new(h.seq, f.offset, h.op, h.sector, h.nr_sectors);
             let at = Position {
@@ -259,24 +273,31 @@ impl Initiator {
             let end = log.scan_headers(&self.from, &mut each)?;
             self.end_at_torn(end, &mut s.held, &mut s.swarm)?
         };
+        let behind = log.valid_record_after(&end)?;
         // The slot records no ring record came after: those before the cut
-        // (if it is still ahead) first, so that the cut falls between.
-        let mut end = end;
+        // (if it is still ahead) first, so that the cut falls between. If
+        // the ring ends at a corrupt record (replayed only with
+        // `discard_corrupt`, which drops it and every record after it),
+        // only those numbered before it.
+        let mut head_seq = end.seq;
         if slots.len() > 0 {
+            let limit = if behind.is_some() { end.seq } else { u64::MAX };
             if let Some(c) = s.cut {
-                slots.before(c.seq, &mut give)?;
+                slots.before(c.seq.min(limit), &mut give)?;
+                s.floor = slots.floor();
                 self.push_slots(&mut s, &give, end.offset)?;
             }
-            slots.before(u64::MAX, &mut give)?;
+            slots.before(limit, &mut give)?;
+            s.floor = slots.floor();
             self.push_slots(&mut s, &give, end.offset)?;
-            // The head goes past every record replayed.
-            end.seq = end.seq.max(slots.newest().saturating_add(1));
+            // The head goes past every slot record, replayed or dropped:
+            // the marker a CP writes from there on leaves them all behind.
+            head_seq = head_seq.max(slots.newest().saturating_add(1));
         }
         for (msgs, next) in s.held.drain_all() {
             self.hand_over(msgs, Some(next), None)?;
         }
-        let behind = log.valid_record_after(&end)?;
-        self.hand_over(s.swarm, None, Some(Ok((end, behind))))
+        self.hand_over(s.swarm, None, Some(Ok((end, behind, head_seq))))
     }
 
     /// After a scan without data sums that ended at `end`: checks the data

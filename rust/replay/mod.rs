@@ -335,9 +335,9 @@ pub(crate) fn replay(
         let (scanned, end) = initiator.take();
         let Some(mut scanned) = scanned else {
             match end {
-                Some(Ok((e, next))) => {
+                Some(Ok((e, next, head))) => {
                     corrupt = corrupt.or(as_corrupt(&e, next));
-                    break Ok(e);
+                    break Ok(ScanEnd { seq: head, ..e });
                 }
                 Some(Err(e)) => {
                     // The initiator failed (allocation) or was stopped.
@@ -353,10 +353,10 @@ pub(crate) fn replay(
         // the end: the record there is corrupt, not torn, and the last
         // swarm is replayed only if it and what follows are to be dropped.
         let last = scanned.next.is_none() && matches!(end, Some(Ok(_)));
-        if let (None, Some(Ok((e, next)))) = (scanned.next, end) {
+        if let (None, Some(Ok((e, next, head)))) = (scanned.next, end) {
             corrupt = as_corrupt(&e, next);
             if corrupt.is_some() && !p.discard_corrupt {
-                break Ok(e);
+                break Ok(ScanEnd { seq: head, ..e });
             }
         }
         if first {

@@ -42,6 +42,10 @@ pub(crate) struct PendingSlots {
     cut: Option<u64>,
     /// The largest sequence number among them (0 if none).
     newest: u64,
+    /// Indices into `by_block` in sequence order, and how many of the
+    /// first of them are given: for [`Self::floor`].
+    by_seq: KVVec<u32>,
+    first_left: usize,
 }
 
 impl PendingSlots {
@@ -77,10 +81,19 @@ impl PendingSlots {
             }
         }
         let newest = by_block.iter().map(|p| p.seq).max().unwrap_or(0);
+        let mut by_seq = KVVec::with_capacity(by_block.len(), GFP_KERNEL)?;
+        for i in 0..by_block.len() {
+            by_seq
+                .push_within_capacity(u32::try_from(i).map_err(|_| EINVAL)?)
+                .map_err(|_| ENOMEM)?;
+        }
+        by_seq.sort_unstable_by_key(|&i| by_block.get(i as usize).map_or(0, |p| p.seq));
         Ok(Self {
             by_block,
             cut,
             newest,
+            by_seq,
+            first_left: 0,
         })
     }
 
@@ -139,6 +152,24 @@ impl PendingSlots {
         Ok(())
     }
 
+    /// The smallest sequence number of the records not given yet
+    /// (`u64::MAX` if none): a CP marker replay writes must not be past it,
+    /// as they are not committed yet (each swarm's commit goes up to the
+    /// record after it, [`super::initiator`]).
+    pub(crate) fn floor(&mut self) -> u64 {
+        while let Some(p) = self
+            .by_seq
+            .get(self.first_left)
+            .and_then(|&i| self.by_block.get(i as usize))
+        {
+            if !p.given {
+                return p.seq;
+            }
+            self.first_left += 1;
+        }
+        u64::MAX
+    }
+
     /// The cut this set was made for.
     pub(crate) fn cut(&self) -> Option<u64> {
         self.cut
@@ -183,16 +214,20 @@ mod tests {
     #[test]
     fn a_slot_record_goes_before_a_later_ring_record_of_its_block() -> Result {
         let mut s = set(&[p(7, 5, 0), p(8, 6, 1), p(9, 20, 2)], None)?;
+        assert_eq!(s.floor(), 5);
         let mut out = KVec::new();
         // A ring record of blocks 7-9, number 10: blocks 7 and 8's slot
         // records first; block 9's (20) is later than it.
         s.before_ring(7..10, 10, &mut out)?;
         assert_eq!(&out[..], &[(5, 7, 0), (6, 8, 1)]);
+        // What a CP marker may not pass now: block 9's record.
+        assert_eq!(s.floor(), 20);
         // A ring record of block 7 again: given already.
         s.before_ring(7..8, 11, &mut out)?;
         assert!(out.is_empty());
         s.before(u64::MAX, &mut out)?;
         assert_eq!(&out[..], &[(20, 9, 2)]);
+        assert_eq!(s.floor(), u64::MAX);
         Ok(())
     }
 

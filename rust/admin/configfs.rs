@@ -78,6 +78,7 @@ impl configfs::GroupOperations for Config {
                 discard_skipped: 7,
                 discard_corrupt: 8,
                 check_every_record: 9,
+                log_slots: 10,
             ],
         };
         let disk = CString::try_from_fmt(fmt!("swarmlog{}", NEXT_DISK.fetch_add(1, Relaxed)))?;
@@ -109,6 +110,7 @@ impl configfs::GroupOperations for Config {
                     discard_skipped: false,
                     discard_corrupt: false,
                     check_every_record: false,
+                    log_slots: true,
                     report: Report::default(),
                 }),
             }),
@@ -163,6 +165,9 @@ struct VolumeConfig {
     /// On a block log, check the data of every record at replay, not only
     /// of those a power cut may have torn. Kept across enables.
     check_every_record: bool,
+    /// `format` gives a pmem log slots (format version 3); 0: a ring only
+    /// (version 2, as before slots).
+    log_slots: bool,
     /// The last replay.
     report: Report,
 }
@@ -446,7 +451,7 @@ impl AttributeOperations<4> for Volume {
             return Err(EBUSY);
         }
         let (log, array) = paths(&cfg, "format")?;
-        device::format(log, array, this.holder())
+        device::format(log, array, this.holder(), cfg.log_slots)
     }
 }
 
@@ -662,6 +667,29 @@ impl AttributeOperations<9> for Volume {
             ("check_every_record", |c| &mut c.check_every_record),
             "replays of a block log check the data of every record, not only of those a power cut may have torn",
         )
+    }
+}
+
+#[vtable]
+impl AttributeOperations<10> for Volume {
+    type Data = Volume;
+
+    fn show(this: &Volume, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+        show_flag(this.inner.lock().log_slots, page)
+    }
+
+    /// Read by the next `format`: 1 (the default) gives a pmem log slots,
+    /// 0 a ring only. A block log never has slots.
+    fn store(this: &Volume, page: &[u8]) -> Result {
+        let mut cfg = this.inner.lock();
+        let on = parse_bool(page).inspect_err(|_| {
+            pr_err!(
+                "{}: log_slots: write 0 or 1\n",
+                cfg.name.to_str().unwrap_or("?")
+            )
+        })?;
+        cfg.log_slots = on;
+        Ok(())
     }
 }
 

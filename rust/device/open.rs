@@ -78,10 +78,11 @@ fn open_devices(log: &CStr, array: &CStr, holder: *mut c_void) -> Result<(LogDev
 }
 
 /// Writes a fresh array metadata area and an empty log bound to it.
-pub(crate) fn format(log: &CStr, array: &CStr, holder: *mut c_void) -> Result {
+/// With `slotted`, a pmem log gets slots (`format.rst`, "Slots").
+pub(crate) fn format(log: &CStr, array: &CStr, holder: *mut c_void, slotted: bool) -> Result {
     let (media, array_dev) = open_devices(log, array, holder)?;
     let (log, array) = (log.to_str().unwrap_or("?"), array.to_str().unwrap_or("?"));
-    let layout = format_on(media, &array_dev, true)?;
+    let layout = format_on(media, &array_dev, slotted)?;
     pr_info!(
         "formatted {} ({} data blocks of {} bytes) with log {}\n",
         array,

@@ -808,34 +808,69 @@ impl<M: Media> Log<M> {
     /// sequence number `from` takes (`format::log::slot_record`), reading
     /// the slot table 64 KiB at a time. A table line that cannot be read,
     /// or a valid record whose block the media reports bad, may hold an
-    /// acknowledged write: `EIO`, the kernel log naming the slot.
-    pub(crate) fn scan_slots<F>(&self, from: u64, mut each: F) -> Result<u32>
+    /// acknowledged write: `EIO`, the kernel log naming the slot; with
+    /// `drop_bad` (the volume's `discard_corrupt`) the kernel log names it
+    /// and the scan goes on without it. Returns the records taken, and the
+    /// slots dropped with the largest number among their records (0 if
+    /// none is known): the log's head must go past it.
+    pub(crate) fn scan_slots<F>(
+        &self,
+        from: u64,
+        drop_bad: bool,
+        mut each: F,
+    ) -> Result<(u32, (u32, u64))>
     where
         F: FnMut(u32, &RecordHeader) -> Result,
     {
         const LINES: u32 = 1024;
         let geo = &self.geo;
         if geo.slots == 0 {
-            return Ok(0);
+            return Ok((0, (0, 0)));
         }
         let mut buf = KVVec::from_elem(0u8, (LINES as usize) * 64, GFP_KERNEL)?;
-        let mut records = 0u32;
+        let (mut records, mut dropped, mut dropped_seq) = (0u32, 0u32, 0u64);
         let mut first = 0u32;
         while first < geo.slots {
             let n = LINES.min(geo.slots - first);
             let at = geo.slot_header(first).ok_or(EINVAL)?;
             let part = buf.get_mut(..n as usize * 64).ok_or(EINVAL)?;
+            // Lines that cannot be read: a bit each, when the whole read
+            // fails and the bad ones are dropped.
+            let mut unreadable = [0u64; LINES as usize / 64];
             if self.media.read(at, part).is_err() {
-                pr_err!(
-                    "swarmlog: log slot table unreadable at slots {}..{}: the log may hold \
-                     acknowledged writes there; not replayed\n",
-                    first,
-                    first + n
-                );
-                return Err(EIO);
+                if !drop_bad {
+                    pr_err!(
+                        "swarmlog: log slot table unreadable at slots {}..{}: the log may hold \
+                         acknowledged writes there; not replayed\n",
+                        first,
+                        first + n
+                    );
+                    return Err(EIO);
+                }
+                // Line by line, to drop only the bad ones.
+                for (k, line) in part.chunks_exact_mut(64).enumerate() {
+                    let off = at + k as u64 * 64;
+                    if self.media.read(off, line).is_err() {
+                        if let Some(w) = unreadable.get_mut(k / 64) {
+                            *w |= 1 << (k % 64);
+                        }
+                        pr_warn!(
+                            "swarmlog: log slot {} unreadable: its record (if it holds one) \
+                             dropped as discard_corrupt asks\n",
+                            first + k as u32
+                        );
+                        dropped += 1;
+                    }
+                }
             }
             for (k, line) in part.chunks_exact(64).enumerate() {
                 let slot = first + k as u32;
+                if unreadable
+                    .get(k / 64)
+                    .is_some_and(|w| w & (1 << (k % 64)) != 0)
+                {
+                    continue;
+                }
                 let line: &[u8; 64] = line.try_into().map_err(|_| EINVAL)?;
                 let Some(h) = crate::format::log::slot_record(geo, self.header.log_id, from, line)
                 else {
@@ -843,6 +878,17 @@ impl<M: Media> Log<M> {
                 };
                 let data = geo.slot_data(slot).ok_or(EINVAL)?;
                 if self.media.bad(data, u64::from(h.data_len())) {
+                    if drop_bad {
+                        pr_warn!(
+                            "swarmlog: log slot {} (record seq {}) holds data the media reports \
+                             bad; dropped as discard_corrupt asks\n",
+                            slot,
+                            h.seq
+                        );
+                        dropped += 1;
+                        dropped_seq = dropped_seq.max(h.seq);
+                        continue;
+                    }
                     pr_err!(
                         "swarmlog: log slot {} (record seq {}) holds data the media reports bad; \
                          not replayed\n",
@@ -856,7 +902,7 @@ impl<M: Media> Log<M> {
             }
             first += n;
         }
-        Ok(records)
+        Ok((records, (dropped, dropped_seq)))
     }
 
     /// Reads `buf.len()` bytes of the log at `off` (a record's data).

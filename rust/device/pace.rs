@@ -79,15 +79,14 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     }
 
     /// Whether nothing waits for the CP: no CP asked for (`kick`: the log
-    /// past three quarters used, or a writer waiting for room), the log at most half
-    /// used, the cache's memory at most half its limit, the volume not
+    /// past three quarters used, or a writer waiting for room), the log (its
+    /// ring and its slots) at most half used, the cache's memory at most half its limit, the volume not
     /// stopping.
     pub(super) fn has_room(&self) -> bool {
         let st = self.state.lock();
-        let cap = self.log.geometry().capacity();
         !st.stop
             && !st.kick
-            && self.log.used(&st.head, &st.tail) <= cap / 2
+            && !self.past_half(&st)
             && st.cache.ram_blocks() <= self.limits.cache_blocks / 2
     }
 }

@@ -1032,7 +1032,7 @@ mod tests {
             let (_, cp) = log.cp_marker()?;
             // Each block's newest record, as replay takes it.
             let mut newest: KVec<(u64, u64, u32)> = KVec::new();
-            log.scan_slots(cp.seq, |slot, h| {
+            log.scan_slots(cp.seq, false, |slot, h| {
                 let b = h.sector / 8;
                 match newest.iter_mut().find(|e| e.0 == b) {
                     Some(e) if e.1 >= h.seq => {}

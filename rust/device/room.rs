@@ -27,6 +27,15 @@
 //! at most half used, one while the cache's memory is past half its
 //! limit) frees the whole log.
 //!
+//! A pmem log with slots (`slots.rs`) has two kinds of room: the ring's
+//! bytes and the free slots. Each rule holds when either is past its
+//! fraction ([`Core::cp_wanted`], [`Core::past_half`]), and marks and the
+//! eighth a CP frees count the log's records as well as the ring's bytes
+//! (ring and slots share one sequence): once the slots fill, a CP of the
+//! oldest eighth of the records frees slots in a few seconds' work at
+//! most, where a CP of every block in a slot would make writers wait for
+//! all of them (the 768 MiB run of `make bench`, `performance.rst`).
+//!
 //! Why this is as safe as a CP of the whole log. After a crash in the
 //! middle of it, replay redoes it as it redoes any CP (`replay/mod.rs`):
 //! it replays the records up to the mark and commits every block they
@@ -75,11 +84,14 @@ impl Marks {
     }
 
     /// Notes `head` if it is a sixteenth of the log or more past the last
-    /// mark (or past `tail`, if there is none). Never allocates: with
+    /// mark (or past `tail`, if there is none): of the ring's bytes, or of
+    /// the log's records ([`records`], with slots). Never allocates: with
     /// [`MARKS`] kept, the oldest is dropped.
     pub(super) fn note<M: Media>(&mut self, log: &Log<M>, head: Position, tail: &Position) {
         let last = self.0.last().unwrap_or(tail);
-        if log.used(&head, last) < log.geometry().capacity() / 16 {
+        if log.used(&head, last) < log.geometry().capacity() / 16
+            && !records_apart(log, last, &head, 16)
+        {
             return;
         }
         if self.0.len() == MARKS {
@@ -99,13 +111,54 @@ impl Marks {
     }
 }
 
+/// How many records a log with slots holds, about: its slots and as many
+/// records of one block as its ring holds. 0 without slots (the room
+/// rules then count the ring's bytes alone).
+pub(super) fn records<M: Media>(log: &Log<M>) -> u64 {
+    let geo = log.geometry();
+    if geo.slots == 0 {
+        return 0;
+    }
+    let each = u64::from(geo.block).saturating_add(64).max(1);
+    u64::from(geo.slots).saturating_add(geo.capacity() / each)
+}
+
+/// Whether `to` is a `1/part` of the log's records ([`records`]) or more
+/// past `from`, in sequence numbers (ring and slots share them); never
+/// without slots.
+fn records_apart<M: Media>(log: &Log<M>, from: &Position, to: &Position, part: u64) -> bool {
+    let n = records(log);
+    n != 0 && to.seq.saturating_sub(from.seq) >= n / part
+}
+
 impl<M: Media + 'static, A: Array> Core<M, A> {
-    /// Whether the CP loop makes checksums ahead now ([`sums_ahead`]).
-    pub(super) fn sums_due(&self, st: &State) -> bool {
-        sums_ahead(
+    /// Whether `rule` (of bytes or slots used, and of the capacity) holds
+    /// for the ring or for the slots (never for a log without).
+    fn ring_or_slots(&self, st: &State, rule: fn(u64, u64) -> bool) -> bool {
+        let total = u64::from(self.log.geometry().slots);
+        let slots_used = total.saturating_sub(st.free_slots.len() as u64);
+        rule(
             self.log.used(&st.head, &st.tail),
             self.log.geometry().capacity(),
-        )
+        ) || (total != 0 && rule(slots_used, total))
+    }
+
+    /// Whether writers ask for a CP ([`wants_cp`]): the ring or the slots
+    /// more than three quarters used.
+    pub(super) fn cp_wanted(&self, st: &State) -> bool {
+        self.ring_or_slots(st, wants_cp)
+    }
+
+    /// Whether the ring or the slots are more than half used: checksums are
+    /// made ahead ([`sums_ahead`]), a CP is not paced, and a CP of the CP
+    /// loop frees only the log's oldest part.
+    pub(super) fn past_half(&self, st: &State) -> bool {
+        self.ring_or_slots(st, sums_ahead)
+    }
+
+    /// Whether the CP loop makes checksums ahead now ([`Self::past_half`]).
+    pub(super) fn sums_due(&self, st: &State) -> bool {
+        self.past_half(st)
     }
 
     /// Notes the head the write path just moved to as a mark, if it is far
@@ -116,19 +169,18 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     }
 
     /// Where the CP loop's next CP frees the log up to: a mark, while the
-    /// log is more than half used and the cache's memory at most half its
-    /// limit; `None` (the whole log) otherwise, or if no mark lies between
+    /// log is more than half used ([`Self::past_half`]) and the cache's
+    /// memory at most half its limit; `None` (the whole log) otherwise, or if no mark lies between
     /// the tail and the head and at or before [`Cache::ram_since`] (no
     /// block in memory changed by records on both sides of it). The first
-    /// such mark at least an eighth of the log past the tail, else the
-    /// last one.
+    /// such mark at least an eighth of the log past the tail (of the
+    /// ring's bytes, or with slots of the log's records), else the last
+    /// one.
     ///
     /// [`Cache::ram_since`]: super::cache::Cache::ram_since
     pub(super) fn room_target(&self, st: &State) -> Option<Position> {
         let cap = self.log.geometry().capacity();
-        if self.log.used(&st.head, &st.tail) <= cap / 2
-            || st.cache.ram_blocks() > self.limits.cache_blocks / 2
-        {
+        if !self.past_half(st) || st.cache.ram_blocks() > self.limits.cache_blocks / 2 {
             return None;
         }
         let newest = st.head.seq.min(st.cache.ram_since().saturating_add(1));
@@ -138,7 +190,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             .iter()
             .filter(|m| m.seq > st.tail.seq && m.seq < newest)
         {
-            if self.log.used(m, &st.tail) >= cap / 8 {
+            if self.log.used(m, &st.tail) >= cap / 8 || records_apart(&self.log, &st.tail, m, 8) {
                 return Some(*m);
             }
             last = Some(*m);

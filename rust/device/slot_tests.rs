@@ -3,7 +3,8 @@
 //! KUnit tests of a pmem log's slots on the write path and in CPs
 //! (`slots.rs`): a write of whole blocks takes a slot a block and leaves
 //! the ring alone, an overwrite frees the slot it replaces, a CP frees the
-//! slots of what it commits, and everything reads back from the cache, the
+//! slots of what it commits, slots three quarters used ask for a CP of the
+//! log's oldest part, and everything reads back from the cache, the
 //! array and a reopened volume. Replay of slots (`replay/slots.rs`) runs in
 //! the VM scenarios, on real devices.
 
@@ -151,6 +152,56 @@ mod paths {
                 pattern(b as u8)
             ));
         }
+        Ok(())
+    }
+
+    #[test]
+    fn slots_three_quarters_used_ask_for_a_cp_of_the_oldest_part() -> Result {
+        let (core, _media, _array) = slotted(4 * ARRAY_SECTORS)?;
+        let slots = u64::from(core.log.geometry().slots);
+        let three = slots / 4 * 3;
+        assert!(three < core.layout.data_blocks);
+        let first = core.state.lock().head.seq;
+        let put = |b: u64| {
+            core.write(
+                &Buf::new(b * SECTORS, BLOCK_SIZE, pattern(b as u8))?,
+                Op::Write,
+            )
+        };
+        for b in 0..three {
+            put(b)?;
+        }
+        // Three quarters of the slots in use, the ring empty: no CP yet.
+        assert_eq!(room(&core), (0, (slots - three) as usize));
+        assert!(!core.state.lock().kick);
+        put(three)?;
+        let (mark, tail) = {
+            let st = core.state.lock();
+            assert!(st.kick);
+            (core.room_target(&st).ok_or(EINVAL)?, st.tail)
+        };
+        // An eighth of the log's records or more past the tail, not all.
+        let records = super::super::room::records(&core.log);
+        assert!(records > slots);
+        assert!(mark.seq - tail.seq >= records / 8);
+        assert!(mark.seq < first + three);
+        core.checkpoint_for_room()?;
+        assert_eq!(core.stats.cp_partial.load(Relaxed), 1);
+        // The blocks of the records before the mark are committed, their
+        // slots free; the others still in theirs.
+        let committed = mark.seq - first;
+        assert_eq!(room(&core).1 as u64, slots - (three + 1) + committed);
+        assert_eq!(
+            core.state.lock().cache.blocks() as u64,
+            three + 1 - committed
+        );
+        for b in 0..=three {
+            assert!(same(
+                &read(&core, b * SECTORS, BLOCK_SIZE)?,
+                pattern(b as u8)
+            ));
+        }
+        assert_eq!(core.stats.checksum_errors.load(Relaxed), 0);
         Ok(())
     }
 }

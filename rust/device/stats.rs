@@ -45,7 +45,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
     /// Writes the `status` lines of a running volume.
     pub(crate) fn write_status(&self, w: &mut kernel::str::Formatter<'_>) -> Result {
         use kernel::fmt::Write as _;
-        let (used, last_cp_seq, (blocks, ram), cp_gen, tables) = {
+        let (used, last_cp_seq, (blocks, ram), cp_gen, tables, slots_free) = {
             let st = self.state.lock();
             (
                 self.log.used(&st.head, &st.tail),
@@ -53,6 +53,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 (st.cache.blocks(), st.cache.ram_blocks()),
                 st.cp_gen,
                 st.tables.count(),
+                st.free_slots.len(),
             )
         };
         let s = &self.stats;
@@ -67,6 +68,8 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             if geo.is_block() { "block" } else { "pmem" }
         ))?;
         w.write_fmt(fmt!("log_unit_bytes {}\n", geo.unit))?;
+        w.write_fmt(fmt!("log_slots_total {}\n", geo.slots))?;
+        w.write_fmt(fmt!("log_slots_free {slots_free}\n"))?;
         w.write_fmt(fmt!(
             "log_in_flight_peak {}\n",
             s.in_flight_peak.load(Relaxed)

@@ -29,7 +29,6 @@ use core::sync::atomic::Ordering::Relaxed;
 use kernel::{prelude::*, sync::MutexGuard};
 
 use super::cache::{block_pieces, is_whole_block, Spare, SECTORS};
-use super::room::wants_cp;
 use super::{Array, Core, Request, State};
 use crate::format::log::{Op, MAX_RECORD_DATA};
 use crate::sys::dax::Media;
@@ -166,10 +165,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             }
         }
         self.note_head(&mut st);
-        if wants_cp(
-            self.log.used(&st.head, &st.tail),
-            self.log.geometry().capacity(),
-        ) {
+        if self.cp_wanted(&st) {
             st.kick = true;
             wake = true;
         }
@@ -275,10 +271,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             let _ = st.sums.push(block, (at, seq));
         }
         self.note_head(&mut st);
-        if wants_cp(
-            self.log.used(&st.head, &st.tail),
-            self.log.geometry().capacity(),
-        ) {
+        if self.cp_wanted(&st) {
             st.kick = true;
         }
         drop(st);
@@ -365,6 +358,13 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             wake |= st.sums.push(block, (at, seq)) && summing;
         }
         self.note_head(&mut st);
+        // The slots past three quarters used: a CP is asked for; past half,
+        // the checksums queued are due.
+        if self.cp_wanted(&st) && !st.kick {
+            st.kick = true;
+            wake = true;
+        }
+        wake |= !summing && !st.sums.is_empty() && self.sums_due(&st);
         drop(st);
         if wake {
             self.changed.notify_all();

@@ -75,6 +75,8 @@ pub(super) struct Initiator {
     /// Check the data sum of every record of a block log, not only of
     /// those a power cut may have torn (the volume's `check_every_record`).
     check_all: bool,
+    /// Leave a damaged slot's record out (`discard_corrupt`).
+    drop_bad_slots: bool,
     #[pin]
     inner: Mutex<Handover>,
     #[pin]
@@ -91,13 +93,15 @@ impl Initiator {
     /// An initiator of `core`'s log from `from`, in swarms of `size`
     /// messages, one ending before the record at `cut` (if there is one);
     /// it scans once queued. With `check_all`, a block log's scan checks
-    /// the data of every record before it goes to the MODIFY path.
+    /// the data of every record before it goes to the MODIFY path. With
+    /// `drop_bad_slots` (`discard_corrupt`), a damaged slot's record is
+    /// left out instead of failing the scan.
     pub(super) fn new(
         core: &Arc<Volume>,
         from: CpMarker,
         size: usize,
         cut: Option<Position>,
-        check_all: bool,
+        (check_all, drop_bad_slots): (bool, bool),
     ) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Initiator {
@@ -106,6 +110,7 @@ impl Initiator {
                 size,
                 cut,
                 check_all,
+                drop_bad_slots,
                 inner <- new_mutex!(Handover::default()),
                 changed <- new_condvar!(),
                 work <- new_work!("swarmlog::scan"),
@@ -228,7 +233,12 @@ impl Initiator {
     fn scan(&self) -> Result {
         let log = self.core.log();
         // The slots' records, merged in below (`slots.rs`).
-        let mut slots = PendingSlots::scan(log, self.from.seq, self.cut.map(|c| c.seq))?;
+        let mut slots = PendingSlots::scan(
+            log,
+            self.from.seq,
+            self.cut.map(|c| c.seq),
+            self.drop_bad_slots,
+        )?;
         let mut give = KVec::new();
         let mut s = Swarms {
             swarm: KVec::with_capacity(self.size, GFP_KERNEL)?,
@@ -290,8 +300,10 @@ impl Initiator {
             slots.before(limit, &mut give)?;
             s.floor = slots.floor();
             self.push_slots(&mut s, &give, end.offset)?;
-            // The head goes past every slot record, replayed or dropped:
-            // the marker a CP writes from there on leaves them all behind.
+        }
+        // The head goes past every slot record, replayed or dropped: the
+        // marker a CP writes from there on leaves them all behind.
+        if slots.newest() != 0 {
             head_seq = head_seq.max(slots.newest().saturating_add(1));
         }
         for (msgs, next) in s.held.drain_all() {

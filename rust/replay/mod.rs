@@ -314,7 +314,8 @@ pub(crate) fn replay(
     // The initiator scans on its own thread, a swarm or two ahead of the
     // MODIFY path (this thread), which takes its swarms in log order.
     let scan_queue = OwnedQueue::new_io(c"swarmlog-scan", 1).map_err(Stop::Error)?;
-    let initiator = Initiator::new(core, *from, size, cut, p.check_all).map_err(Stop::Error)?;
+    let initiator = Initiator::new(core, *from, size, cut, (p.check_all, p.discard_corrupt))
+        .map_err(Stop::Error)?;
     // Whatever way this function ends, the initiator is told to stop
     // (before `scan_queue` is dropped, which waits for it).
     let _stop_initiator = ScopeGuard::new_with_data(initiator.clone(), |i| i.stop());

@@ -40,7 +40,7 @@ pub(crate) struct PendingSlots {
     by_block: KVVec<Pending>,
     /// Sequence number of the target of the CP the crash cut short, if any.
     cut: Option<u64>,
-    /// The largest sequence number among them (0 if none).
+    /// The largest sequence number among them and the dropped (0 if none).
     newest: u64,
     /// Indices into `by_block` in sequence order, and how many of the
     /// first of them are given: for [`Self::floor`].
@@ -50,11 +50,18 @@ pub(crate) struct PendingSlots {
 
 impl PendingSlots {
     /// The slot records of `log` numbered `from` on (none for a log without
-    /// slots), the newest of each block on each side of `cut`.
-    pub(crate) fn scan<M: Media>(log: &Log<M>, from: u64, cut: Option<u64>) -> Result<Self> {
+    /// slots), the newest of each block on each side of `cut`. A damaged
+    /// slot fails the scan (`EIO`), or with `drop_bad` is left out
+    /// (`Log::scan_slots`).
+    pub(crate) fn scan<M: Media>(
+        log: &Log<M>,
+        from: u64,
+        cut: Option<u64>,
+        drop_bad: bool,
+    ) -> Result<Self> {
         let mut all = KVVec::new();
         let sectors = SECTORS;
-        log.scan_slots(from, |slot, h| {
+        let (_, (_, dropped_seq)) = log.scan_slots(from, drop_bad, |slot, h| {
             all.push(
                 Pending {
                     block: h.sector / sectors,
@@ -66,7 +73,9 @@ impl PendingSlots {
             )?;
             Ok(())
         })?;
-        Self::of(all, cut)
+        let mut this = Self::of(all, cut)?;
+        this.newest = this.newest.max(dropped_seq);
+        Ok(this)
     }
 
     fn of(mut all: KVVec<Pending>, cut: Option<u64>) -> Result<Self> {
@@ -97,8 +106,9 @@ impl PendingSlots {
         })
     }
 
-    /// The largest sequence number of the records taken (0 if none): the
-    /// log's head goes past it.
+    /// The largest sequence number of the records taken or dropped as
+    /// damaged (0 if none): the log's head goes past it, so that no later
+    /// replay takes a dropped record again.
     pub(crate) fn newest(&self) -> u64 {
         self.newest
     }

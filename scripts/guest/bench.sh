@@ -168,27 +168,35 @@ run_target() {
 }
 
 # cp_run RUN: the CP bandwidth. No timed CP, room for the log in the
-# cache; sequential 128 KiB writes until the log is three quarters full,
-# which asks for a CP: the CP the writers get, of the log's oldest part
+# cache; sequential 128 KiB writes until the log asks for a CP: its slots
+# three quarters in use (whole blocks go there), or without slots its ring
+# three quarters full: the CP the writers get, of the log's oldest part
 # (room.rs); its cp_blocks and cp_duration_us.
 cp_run() {
 	r=$1
 	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 cache_max_mb=512 || fail "insmod"
 	swarmlog_volume
 	cap=$(st log_capacity_bytes)
-	if ! isnum "$cap" || ! isnum "$(st cp_count)" || ! isnum "$(st log_used_bytes)"; then
+	slots=$(st log_slots_total)
+	if ! isnum "$cap" || ! isnum "$slots" || ! isnum "$(st cp_count)" || ! isnum "$(st log_used_bytes)"; then
 		echo "CP run=$r blocks=? duration_us=? free_us=? wall_ms=? cp_count=? log_capacity_bytes=$cap"
 		swarmlog_down "$r" swarmlog-cp
 		return
 	fi
-	half=$((cap / 4 * 3))
-	echo "bench: run $r: CP: sequential 128 KiB writes to $dev until three quarters of the log ($half bytes) are used"
-	first=$(((half - (8 << 20)) / 131072))
+	if [ "$slots" -gt 0 ]; then
+		what="three quarters of the log's $slots slots"
+		three=$((slots / 4 * 3 * 4096))
+	else
+		what="three quarters of the log's ring"
+		three=$((cap / 4 * 3))
+	fi
+	echo "bench: run $r: CP: sequential 128 KiB writes to $dev until $what ($three bytes) are used"
+	first=$(((three - (8 << 20)) / 131072))
 	fio --name=fill --filename="$dev" --rw=write --bs=128k --direct=1 --ioengine=libaio --iodepth=8 \
 		--size=$((first * 128))k --output-format=terse --terse-version=3 > /tmp/fio || fail "fio fill"
 	head -c 131072 /dev/urandom > /tmp/block
 	k=$first
-	while [ "$(st cp_count)" = 0 ] && [ "$(st log_used_bytes)" -le "$half" ]; do
+	while [ "$(st cp_count)" = 0 ] && [ $((k - first)) -lt 2048 ]; do
 		dd if=/tmp/block of="$dev" bs=128k seek=$k oflag=direct 2>/dev/null || fail "dd"
 		k=$((k + 1))
 	done
@@ -196,7 +204,7 @@ cp_run() {
 	i=0
 	while [ "$(st cp_count)" = 0 ]; do
 		i=$((i + 1))
-		[ $i -lt 6000 ] || fail "no CP within 10 minutes of the log being three quarters full"
+		[ $i -lt 6000 ] || fail "no CP within 10 minutes of $what being used"
 		sleep 0.1
 	done
 	t1=$(uptime_ms)

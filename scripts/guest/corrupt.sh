@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # A damaged log, guest side (scenarios/log-corrupt).
-#   corrupt.sh write   raid1, format, enable, 20 writes of 4 KiB (block i
+#   corrupt.sh write   raid1, format (log_slots 0: a ring only), enable, 20 writes of 4 KiB (block i
 #                      filled with letter i: A, B, ...), each one record;
 #                      then wait
 #                      for the power cut
@@ -21,6 +21,12 @@
 #                      the record and the bad line, expose nothing, leave
 #                      the log as it was, never crash; discard_corrupt then
 #                      replays records 1-4
+#   corrupt.sh write-slots   as write, on a log with slots (the default):
+#                      each record in a slot
+#   corrupt.sh flip-slot    a bit flipped in block 4's slot line: taken as
+#                      a torn slot, its record absent, the others replayed
+#   corrupt.sh poison-slot  block 19's slot data on a bad pmem line: EIO
+#                      naming the slot; discard_corrupt drops that record
 #   corrupt.sh write-long   2500 writes of 4 KiB (blocks 0-2499, block i
 #                      holding the numbers 512i to 512i+511 of `seq -w`),
 #                      each one record: more than two swarms
@@ -53,14 +59,35 @@ flip_bit() {
 	b=$(dd if=/dev/pmem0 bs=1 skip=$1 count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
 	printf "\\$(printf %03o $((b ^ 4)))" | dd of=/dev/pmem0 bs=1 seek=$1 conv=notrunc 2>/dev/null
 }
+# slot_of BLOCK: "SLOT LINE DATA": the slot holding block BLOCK's record
+# (write-slots), the pmem offsets of its header line and of its block
+# (format.rst, "Slots": from the end of the log back, the blocks, then the
+# table). Fails if no slot's line names the block.
+le() { od -An -tu8 -j "$1" -N 8 /dev/pmem0 | tr -d ' '; }
+slot_of() {
+	size=$(le 40)
+	n=$(($(le 56) & 0xffffffff))
+	blocks=$(((size & ~4095) - n * 4096))
+	table=$((blocks - n * 64))
+	for i in $(seq 0 $((n - 1))); do
+		if [ "$(le $((table + i * 64 + 24)))" = $(($1 * 8)) ]; then
+			echo "$i $((table + i * 64)) $((blocks + i * 4096))"
+			return 0
+		fi
+	done
+	fail "no slot holds block $1"
+}
+slots_sum() { dd if=/dev/pmem0 bs=1M 2>/dev/null | md5sum; }
 # refused SEQ: enable must fail with EUCLEAN naming record SEQ, expose
 # nothing and leave the log unchanged.
 refused() { refused_corrupt "$1" "$(rec "$1")" pmem_sum; }
 
 case "$1" in
-write)
+write | write-slots)
 	make_array 1
 	volume x
+	# The ring cases keep a ring only: whole-block writes go to slots else.
+	[ "$1" = write-slots ] || echo 0 > $v/log_slots
 	echo 1 > $v/format
 	echo 1 > $v/enable
 	dev=/dev/$(cat $v/disk)
@@ -69,6 +96,12 @@ write)
 		dd if=/tmp/b of=$dev bs=4096 seek=$i count=1 oflag=direct,dsync 2>/dev/null || fail "write $i"
 	done
 	[ "$(status x writes)" = 20 ] && [ "$(status x cp_count)" = 0 ] || fail "not 20 records in the log"
+	free=$(($(status x log_slots_total) - $(status x log_slots_free)))
+	if [ "$1" = write-slots ]; then
+		[ "$free" = 20 ] || fail "$free slots in use, not 20"
+	else
+		[ "$(status x log_slots_total)" = 0 ] || fail "a ring-only log has slots"
+	fi
 	echo "CORRUPT-WRITTEN"
 	sleep 3600
 	;;
@@ -130,9 +163,61 @@ poison)
 	echo "recovered: records 1-4 replayed, 5-20 dropped as asked"
 	echo 0 > $v/enable
 	;;
+flip-slot)
+	# A bit of the header line of block 4's slot (its sector number): the
+	# line no longer checks, as one a power cut tore while the slot was
+	# written; replay cannot tell the two apart and takes the slot as
+	# empty (admin-guide, "Corrupt records"): block 4 reads as before that
+	# write, every other block as written.
+	assemble_array
+	set -- $(slot_of 4)
+	echo "block 4 is in slot $1 (line at $2, block at $3)"
+	flip_bit $(($2 + 25))
+	volume x
+	echo 1 > $v/enable || fail "enable after a damaged slot line: $(dmesg | tail -2)"
+	dev=/dev/$(cat $v/disk)
+	[ "$(status x replay_messages)" = 19 ] || fail "replayed $(status x replay_messages) records, not 19"
+	for i in 0 1 2 3 $(seq 5 19); do block_is $i $i || fail "block $i lost"; done
+	block_is 4 zero || fail "block 4: the damaged slot's record was applied"
+	echo "damaged slot line: its record taken as absent (block 4 as before it), the 19 others replayed"
+	echo 0 > $v/enable
+	;;
+poison-slot)
+	# Block 19's slot's data (the newest record) on a bad line of the
+	# pmem: enable must fail (EIO) naming the slot and its record, expose
+	# nothing and change nothing; with discard_corrupt the record is
+	# dropped, the others replayed, and the log's head goes past it (the
+	# CP after replay is numbered past 20: no later replay takes it).
+	assemble_array
+	set -- $(slot_of 19)
+	bad=$(($3 / 512 + 3))
+	echo "$bad 1" > /sys/block/pmem0/badblocks || fail "adding a bad block to pmem0"
+	volume x
+	before=$(dd if=/dev/pmem0 bs=512 count=$bad iflag=direct 2>/dev/null | md5sum)
+	if echo 1 > $v/enable 2>/tmp/err; then fail "enable took a slot on a bad line"; fi
+	grep -q "Input/output error" /tmp/err || fail "enable failed, but not with EIO: $(cat /tmp/err)"
+	msg="log slot $1 (record seq 20) holds data the media reports bad; not replayed"
+	dmesg | grep -qF "$msg" || fail "the kernel log does not say: $msg"
+	[ -z "$(cat $v/disk)" ] && [ ! -e /sys/block/swarmlog0 ] || fail "a disk was exposed"
+	[ "$(dd if=/dev/pmem0 bs=512 count=$bad iflag=direct 2>/dev/null | md5sum)" = "$before" ] ||
+		fail "the log changed"
+	echo "refused: EIO, slot $1 (record 20) named, no disk, log unchanged"
+	echo 1 > $v/discard_corrupt
+	echo 1 > $v/enable || fail "enable with discard_corrupt: $(dmesg | tail -2)"
+	dev=/dev/$(cat $v/disk)
+	dmesg | grep -qF "log slot $1 (record seq 20) holds data the media reports bad; dropped" ||
+		fail "the kernel log does not say the slot was dropped"
+	for i in $(seq 0 18); do block_is $i $i || fail "block $i lost"; done
+	block_is 19 zero || fail "block 4: the dropped record was applied"
+	seq=$(status x last_cp_seq)
+	[ "$seq" -ge 20 ] || fail "last_cp_seq $seq: the log's head did not pass the dropped record 20"
+	echo "recovered: slot $1's record dropped as asked, the 19 others replayed"
+	echo 0 > $v/enable
+	;;
 write-long)
 	make_array 1
 	volume x
+	echo 0 > $v/log_slots
 	echo 1 > $v/format
 	echo 1 > $v/enable
 	dev=/dev/$(cat $v/disk)

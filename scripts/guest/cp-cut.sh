@@ -35,6 +35,16 @@
 #                       --lost-cache): any of the CP's data writes may be
 #                       gone, so no count of proved blocks is asked for;
 #                       every write must be there; no sector write, no cut
+#   cp-cut.sh write-slots  a log with slots, timed CPs every 300 ms:
+#                       blocks 0-255 committed; with CPs set to stall,
+#                       whole blocks B (1024-1279, in slots) and one sector
+#                       of block 1030 (in the ring); a timed CP takes them
+#                       and stalls after 64 blocks; then 1024-1151 written
+#                       whole again (new slots; the committing versions
+#                       keep theirs) and 2048-2303; the power is cut
+#   cp-cut.sh replay-slots  enable replays: every block as last written
+#                       (1024-1151 their second version, 1030 included),
+#                       no checksum error, every slot free after the CP
 #   cp-cut.sh damaged   a byte of block 1030 changed on the array (not in
 #                       the sector the log changes): enable refuses (EIO),
 #                       names the block, skips and keeps the record; with
@@ -50,12 +60,15 @@ put() {
 	dd if=/tmp/r of="$dev" bs=1M seek=$(($1 / 256)) oflag=direct,dsync 2>/dev/null ||
 		fail "writing blocks $1-$(($2 - 1))"
 }
-# same FIRST END: the volume holds those blocks.
+# same FIRST END [GEN]: the volume holds those blocks (as GEN makes them,
+# gen by default).
 same() {
 	n=$(($2 - $1))
 	[ "$(dd if="$dev" bs=4096 skip="$1" count=$n iflag=direct 2>/dev/null | md5sum)" = \
-		"$(gen "$1" "$2" | md5sum)" ] || fail "blocks $1-$(($2 - 1)) are not as written"
+		"$(${3:-gen} "$1" "$2" | md5sum)" ] || fail "blocks $1-$(($2 - 1)) are not as written"
 }
+# gen2 FIRST END: the blocks' second version, "again-N" padded to 4 KiB.
+gen2() { awk -v s="$1" -v e="$2" 'BEGIN { for (b = s; b < e; b++) printf "%-4095s\n", "again-" b }'; }
 partial() {
 	fio --name=partial --filename="$dev" --offset=0 --size=1m --rw=randwrite --bs=512 \
 		--number_ios=600 --direct=1 --sync=dsync --ioengine=psync --randseed=11 \
@@ -83,6 +96,8 @@ stalling_volume() {
 	make_array "$1" /dev/vda /dev/vdb
 	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=3600000 || fail insmod
 	volume x
+	# A ring only: whole-block writes would go to slots and not fill it.
+	echo 0 > $v/log_slots
 	echo 1 > $v/format || fail format
 	echo 1 > $v/enable || fail enable
 	dev=/dev/$(cat $v/disk)
@@ -136,6 +151,55 @@ write-part)
 	echo "writes: $(st writes), CPs ended: $(st cp_count), of the oldest part: $(st cp_partial)"
 	echo "CP-CUT-WRITTEN"
 	sleep 3600
+	;;
+write-slots)
+	# Timed CPs every 300 ms, the log with slots (the default).
+	make_array 1 /dev/vda /dev/vdb
+	insmod /lib/swarmlog/swarmlog.ko cp_interval_ms=300 || fail insmod
+	volume x
+	echo 1 > $v/format || fail format
+	echo 1 > $v/enable || fail enable
+	dev=/dev/$(cat $v/disk)
+	put 0 256
+	echo 0 > $v/enable
+	echo 3 > /sys/kernel/debug/swarmlog/x/replay_fault || fail "no replay_fault (a test kernel has it)"
+	echo 1 > $v/enable || fail "enable with stalling CPs"
+	dev=/dev/$(cat $v/disk)
+	put 1024 1280
+	head -c 512 /dev/zero | tr '\0' 'z' > /tmp/s
+	dd if=/tmp/s of="$dev" bs=512 seek=$((1030 * 8 + 3)) count=1 oflag=direct,dsync 2>/dev/null ||
+		fail "the one-sector write"
+	inuse=$(($(st log_slots_total) - $(st log_slots_free)))
+	[ "$inuse" = 256 ] || fail "$inuse slots in use after B, not 256"
+	# A timed CP takes B (written two intervals before it) and stalls.
+	sleep 1
+	wait_stall
+	gen2 1024 1152 > /tmp/r
+	dd if=/tmp/r of="$dev" bs=1M seek=4 oflag=direct,dsync 2>/dev/null || fail "writing B again"
+	put 2048 2304
+	inuse=$(($(st log_slots_total) - $(st log_slots_free)))
+	# B's committing blocks keep their slots until their CP ends.
+	[ "$inuse" = 640 ] || fail "$inuse slots in use while the CP stalls, not 640"
+	echo "writes: $(st writes), slots in use: $inuse, log bytes used: $(st log_used_bytes)"
+	echo "CP-CUT-WRITTEN"
+	sleep 3600
+	;;
+replay-slots)
+	again
+	echo 1 > $v/enable || fail "enable after the cut CP: $(dmesg | tail -3)"
+	dev=/dev/$(cat $v/disk)
+	echo "replayed $(st replay_messages) records"
+	[ "$(st replay_state)" = done ] || fail "replay_state $(st replay_state)"
+	[ "$(st checksum_errors)" = 0 ] || fail "checksum errors: $(st checksum_errors)"
+	dmesg | grep -q "checksum mismatch" && fail "a checksum mismatch: $(dmesg | grep 'checksum mismatch' | head -1)"
+	same 0 256
+	same 1024 1152 gen2
+	same 1152 1280
+	same 2048 2304
+	[ "$(st log_slots_free)" = "$(st log_slots_total)" ] ||
+		fail "$(st log_slots_free) of $(st log_slots_total) slots free after replay's CP"
+	echo "every acknowledged write verified: blocks 0-255, 1024-1279 (1024-1151 written twice), 2048-2303; every slot free again"
+	echo 0 > $v/enable || fail disable
 	;;
 replay-part)
 	again

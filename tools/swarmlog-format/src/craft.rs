@@ -17,7 +17,9 @@
 
 use crate::format::array::{ArraySuper, Layout, ENTRIES_PER_BLOCK, MAX_DATA_BLOCKS};
 use crate::format::checksum::{crc32c, SEED};
-use crate::format::log::{CpMarker, LogHeader, Medium, LINE, LOG_MAGIC, MAX_SEQ};
+use crate::format::log::{
+    CpMarker, LogHeader, Medium, LINE, LOG_MAGIC, LOG_VERSION, MAX_SEQ, SLOT_LOG_VERSION,
+};
 
 /// Bytes of the log's start that [`hostile_lines`] needs for a block log:
 /// the header's, both CP slots' and the CP intent's units for either
@@ -153,9 +155,28 @@ pub fn hostile_lines(log_head: &[u8], array_head: &[u8]) -> Result<Vec<Crafted>,
             8,
             format!("area_start {}", geo.start + LINE),
         ),
-        (8, 3, 4, "version 3".into()),
+        (
+            8,
+            u64::from(SLOT_LOG_VERSION + 1),
+            4,
+            format!("version {}", SLOT_LOG_VERSION + 1),
+        ),
         (8, u64::from(u32::MAX), 4, "version 2^32-1".into()),
     ];
+    if block.is_none() && h.slots != 0 {
+        // A slotted pmem log (version 3): its slot count at 56 (u32).
+        fields.extend([
+            (56, 0, 4, "slots 0 in a version 3 header".into()),
+            (8, u64::from(LOG_VERSION), 4, "version 2 with slots".into()),
+            (56, u64::from(u32::MAX), 4, "slots 2^32-1".into()),
+            (
+                56,
+                h.log_size / u64::from(h.block_size.max(1)),
+                4,
+                "slots filling the whole log".into(),
+            ),
+        ]);
+    }
     if block.is_some() {
         // The window field as format writes it, in its units (it decoded,
         // so it is not 0).

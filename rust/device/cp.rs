@@ -50,6 +50,10 @@ use crate::format::array::{Entry, TableBlock, BLOCK_SIZE};
 use crate::format::checksum::seeded;
 use crate::sys::bytes;
 use crate::sys::dax::Media;
+
+/// Slots a CP gives back under one taking of the state lock when it ends:
+/// a few microseconds of a writer's wait.
+const SLOTS_A_LOCK: usize = 1024;
 use crate::sys::ffi::Segment;
 use crate::sys::noio::NoIo;
 
@@ -224,13 +228,23 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             st.cp_target = None;
             let committed = st.cache.end_commit();
             st.tables.committed(self.limits.table_blocks());
-            // The committed blocks' slots are free: the marker is past
-            // their records.
-            for s in committed.values().filter_map(|b| b.slot) {
-                kernel::warn_on!(!st.free_slots.give(s));
-            }
             committed
         };
+        // The committed blocks' slots are free: the marker is past their
+        // records. Given back a batch a lock, not all under one: a slot
+        // neither named nor free yet is only unavailable meanwhile. Not
+        // with a marker held before the target: replay from there takes
+        // those records again, so their slots stay theirs (until replay
+        // ends and rebuilds the free slots, `replaying.rs`).
+        if hold.is_none() || hold == Some(target) {
+            let mut slots = committed.values().filter_map(|b| b.slot).peekable();
+            while slots.peek().is_some() {
+                let mut st = self.state.lock();
+                for s in slots.by_ref().take(SLOTS_A_LOCK) {
+                    kernel::warn_on!(!st.free_slots.give(s));
+                }
+            }
+        }
         self.changed.notify_all();
         // The CP has ended: its blocks are on the array, its log space free.
         let ended = kernel::time::Instant::<kernel::time::Monotonic>::now();

@@ -204,4 +204,33 @@ mod paths {
         assert_eq!(core.stats.checksum_errors.load(Relaxed), 0);
         Ok(())
     }
+
+    #[test]
+    fn a_cp_holding_its_marker_back_keeps_the_slots() -> Result {
+        let (core, _media, _array) = slotted(ARRAY_SECTORS)?;
+        let slots = core.log.geometry().slots as usize;
+        let hold = core.state.lock().tail;
+        for b in 0..40u64 {
+            core.write(
+                &Buf::new(b * SECTORS, BLOCK_SIZE, pattern(b as u8))?,
+                Op::Write,
+            )?;
+        }
+        // Replay's CP with a skipped record to keep (`replaying.rs`): its
+        // marker stays at `hold`, and a replay from there takes the slot
+        // records again, so their slots are not free.
+        core.checkpoint_holding(Some(hold))?;
+        assert_eq!(core.state.lock().cache.blocks(), 0);
+        assert_eq!(room(&core).1, slots - 40);
+        // Replay's end makes free what no cached block names.
+        core.free_unused_slots()?;
+        assert_eq!(room(&core).1, slots);
+        for b in 0..40u64 {
+            assert!(same(
+                &read(&core, b * SECTORS, BLOCK_SIZE)?,
+                pattern(b as u8)
+            ));
+        }
+        Ok(())
+    }
 }

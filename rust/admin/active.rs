@@ -62,10 +62,10 @@ impl Active {
                     let c = report.counters;
                     if report.ran {
                         pr_info!(
-                            "{vname}: replayed {} records (seq {}-{}) as {} messages in {} swarms: {} loads, {} suspended, {} retransferred, {} skipped, {} us\n",
-                            end.records,
+                            "{vname}: replayed seq {}-{}: {} records of the ring and those of the slots, as {} messages in {} swarms: {} loads, {} suspended, {} retransferred, {} skipped, {} us\n",
                             cp.seq,
                             end.seq.saturating_sub(1),
+                            end.records,
                             c.messages,
                             c.swarms,
                             c.loads,

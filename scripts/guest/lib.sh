@@ -319,7 +319,7 @@ nvmet_unexport() {
 # each controller reconnecting for ever, until /tmp/stop exists: the
 # paths of NVMe multipath, whose I/O waits while one of them reconnects.
 nvme_attach() {
-	t=${1:-300}
+	attach_s=${1:-300}
 	[ $# = 0 ] || shift
 	if [ $# -le 1 ]; then
 		i=0
@@ -327,7 +327,7 @@ nvme_attach() {
 			--hostnqn=nqn.2026-11.org.swarmlog:client --hostid="$HOSTID" --reconnect-delay=1 \
 			--ctrl-loss-tmo=600 > /tmp/connect.out 2>&1; do
 			i=$((i + 1))
-			[ $i -lt "$t" ] || fail "nvme connect: $(cat /tmp/connect.out)"
+			[ $i -lt "$attach_s" ] || fail "nvme connect: $(cat /tmp/connect.out)"
 			sleep 1
 		done
 	else

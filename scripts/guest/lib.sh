@@ -342,7 +342,7 @@ nvme_attach() {
 			grep -qs "$NS_UUID" "$d/uuid" && ndev=/dev/${d##*/}
 		done
 		i=$((i + 1))
-		[ -n "$ndev" ] || [ $i -lt $((t * 10)) ] || fail "no namespace with uuid $NS_UUID: $(ls /sys/block)"
+		[ -n "$ndev" ] || [ $i -lt $((attach_s * 10)) ] || fail "no namespace with uuid $NS_UUID: $(ls /sys/block)"
 		[ -n "$ndev" ] || sleep 0.1
 	done
 }

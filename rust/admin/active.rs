@@ -47,7 +47,7 @@ impl Active {
         {
             let r = core::cell::RefCell::new(Report::default());
             let res = replay::replay(&core, &cp, params, &r);
-            if r.borrow().ran {
+            if r.try_borrow().is_ok_and(|r| r.ran) {
                 *report = r.into_inner();
             }
             if let (Some(c), true) = (report.corrupt, report.corrupt_discarded) {

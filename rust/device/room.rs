@@ -128,7 +128,9 @@ pub(super) fn records<M: Media>(log: &Log<M>) -> u64 {
 /// without slots.
 fn records_apart<M: Media>(log: &Log<M>, from: &Position, to: &Position, part: u64) -> bool {
     let n = records(log);
-    n != 0 && to.seq.saturating_sub(from.seq) >= n / part
+    n != 0
+        && n.checked_div(part)
+            .is_some_and(|k| to.seq.saturating_sub(from.seq) >= k)
 }
 
 impl<M: Media + 'static, A: Array> Core<M, A> {

@@ -14,7 +14,9 @@ use kernel::{prelude::*, sync::Arc};
 use super::array::RamArray;
 use super::cache::SECTORS;
 use super::open::format_on;
-use super::tests::{pattern, read, reopen, same, Buf, TestCore, ARRAY_SECTORS, LOG_BYTES};
+use super::tests::{
+    pattern, patterned, put_patterned, read, reopen, same, Buf, TestCore, ARRAY_SECTORS, LOG_BYTES,
+};
 use crate::format::array::BLOCK_SIZE;
 use crate::format::log::Op;
 use crate::sys::dax::RamMedia;
@@ -94,20 +96,10 @@ mod paths {
     fn a_cp_frees_the_slots_of_what_it_commits() -> Result {
         let (core, media, array) = slotted(ARRAY_SECTORS)?;
         let slots = core.log.geometry().slots as usize;
-        for b in 0..40u64 {
-            core.write(
-                &Buf::new(b * SECTORS, BLOCK_SIZE, pattern(b as u8))?,
-                Op::Write,
-            )?;
-        }
+        put_patterned(&core, 0..40)?;
         assert_eq!(room(&core).1, slots - 40);
         let check = |core: &TestCore| -> Result {
-            for b in 0..40u64 {
-                assert!(same(
-                    &read(core, b * SECTORS, BLOCK_SIZE)?,
-                    pattern(b as u8)
-                ));
-            }
+            assert!(patterned(core, 0..40)?);
             Ok(())
         };
         check(&core)?;
@@ -132,12 +124,7 @@ mod paths {
         // once one is free.
         let blocks = (slots + 8).min(core.layout.data_blocks);
         assert!(blocks > slots);
-        for b in 0..blocks {
-            core.write(
-                &Buf::new(b * SECTORS, BLOCK_SIZE, pattern(b as u8))?,
-                Op::Write,
-            )?;
-        }
+        put_patterned(&core, 0..blocks)?;
         let (used, free) = room(&core);
         assert_eq!(free, 0);
         assert!(used >= (blocks - slots) * BLOCK_SIZE as u64);
@@ -146,12 +133,7 @@ mod paths {
         core.write(&Buf::new(0, BLOCK_SIZE, pattern(99))?, Op::Write)?;
         assert_eq!(room(&core).1, 1);
         assert!(same(&read(&core, 0, BLOCK_SIZE)?, pattern(99)));
-        for b in 1..blocks {
-            assert!(same(
-                &read(&core, b * SECTORS, BLOCK_SIZE)?,
-                pattern(b as u8)
-            ));
-        }
+        assert!(patterned(&core, 1..blocks)?);
         Ok(())
     }
 
@@ -162,19 +144,11 @@ mod paths {
         let three = slots / 4 * 3;
         assert!(three < core.layout.data_blocks);
         let first = core.state.lock().head.seq;
-        let put = |b: u64| {
-            core.write(
-                &Buf::new(b * SECTORS, BLOCK_SIZE, pattern(b as u8))?,
-                Op::Write,
-            )
-        };
-        for b in 0..three {
-            put(b)?;
-        }
+        put_patterned(&core, 0..three)?;
         // Three quarters of the slots in use, the ring empty: no CP yet.
         assert_eq!(room(&core), (0, (slots - three) as usize));
         assert!(!core.state.lock().kick);
-        put(three)?;
+        put_patterned(&core, three..three + 1)?;
         let (mark, tail) = {
             let st = core.state.lock();
             assert!(st.kick);
@@ -195,12 +169,7 @@ mod paths {
             core.state.lock().cache.blocks() as u64,
             three + 1 - committed
         );
-        for b in 0..=three {
-            assert!(same(
-                &read(&core, b * SECTORS, BLOCK_SIZE)?,
-                pattern(b as u8)
-            ));
-        }
+        assert!(patterned(&core, 0..three + 1)?);
         assert_eq!(core.stats.checksum_errors.load(Relaxed), 0);
         Ok(())
     }
@@ -210,12 +179,7 @@ mod paths {
         let (core, _media, _array) = slotted(ARRAY_SECTORS)?;
         let slots = core.log.geometry().slots as usize;
         let hold = core.state.lock().tail;
-        for b in 0..40u64 {
-            core.write(
-                &Buf::new(b * SECTORS, BLOCK_SIZE, pattern(b as u8))?,
-                Op::Write,
-            )?;
-        }
+        put_patterned(&core, 0..40)?;
         // Replay's CP with a skipped record to keep (`replaying.rs`): its
         // marker stays at `hold`, and a replay from there takes the slot
         // records again, so their slots are not free.
@@ -225,12 +189,7 @@ mod paths {
         // Replay's end makes free what no cached block names.
         core.free_unused_slots()?;
         assert_eq!(room(&core).1, slots);
-        for b in 0..40u64 {
-            assert!(same(
-                &read(&core, b * SECTORS, BLOCK_SIZE)?,
-                pattern(b as u8)
-            ));
-        }
+        assert!(patterned(&core, 0..40)?);
         Ok(())
     }
 }

@@ -62,7 +62,7 @@ impl Request for Buf {
     }
 
     fn size(&self) -> u32 {
-        self.data.borrow().len() as u32
+        self.data.try_borrow().map_or(0, |d| d.len() as u32)
     }
 
     fn for_each_chunk<F: FnMut(&mut Chunk<'_>) -> Result>(&self, mut f: F) -> Result {
@@ -108,6 +108,27 @@ pub(super) fn pattern(w: u8) -> impl Fn(usize) -> u8 {
 
 pub(super) fn same(got: &[u8], want: impl Fn(usize) -> u8) -> bool {
     got.iter().enumerate().all(|(i, &b)| b == want(i))
+}
+
+/// Writes each block `b` of `blocks` whole with `pattern(b)`.
+pub(super) fn put_patterned(core: &TestCore, blocks: core::ops::Range<u64>) -> Result {
+    for b in blocks {
+        core.write(
+            &Buf::new(b * SECTORS, BLOCK_SIZE, pattern(b as u8))?,
+            Op::Write,
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether each block `b` of `blocks` reads back as `pattern(b)`.
+pub(super) fn patterned(core: &TestCore, blocks: core::ops::Range<u64>) -> Result<bool> {
+    for b in blocks {
+        if !same(&read(core, b * SECTORS, BLOCK_SIZE)?, pattern(b as u8)) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 #[kernel::prelude::kunit_tests(swarmlog_device)]
@@ -435,12 +456,7 @@ mod paths {
     /// them in part, block 42 in part and block 43 discarded. Returns the
     /// volume's contents of blocks 0 to 43 as the write path left them.
     fn past_three_quarters(core: &TestCore, early_part: bool) -> Result<KVec<KVec<u8>>> {
-        for b in 30..=40u64 {
-            core.write(
-                &Buf::new(b * SECTORS, BLOCK_SIZE, pattern(b as u8))?,
-                Op::Write,
-            )?;
-        }
+        put_patterned(core, 30..41)?;
         if early_part {
             core.write(&Buf::new(41 * SECTORS + 1, 1024, pattern(41))?, Op::Write)?;
         }
@@ -625,12 +641,7 @@ mod paths {
     #[test]
     fn a_cp_frees_the_log_and_moves_its_marker() -> Result {
         let (core, media, array) = fresh()?;
-        for b in 0..20u64 {
-            core.write(
-                &Buf::new(b * SECTORS, BLOCK_SIZE, pattern(b as u8))?,
-                Op::Write,
-            )?;
-        }
+        put_patterned(&core, 0..20)?;
         let used = {
             let st = core.state.lock();
             core.log.used(&st.head, &st.tail)

@@ -164,17 +164,7 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
                 }
             }
         }
-        self.note_head(&mut st);
-        if self.cp_wanted(&st) {
-            st.kick = true;
-            wake = true;
-        }
-        // The log just went past half used: the checksums queued are due.
-        wake |= !summing && !st.sums.is_empty() && self.sums_due(&st);
-        drop(st);
-        if wake {
-            self.changed.notify_all();
-        }
+        self.after_record(st, summing, wake);
         if op == Op::Write {
             self.stats.writes.fetch_add(1, Relaxed);
             self.stats.write_bytes.fetch_add(u64::from(size), Relaxed);
@@ -357,9 +347,22 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
             }
             wake |= st.sums.push(block, (at, seq)) && summing;
         }
+        self.after_record(st, summing, wake);
+        self.stats.writes.fetch_add(1, Relaxed);
+        self.stats
+            .write_bytes
+            .fetch_add(u64::from(nr) * 512, Relaxed);
+        Ok(())
+    }
+
+    /// Once a record is in (`st` held, then released): the head noted; the
+    /// log (ring or slots) past three quarters used asks the CP loop for a
+    /// CP, woken when the request is new; past half, the checksums queued
+    /// are due, and the CP loop is woken when they just became so
+    /// (`summing`: whether they were due before the record). `wake`: a
+    /// batch of checksums is due already.
+    fn after_record(&self, mut st: MutexGuard<'_, State>, summing: bool, mut wake: bool) {
         self.note_head(&mut st);
-        // The slots past three quarters used: a CP is asked for; past half,
-        // the checksums queued are due.
         if self.cp_wanted(&st) && !st.kick {
             st.kick = true;
             wake = true;
@@ -369,11 +372,6 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         if wake {
             self.changed.notify_all();
         }
-        self.stats.writes.fetch_add(1, Relaxed);
-        self.stats
-            .write_bytes
-            .fetch_add(u64::from(nr) * 512, Relaxed);
-        Ok(())
     }
 
     /// The log is full or the cache at its limit: asks the CP loop for a

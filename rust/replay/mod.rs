@@ -384,7 +384,7 @@ pub(crate) fn replay(
         }
     };
     if let Some(c) = corrupt {
-        let mut r = report.borrow_mut();
+        let mut r = report.try_borrow_mut().map_err(|_| Stop::Error(EBUSY))?;
         r.ran = true;
         r.corrupt = Some(c);
         if !p.discard_corrupt {
@@ -416,7 +416,7 @@ pub(crate) fn replay(
     // Dropping the LOAD queue waits for every LOAD still running.
     drop(queue);
     {
-        let mut r = report.borrow_mut();
+        let mut r = report.try_borrow_mut().map_err(|_| Stop::Error(EBUSY))?;
         r.ran = true;
         r.counters = counters;
         r.duration_us = start.elapsed().as_micros_ceil().max(0) as u64;
@@ -445,7 +445,10 @@ pub(crate) fn replay(
         if !discard_skipped {
             return Err(Stop::Skipped);
         }
-        report.borrow_mut().discarded = true;
+        report
+            .try_borrow_mut()
+            .map_err(|_| Stop::Error(EBUSY))?
+            .discarded = true;
     }
     let pos = Position {
         offset: end.offset,

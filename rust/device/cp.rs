@@ -517,8 +517,9 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
 
     /// The CP loop, on the workqueue: a CP when one is wanted or every
     /// `cp_interval_ms` (module parameter), until the volume stops.
-    /// Between CPs, while the log is more than half used (`room.rs`), it
-    /// checksums the blocks the write path queued (`sums.rs`).
+    /// Between CPs, while the checksums are due (`Core::sums_due`,
+    /// `room.rs`), it checksums the blocks the write path queued
+    /// (`sums.rs`).
     pub(super) fn cp_loop(&self) {
         let interval = u64::from(self.limits.cp_interval_ms);
         let mut last = kernel::time::Instant::<kernel::time::Monotonic>::now();

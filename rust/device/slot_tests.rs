@@ -3,9 +3,10 @@
 //! KUnit tests of a pmem log's slots on the write path and in CPs
 //! (`slots.rs`): a write of whole blocks takes a slot a block and leaves
 //! the ring alone, an overwrite frees the slot it replaces, a CP frees the
-//! slots of what it commits, slots three quarters used ask for a CP of the
-//! log's oldest part, and everything reads back from the cache, the
-//! array and a reopened volume. Replay of slots (`replay/slots.rs`) runs in
+//! slots of what it commits, the checksums ahead wait for the slots' three
+//! quarters, slots three quarters used ask for a CP of the log's oldest
+//! part, and everything reads back from the cache, the array and a
+//! reopened volume. Replay of slots (`replay/slots.rs`) runs in
 //! the VM scenarios, on real devices.
 
 use core::sync::atomic::Ordering::Relaxed;
@@ -134,6 +135,31 @@ mod paths {
         assert_eq!(room(&core).1, 1);
         assert!(same(&read(&core, 0, BLOCK_SIZE)?, pattern(99)));
         assert!(patterned(&core, 1..blocks)?);
+        Ok(())
+    }
+
+    #[test]
+    fn checksums_ahead_wait_for_the_slots_three_quarters() -> Result {
+        // Blocks that fill the slots past half but fit in them: no work
+        // beside the writes (`Core::sums_due`); past three quarters, the
+        // checksums are due with the CP the writers ask for.
+        let (core, _media, _array) = slotted(4 * ARRAY_SECTORS)?;
+        let slots = u64::from(core.log.geometry().slots);
+        let (half, three) = (slots / 2, slots / 4 * 3);
+        assert!(three < core.layout.data_blocks);
+        put_patterned(&core, 0..half + 1)?;
+        {
+            let st = core.state.lock();
+            assert!(core.past_half(&st));
+            assert!(!core.sums_due(&st));
+        }
+        put_patterned(&core, half + 1..three)?;
+        assert!(!core.sums_due(&core.state.lock()));
+        put_patterned(&core, three..three + 1)?;
+        let st = core.state.lock();
+        assert!(core.sums_due(&st) && core.cp_wanted(&st));
+        // The ring, empty, has nothing to do with it.
+        assert_eq!(core.log.used(&st.head, &st.tail), 0);
         Ok(())
     }
 

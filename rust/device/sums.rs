@@ -7,8 +7,9 @@
 //! The write path checksums nothing (format version 2): it queues the
 //! block and its record here, without allocating (the queue's room is
 //! reserved when the volume opens; when it is full, the CP checksums the
-//! block itself), and, once the log is more than half used (`room.rs`),
-//! wakes the CP loop for each batch queued. The CP
+//! block itself), and, once the ring is more than half used or the slots
+//! more than three quarters (`Core::sums_due`, `room.rs`), wakes the CP
+//! loop for each batch queued. The CP
 //! loop reads the record's data from the pmem without the state lock and
 //! records the checksum only if the dirty block still is that record's
 //! (`Cache::set_logged_crc0`): then no CP has begun since the write, so

@@ -287,6 +287,11 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         in_slots: usize,
         mut spare: Option<Spare>,
     ) -> Result {
+        // Whether the checksums are due before these records, as the ring
+        // path asks before its record: taken after the slots below, it
+        // would count them, and the write that makes the checksums due
+        // would not wake the CP loop (`after_record`).
+        let summing = self.sums_due(&st);
         // The tree nodes of the blocks not dirty yet, beyond the spare,
         // and the slots: nothing may fail once the records are in.
         let mut spares = KVec::new();
@@ -311,7 +316,6 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
         for s in slots.iter_mut() {
             *s = st.free_slots.take().ok_or(ENOSPC)?;
         }
-        let summing = self.sums_due(&st);
         let mut head = st.head;
         let first = head.seq;
         let res = self.log.write_slots(&mut head, sector, nr, slots, |sink| {
@@ -357,8 +361,8 @@ impl<M: Media + 'static, A: Array> Core<M, A> {
 
     /// Once a record is in (`st` held, then released): the head noted; the
     /// log (ring or slots) past three quarters used asks the CP loop for a
-    /// CP, woken when the request is new; past half, the checksums queued
-    /// are due, and the CP loop is woken when they just became so
+    /// CP, woken when the request is new; once the checksums queued are due
+    /// (`Core::sums_due`), the CP loop is woken when they just became so
     /// (`summing`: whether they were due before the record). `wake`: a
     /// batch of checksums is due already.
     fn after_record(&self, mut st: MutexGuard<'_, State>, summing: bool, mut wake: bool) {

@@ -806,29 +806,24 @@ impl<M: Media> Log<M> {
 
     /// Calls `each(slot, header)` for every slot record a replay from
     /// sequence number `from` takes (`format::log::slot_record`), reading
-    /// the slot table 64 KiB at a time. A table line that cannot be read,
-    /// or a valid record whose block the media reports bad, may hold an
-    /// acknowledged write: `EIO`, the kernel log naming the slot; with
-    /// `drop_bad` (the volume's `discard_corrupt`) the kernel log names it
-    /// and the scan goes on without it. Returns the records taken, and the
-    /// slots dropped with the largest number among their records (0 if
-    /// none is known): the log's head must go past it.
-    pub(crate) fn scan_slots<F>(
-        &self,
-        from: u64,
-        drop_bad: bool,
-        mut each: F,
-    ) -> Result<(u32, (u32, u64))>
+    /// the slot table 64 KiB at a time. A table line that cannot be read
+    /// may hold an acknowledged write: `EIO`, the kernel log naming the
+    /// slots; with `drop_bad` (the volume's `discard_corrupt`) the kernel
+    /// log names it and the scan goes on without it. Whether a record's
+    /// data is bad is the caller's to ask ([`Self::slot_data_bad`]), of
+    /// the records it takes. Returns the records taken and the slots
+    /// dropped.
+    pub(crate) fn scan_slots<F>(&self, from: u64, drop_bad: bool, mut each: F) -> Result<(u32, u32)>
     where
         F: FnMut(u32, &RecordHeader) -> Result,
     {
         const LINES: u32 = 1024;
         let geo = &self.geo;
         if geo.slots == 0 {
-            return Ok((0, (0, 0)));
+            return Ok((0, 0));
         }
         let mut buf = KVVec::from_elem(0u8, (LINES as usize) * 64, GFP_KERNEL)?;
-        let (mut records, mut dropped, mut dropped_seq) = (0u32, 0u32, 0u64);
+        let (mut records, mut dropped) = (0u32, 0u32);
         let mut first = 0u32;
         while first < geo.slots {
             let n = LINES.min(geo.slots - first);
@@ -840,7 +835,7 @@ impl<M: Media> Log<M> {
             if self.media.read(at, part).is_err() {
                 if !drop_bad {
                     pr_err!(
-                        "swarmlog: log slot table unreadable at slots {}..{}: the log may hold \
+                        "log slot table unreadable at slots {}..{}: the log may hold \
                          acknowledged writes there; not replayed\n",
                         first,
                         first + n
@@ -855,7 +850,7 @@ impl<M: Media> Log<M> {
                             *w |= 1 << (k % 64);
                         }
                         pr_warn!(
-                            "swarmlog: log slot {} unreadable: its record (if it holds one) \
+                            "log slot {} unreadable: its record (if it holds one) \
                              dropped as discard_corrupt asks\n",
                             first + k as u32
                         );
@@ -876,33 +871,20 @@ impl<M: Media> Log<M> {
                 else {
                     continue;
                 };
-                let data = geo.slot_data(slot).ok_or(EINVAL)?;
-                if self.media.bad(data, u64::from(h.data_len())) {
-                    if drop_bad {
-                        pr_warn!(
-                            "swarmlog: log slot {} (record seq {}) holds data the media reports \
-                             bad; dropped as discard_corrupt asks\n",
-                            slot,
-                            h.seq
-                        );
-                        dropped += 1;
-                        dropped_seq = dropped_seq.max(h.seq);
-                        continue;
-                    }
-                    pr_err!(
-                        "swarmlog: log slot {} (record seq {}) holds data the media reports bad; \
-                         not replayed\n",
-                        slot,
-                        h.seq
-                    );
-                    return Err(EIO);
-                }
                 each(slot, &h)?;
                 records += 1;
             }
             first += n;
         }
-        Ok((records, (dropped, dropped_seq)))
+        Ok((records, dropped))
+    }
+
+    /// Whether the media reports a bad line in the data of `slot` (or the
+    /// slot is not one of the log's).
+    pub(crate) fn slot_data_bad(&self, slot: u32) -> bool {
+        self.geo
+            .slot_data(slot)
+            .is_none_or(|at| self.media.bad(at, u64::from(self.geo.block)))
     }
 
     /// Reads `buf.len()` bytes of the log at `off` (a record's data).

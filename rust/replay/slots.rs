@@ -51,8 +51,9 @@ pub(crate) struct PendingSlots {
 impl PendingSlots {
     /// The slot records of `log` numbered `from` on (none for a log without
     /// slots), the newest of each block on each side of `cut`. A damaged
-    /// slot fails the scan (`EIO`), or with `drop_bad` is left out
-    /// (`Log::scan_slots`).
+    /// slot (a table line that cannot be read, `Log::scan_slots`, or a
+    /// record taken whose data the media reports bad, [`Self::of`]) fails
+    /// the scan (`EIO`), or with `drop_bad` is left out.
     pub(crate) fn scan<M: Media>(
         log: &Log<M>,
         from: u64,
@@ -61,7 +62,7 @@ impl PendingSlots {
     ) -> Result<Self> {
         let mut all = KVVec::new();
         let sectors = SECTORS;
-        let (_, (_, dropped_seq)) = log.scan_slots(from, drop_bad, |slot, h| {
+        log.scan_slots(from, drop_bad, |slot, h| {
             all.push(
                 Pending {
                     block: h.sector / sectors,
@@ -73,12 +74,23 @@ impl PendingSlots {
             )?;
             Ok(())
         })?;
-        let mut this = Self::of(all, cut)?;
-        this.newest = this.newest.max(dropped_seq);
-        Ok(this)
+        Self::of(all, cut, drop_bad, |slot| log.slot_data_bad(slot))
     }
 
-    fn of(mut all: KVVec<Pending>, cut: Option<u64>) -> Result<Self> {
+    /// The newest of each block on each side of `cut` among `all`, then
+    /// the data of those checked (`bad(slot)`: the media reports a bad
+    /// line in the slot's block): one that is bad is refused (`EIO`), or
+    /// with `drop_bad` left out, its number kept for [`Self::newest`].
+    /// Only the records taken are checked: an older record of a block
+    /// changes nothing after the newer one that replaces it whole, bad or
+    /// not, and is never taken in its place (its slot was free, and a
+    /// write into it cut short may have torn its data under its header).
+    fn of(
+        mut all: KVVec<Pending>,
+        cut: Option<u64>,
+        drop_bad: bool,
+        bad: impl Fn(u32) -> bool,
+    ) -> Result<Self> {
         all.sort_unstable_by_key(|p| (p.block, p.seq));
         let side = |p: &Pending| cut.is_some_and(|c| p.seq >= c);
         // Keep the last of each run of (block, side): the newest.
@@ -89,7 +101,31 @@ impl PendingSlots {
                 _ => by_block.push_within_capacity(p).map_err(|_| ENOMEM)?,
             }
         }
-        let newest = by_block.iter().map(|p| p.seq).max().unwrap_or(0);
+        if let Some(p) = by_block.iter().find(|p| bad(p.slot)) {
+            if !drop_bad {
+                pr_err!(
+                    "log slot {} (record seq {}) holds data the media reports bad; \
+                     not replayed\n",
+                    p.slot,
+                    p.seq
+                );
+                return Err(EIO);
+            }
+        }
+        let mut newest = 0u64;
+        by_block.retain(|p| {
+            newest = newest.max(p.seq);
+            if !bad(p.slot) {
+                return true;
+            }
+            pr_warn!(
+                "log slot {} (record seq {}) holds data the media reports bad; \
+                 dropped as discard_corrupt asks\n",
+                p.slot,
+                p.seq
+            );
+            false
+        });
         let mut by_seq = KVVec::with_capacity(by_block.len(), GFP_KERNEL)?;
         for i in 0..by_block.len() {
             by_seq
@@ -200,11 +236,21 @@ mod tests {
     }
 
     fn set(ps: &[Pending], cut: Option<u64>) -> Result<PendingSlots> {
+        checked(ps, cut, false, &[])
+    }
+
+    /// As [`set`], the data of the slots `bad` reported bad.
+    fn checked(
+        ps: &[Pending],
+        cut: Option<u64>,
+        drop_bad: bool,
+        bad: &[u32],
+    ) -> Result<PendingSlots> {
         let mut all = KVVec::new();
         for &x in ps {
             all.push(x, GFP_KERNEL)?;
         }
-        PendingSlots::of(all, cut)
+        PendingSlots::of(all, cut, drop_bad, |slot| bad.contains(&slot))
     }
 
     #[test]
@@ -218,6 +264,25 @@ mod tests {
         // Given once.
         s.before(u64::MAX, &mut out)?;
         assert!(out.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn only_the_records_taken_must_have_good_data() -> Result {
+        let recs = [p(7, 5, 0), p(7, 9, 1), p(3, 4, 2)];
+        // Block 7's older record (slot 0) on a bad line: replaced whole by
+        // the newer one, it is neither taken nor checked.
+        let mut s = checked(&recs, None, false, &[0])?;
+        let mut out = KVec::new();
+        s.before(u64::MAX, &mut out)?;
+        assert_eq!(&out[..], &[(4, 3, 2), (9, 7, 1)]);
+        // Its newest (slot 1) bad: refused, or with drop_bad left out, and
+        // the older one not taken in its place; the head goes past it.
+        assert_eq!(checked(&recs, None, false, &[1]).err(), Some(EIO));
+        let mut s = checked(&recs, None, true, &[1])?;
+        assert_eq!((s.len(), s.newest()), (1, 9));
+        s.before(u64::MAX, &mut out)?;
+        assert_eq!(&out[..], &[(4, 3, 2)]);
         Ok(())
     }
 

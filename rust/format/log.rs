@@ -893,10 +893,10 @@ pub(crate) struct SlotsEnd {
     /// Slots holding a record taken.
     pub(crate) records: u32,
     /// The first slot whose header line cannot be read
-    /// ([`Invalid::Unreadable`]) or whose record's block the media reports
-    /// bad ([`Invalid::DataUnreadable`]): the log is damaged there (either
-    /// may hold an acknowledged write), and the caller refuses it. `None`
-    /// if none.
+    /// ([`Invalid::Unreadable`]): the log is damaged there (it may hold an
+    /// acknowledged write), and the caller refuses it. `None` if none.
+    /// Whether a record's data is bad is the caller's to ask
+    /// ([`LogRead::bad`]), of the records it keeps, as replay does.
     pub(crate) damaged: Option<(u32, Invalid)>,
 }
 
@@ -904,9 +904,11 @@ pub(crate) struct SlotsEnd {
 /// header)` for each record a replay from sequence number `from` takes
 /// ([`slot_record`]). A slot may hold a stale record, one that a later
 /// record of its block replaced before its slot was freed: the caller
-/// keeps the newest of each block (`format.rst`, "Slots"). Stops at the
-/// first damaged slot ([`SlotsEnd::damaged`]). `each` may stop the scan
-/// early by returning `Err`.
+/// keeps the newest of each block (`format.rst`, "Slots"), and asks
+/// whether the data of those is bad: a stale record's data is never
+/// replayed, bad or not. Stops at the first table line that cannot be read
+/// ([`SlotsEnd::damaged`]). `each` may stop the scan early by returning
+/// `Err`.
 #[allow(dead_code)]
 pub(crate) fn scan_slots<L, F, E>(
     log: &L,
@@ -921,7 +923,7 @@ where
 {
     let mut records = 0;
     for i in 0..geo.slots {
-        let (Some(at), Some(data)) = (geo.slot_header(i), geo.slot_data(i)) else {
+        let Some(at) = geo.slot_header(i) else {
             break;
         };
         let mut line = [0u8; 64];
@@ -934,12 +936,6 @@ where
         let Some(h) = slot_record(geo, log_id, from, &line) else {
             continue;
         };
-        if log.bad(data, u64::from(h.data_len())) {
-            return Ok(SlotsEnd {
-                records,
-                damaged: Some((i, Invalid::DataUnreadable)),
-            });
-        }
         each(i, &h)?;
         records += 1;
     }

@@ -10,7 +10,7 @@
 
 use crate::format::log::{
     first_torn, scan_records, scan_slots, valid_record_after, CpMarker, Geometry, LogHeader,
-    Medium, Op,
+    LogRead, Medium, Op,
 };
 use crate::format::Invalid;
 use crate::source::{ReadAt, Reader};
@@ -434,19 +434,24 @@ pub fn inspect_log_with<R: ReadAt + ?Sized>(
 }
 
 /// The module's slot scan from sequence number `from`, each block's
-/// newest record kept, as replay keeps it.
-fn scan_slot_area<R: ReadAt + ?Sized>(
-    r: &Reader<'_, R>,
+/// newest record kept, as replay keeps it; then the data of those asked
+/// for ([`LogRead::bad`]), as replay asks: a stale record's data is never
+/// replayed, so a bad block under it is no damage.
+pub(crate) fn scan_slot_area<L: LogRead + ?Sized>(
+    r: &L,
     geo: &Geometry,
     log_id: u64,
     from: u64,
 ) -> SlotScan {
+    // The newest record of each block: (seq, slot, data length).
     let mut newest = std::collections::BTreeMap::new();
     let mut valid = 0u64;
-    let end = scan_slots(r, geo, log_id, from, |_, h| {
+    let end = scan_slots(r, geo, log_id, from, |i, h| {
         valid += 1;
-        let e = newest.entry(h.sector).or_insert(h.seq);
-        *e = (*e).max(h.seq);
+        let e = newest.entry(h.sector).or_insert((h.seq, i, h.data_len()));
+        if h.seq > e.0 {
+            *e = (h.seq, i, h.data_len());
+        }
         Ok::<(), core::convert::Infallible>(())
     });
     // `each` never stops the scan.
@@ -454,17 +459,25 @@ fn scan_slot_area<R: ReadAt + ?Sized>(
         Ok(e) => e,
         Err(never) => match never {},
     };
+    // A table line that cannot be read first (the module refuses the log
+    // before it keeps any record), then the first slot kept whose block
+    // the media reports bad.
+    let unreadable = end
+        .damaged
+        .map(|(i, _)| (i, "its table line cannot be read".to_string()));
+    let bad_data = || {
+        newest
+            .values()
+            .filter(|&&(_, i, len)| geo.slot_data(i).is_some_and(|at| r.bad(at, u64::from(len))))
+            .map(|&(_, i, _)| i)
+            .min()
+            .map(|i| (i, "its block reads as bad".to_string()))
+    };
     SlotScan {
         valid,
         records: newest.len() as u64,
-        newest_seq: newest.values().copied().max().unwrap_or(0),
-        damaged: end.damaged.map(|(i, why)| {
-            let what = match why {
-                Invalid::DataUnreadable => "its block reads as bad",
-                _ => "its table line cannot be read",
-            };
-            (i, what.to_string())
-        }),
+        newest_seq: newest.values().map(|&(seq, _, _)| seq).max().unwrap_or(0),
+        damaged: unreadable.or_else(bad_data),
     }
 }
 

@@ -381,18 +381,52 @@ fn a_damaged_slot_stops_the_slot_scan() {
         bad_block: None,
     };
     assert_eq!(scan_of(&p), (vec![0], Some((2, Invalid::Unreadable))));
-    // A valid record whose block is bad: its data is lost.
+    // A bad block is the caller's to ask about, of the records it keeps
+    // (`only_a_kept_record_with_a_bad_block_is_damage`).
+    for bad_block in [3, 4] {
+        let p = Poisoned {
+            img: &img,
+            bad_line: None,
+            bad_block: Some(bad_block),
+        };
+        assert_eq!(scan_of(&p), (vec![0, 4], None), "bad block {bad_block}");
+    }
+}
+
+/// As replay (`PendingSlots::of`): a bad block under the newest record of
+/// its block is damage (the write it holds is lost); under a stale record,
+/// one a later record of its block replaced, or a free slot, it is not.
+#[test]
+fn only_a_kept_record_with_a_bad_block_is_damage() {
+    let mut img = Img::new(Geometry::default_slots(SIZE, BLOCK));
+    // Block 10: stale in slot 0, newest in slot 4; block 11 in slot 2.
+    img.slot(0, &rec(Op::Write, 5, 10), 5);
+    img.slot(2, &rec(Op::Write, 6, 11), 6);
+    img.slot(4, &rec(Op::Write, 7, 10), 7);
+    let damage_of = |bad_block: Option<u32>| {
+        let p = Poisoned {
+            img: &img,
+            bad_line: None,
+            bad_block,
+        };
+        let s = crate::inspect::scan_slot_area(&p, &img.geo, LOG_ID, 1);
+        assert_eq!((s.valid, s.records, s.newest_seq), (3, 2, 7));
+        s.damaged.map(|(i, _)| i)
+    };
+    assert_eq!(damage_of(None), None);
+    assert_eq!(damage_of(Some(0)), None, "the stale record's block");
+    assert_eq!(damage_of(Some(1)), None, "a free slot's block");
+    assert_eq!(damage_of(Some(2)), Some(2));
+    assert_eq!(damage_of(Some(4)), Some(4));
+    // An unreadable table line comes first: the module stops there.
     let p = Poisoned {
         img: &img,
-        bad_line: None,
-        bad_block: Some(4),
+        bad_line: Some(3),
+        bad_block: Some(2),
     };
-    assert_eq!(scan_of(&p), (vec![0], Some((4, Invalid::DataUnreadable))));
-    // A bad block of a free slot is no damage.
-    let p = Poisoned {
-        img: &img,
-        bad_line: None,
-        bad_block: Some(3),
-    };
-    assert_eq!(scan_of(&p), (vec![0, 4], None));
+    let s = crate::inspect::scan_slot_area(&p, &img.geo, LOG_ID, 1);
+    assert_eq!(
+        s.damaged,
+        Some((3, "its table line cannot be read".to_string()))
+    );
 }

@@ -41,8 +41,8 @@ use crate::format::checksum::{crc32c, SEED};
 
 use crate::format::log::{
     data_sum, first_torn, may_be_torn, scan_records, sum_by_reads, valid_record_after, CpMarker,
-    Found, Geometry, LogHeader, LogRead, Medium, Op, RecordHeader, ScanEnd, RECORD_HEADER_SIZE,
-    SECTOR_SIZE,
+    Found, Geometry, IntentState, LogHeader, LogRead, Medium, Op, RecordHeader, ScanEnd,
+    RECORD_HEADER_SIZE, SECTOR_SIZE,
 };
 use crate::format::Invalid;
 use crate::sys::bio::Chunk;
@@ -478,31 +478,28 @@ impl<M: Media> Log<M> {
     pub(crate) fn cp_intent(&self, cp: &CpMarker) -> Result<Option<Position>> {
         let mut line = [0u8; 64];
         self.media.read(self.geo.cp_intent(), &mut line)?;
-        let Ok(i) = CpMarker::decode_intent(&line) else {
-            return Ok(None);
+        let i = match IntentState::of(&line, self.header.log_id, cp, &self.geo) {
+            IntentState::Absent | IntentState::OtherLog(_) | IntentState::Ended(_) => {
+                return Ok(None)
+            }
+            IntentState::Pending(i) => i,
+            IntentState::Impossible(i) => {
+                pr_err!(
+                    "the CP intent is impossible: generation {} (the marker's is {}), offset {} \
+                     (the records lie in {}..{}, {}-byte units), sequence number {} (after {}, \
+                     up to 2^62)\n",
+                    i.generation,
+                    cp.generation,
+                    i.offset,
+                    self.geo.start,
+                    self.geo.end,
+                    self.geo.unit,
+                    i.seq,
+                    cp.seq
+                );
+                return Err(EUCLEAN);
+            }
         };
-        if i.log_id != self.header.log_id || i.generation <= cp.generation {
-            return Ok(None);
-        }
-        if Some(i.generation) != cp.generation.checked_add(1)
-            || i.check(&self.geo).is_err()
-            || i.seq <= cp.seq
-        {
-            pr_err!(
-                "the CP intent is impossible: generation {} (the marker's is {}), offset {} \
-                 (the records lie in {}..{}, {}-byte units), sequence number {} (after {}, \
-                 up to 2^62)\n",
-                i.generation,
-                cp.generation,
-                i.offset,
-                self.geo.start,
-                self.geo.end,
-                self.geo.unit,
-                i.seq,
-                cp.seq
-            );
-            return Err(EUCLEAN);
-        }
         Ok(Some(Position {
             offset: i.offset,
             seq: i.seq,

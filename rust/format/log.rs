@@ -358,6 +358,48 @@ impl CpMarker {
     }
 }
 
+/// What the CP intent line says once `cp` is the marker in force: the
+/// rules the module enables by and `swarmctl inspect` reports, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IntentState {
+    /// No intent line: never written, zeroed, or torn.
+    Absent,
+    /// An intent of another log (an earlier format of the device).
+    OtherLog(CpMarker),
+    /// The intent of a CP that ended: its generation is the marker's or
+    /// older.
+    Ended(CpMarker),
+    /// The intent of the CP after the marker's, which a crash cut short:
+    /// replay finishes it, up to the intent's `(offset, seq)`.
+    Pending(CpMarker),
+    /// A valid checksum, but no CP could have written it: a generation
+    /// further ahead than the next, or a target outside the record area or
+    /// not after the marker. The log cannot be trusted (`EUCLEAN`).
+    Impossible(CpMarker),
+}
+
+impl IntentState {
+    /// Judges the intent `line` of log `log_id` with record area `geo`
+    /// after the marker in force `cp`.
+    pub(crate) fn of(line: &[u8; 64], log_id: u64, cp: &CpMarker, geo: &Geometry) -> Self {
+        let Ok(i) = CpMarker::decode_intent(line) else {
+            return Self::Absent;
+        };
+        if i.log_id != log_id {
+            Self::OtherLog(i)
+        } else if i.generation <= cp.generation {
+            Self::Ended(i)
+        } else if Some(i.generation) != cp.generation.checked_add(1)
+            || i.check(geo).is_err()
+            || i.seq <= cp.seq
+        {
+            Self::Impossible(i)
+        } else {
+            Self::Pending(i)
+        }
+    }
+}
+
 /// What a record asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -1270,6 +1312,78 @@ mod tests {
         }
         for seq in [0, MAX_SEQ + 1, u64::MAX] {
             assert_eq!(CpMarker { seq, ..ok }.check(&geo), Err(Invalid::Field));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_cp_intent_after_a_marker() -> Result {
+        // The marker in force: generation 4, records from sequence number 10.
+        let geo = Geometry::new(SIZE).ok_or(EINVAL)?;
+        let cp = CpMarker {
+            log_id: LOG_ID,
+            generation: 4,
+            seq: 10,
+            offset: AREA_START,
+        };
+        let next = CpMarker {
+            generation: 5,
+            seq: 12,
+            offset: AREA_START + 2 * LINE,
+            ..cp
+        };
+        let of = |m: CpMarker| IntentState::of(&m.encode_intent(), LOG_ID, &cp, &geo);
+        assert_eq!(
+            IntentState::of(&[0; 64], LOG_ID, &cp, &geo),
+            IntentState::Absent
+        );
+        // A marker's line is no intent, nor is a torn intent.
+        assert_eq!(
+            IntentState::of(&next.encode(), LOG_ID, &cp, &geo),
+            IntentState::Absent
+        );
+        let mut torn = next.encode_intent();
+        torn[16] ^= 1;
+        assert_eq!(
+            IntentState::of(&torn, LOG_ID, &cp, &geo),
+            IntentState::Absent
+        );
+        assert_eq!(of(next), IntentState::Pending(next));
+        let other = CpMarker {
+            log_id: LOG_ID ^ 1,
+            ..next
+        };
+        assert_eq!(of(other), IntentState::OtherLog(other));
+        for generation in [1, 4] {
+            let ended = CpMarker { generation, ..next };
+            assert_eq!(of(ended), IntentState::Ended(ended));
+        }
+        // Valid checksums, but no CP after generation 4 writes them.
+        for bad in [
+            CpMarker {
+                generation: 6,
+                ..next
+            },
+            CpMarker {
+                generation: u64::MAX,
+                ..next
+            },
+            CpMarker { seq: 10, ..next },
+            CpMarker { seq: 9, ..next },
+            CpMarker {
+                seq: MAX_SEQ + 1,
+                ..next
+            },
+            CpMarker {
+                offset: AREA_START + 1,
+                ..next
+            },
+            CpMarker {
+                offset: geo.end,
+                ..next
+            },
+        ] {
+            assert_eq!(of(bad), IntentState::Impossible(bad));
         }
         Ok(())
     }

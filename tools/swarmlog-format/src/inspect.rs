@@ -9,8 +9,8 @@
 //! of its own about the format: it names what the format code returns.
 
 use crate::format::log::{
-    first_torn, scan_records, scan_slots, valid_record_after, CpMarker, Geometry, LogHeader,
-    LogRead, Medium, Op,
+    first_torn, scan_records, scan_slots, valid_record_after, CpMarker, Geometry,
+    IntentState as Judged, LogHeader, LogRead, Medium, Op,
 };
 use crate::format::Invalid;
 use crate::source::{ReadAt, Reader};
@@ -256,40 +256,37 @@ fn cp(lines: [&[u8; 64]; 2], geo: &Geometry, log_id: u64) -> (Cp, Option<CpMarke
     (c, newest.map(|(_, m)| m))
 }
 
-/// The CP intent as the module reads it (`Log::cp_intent`) after the
-/// marker `cp`.
+/// The CP intent after the marker `cp`, judged by the module's rules
+/// ([`Judged::of`], which `Log::cp_intent` takes too).
 fn intent(at: u64, line: &[u8; 64], geo: &Geometry, log_id: u64, cp: &CpMarker) -> Intent {
-    let Ok(i) = CpMarker::decode_intent(line) else {
-        return Intent {
-            at,
-            state: IntentState::None,
-            marker: None,
-            why: "none (no CP began after the marker's)".into(),
-        };
-    };
-    let (state, why) = if i.log_id != log_id {
-        (IntentState::None, "an intent of another log".to_string())
-    } else if i.generation <= cp.generation {
-        (
+    let (state, i, why) = match Judged::of(line, log_id, cp, geo) {
+        Judged::Absent => {
+            return Intent {
+                at,
+                state: IntentState::None,
+                marker: None,
+                why: "none (no CP began after the marker's)".into(),
+            }
+        }
+        Judged::OtherLog(i) => (IntentState::None, i, "an intent of another log".to_string()),
+        Judged::Ended(i) => (
             IntentState::Done,
+            i,
             format!("CP {} ended (its marker is in force)", i.generation),
-        )
-    } else if Some(i.generation) != cp.generation.checked_add(1)
-        || i.check(geo).is_err()
-        || i.seq <= cp.seq
-    {
-        (
+        ),
+        Judged::Impossible(i) => (
             IntentState::Impossible,
+            i,
             "no CP could have written it; enable refuses the log (EUCLEAN)".to_string(),
-        )
-    } else {
-        (
+        ),
+        Judged::Pending(i) => (
             IntentState::Pending,
+            i,
             format!(
                 "CP {} was cut short: replay finishes it (records up to sequence number {})",
                 i.generation, i.seq
             ),
-        )
+        ),
     };
     Intent {
         at,

@@ -202,8 +202,8 @@ mod log {
 
     use super::*;
     use crate::format::log::{
-        line_align, CpMarker, Geometry, LogHeader, Op, RecordHeader, AREA_START, LINE, LOG_VERSION,
-        MAX_RECORD_DATA, MAX_SEQ, RECORD_MAGIC,
+        line_align, CpMarker, Geometry, IntentState, LogHeader, Op, RecordHeader, AREA_START, LINE,
+        LOG_VERSION, MAX_RECORD_DATA, MAX_SEQ, RECORD_MAGIC,
     };
 
     pub(super) const LOG_ID: u64 = 0x1234_5678_9abc_def0;
@@ -283,6 +283,77 @@ mod log {
             assert!(CpMarker::decode(&bad).is_err(), "{bad:x?}");
         }
         assert_eq!(CpMarker::decode(&[0; 64]), Err(Invalid::Magic));
+    }
+
+    #[test]
+    fn the_cp_intent_after_a_marker() {
+        // The marker in force: generation 4, records from sequence number 10.
+        let geo = Geometry::new(SIZE).unwrap();
+        let cp = CpMarker {
+            log_id: LOG_ID,
+            generation: 4,
+            seq: 10,
+            offset: AREA_START,
+        };
+        let next = CpMarker {
+            generation: 5,
+            seq: 12,
+            offset: AREA_START + 2 * LINE,
+            ..cp
+        };
+        let of = |m: CpMarker| IntentState::of(&m.encode_intent(), LOG_ID, &cp, &geo);
+        assert_eq!(
+            IntentState::of(&[0; 64], LOG_ID, &cp, &geo),
+            IntentState::Absent
+        );
+        // A marker's line is no intent, nor is a torn intent (any bit).
+        assert_eq!(
+            IntentState::of(&next.encode(), LOG_ID, &cp, &geo),
+            IntentState::Absent
+        );
+        for torn in bit_flips(&next.encode_intent()) {
+            assert_eq!(
+                IntentState::of(&torn, LOG_ID, &cp, &geo),
+                IntentState::Absent
+            );
+        }
+        assert_eq!(of(next), IntentState::Pending(next));
+        let other = CpMarker {
+            log_id: LOG_ID ^ 1,
+            ..next
+        };
+        assert_eq!(of(other), IntentState::OtherLog(other));
+        for generation in [1, 4] {
+            let ended = CpMarker { generation, ..next };
+            assert_eq!(of(ended), IntentState::Ended(ended));
+        }
+        // Valid checksums, but no CP after generation 4 writes them.
+        for bad in [
+            CpMarker {
+                generation: 6,
+                ..next
+            },
+            CpMarker {
+                generation: u64::MAX,
+                ..next
+            },
+            CpMarker { seq: 10, ..next },
+            CpMarker { seq: 9, ..next },
+            CpMarker {
+                seq: MAX_SEQ + 1,
+                ..next
+            },
+            CpMarker {
+                offset: AREA_START + 1,
+                ..next
+            },
+            CpMarker {
+                offset: geo.end,
+                ..next
+            },
+        ] {
+            assert_eq!(of(bad), IntentState::Impossible(bad), "{bad:?}");
+        }
     }
 
     #[test]

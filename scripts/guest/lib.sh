@@ -78,9 +78,13 @@ set_delay() {
 
 # log_device: the VM's log device: its log disk (scripts/vm --log-disk, the
 # virtio disk with serial swlog) if it has one, else pmem0.
+# (The serial read with the shell's read: no process, many calls.)
 log_device() {
+	local s serial
 	for s in /sys/block/vd*/serial; do
-		[ "$(cat "$s" 2>/dev/null)" = swlog ] || continue
+		serial=""
+		read -r serial <"$s" 2>/dev/null || true
+		[ "$serial" = swlog ] || continue
 		s=${s%/serial}
 		echo "/dev/${s##*/}"
 		return
